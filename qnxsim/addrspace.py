@@ -1,0 +1,292 @@
+"""A process's address space: mapping entries in an IntervalMap, and what they hold.
+
+Here live the primitives every call builds on: add a mapping, remove a range (as munmap
+does, R-UNMAP-5), change protection of a range, copy for fork (R-PROC-2), and the public
+mapping records (R-MAP-1) in canonical merged form (R-MAP-2).  The rules that decide
+*whether* a call may do these things live in ``vmm.py`` and ``placement.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+
+import attrs
+
+from qnxsim.arch import Arch
+from qnxsim.constants import MAP_LAZY, MAP_PRIVATE, MAP_STACK, MAP_TYPE
+from qnxsim.intervals import IntervalMap
+from qnxsim.objects import MemObject
+from qnxsim.physmem import PhysMem
+
+
+@attrs.frozen
+class Mapping:
+    """One record of ``Process.mappings()`` (R-MAP-1)."""
+
+    start: int
+    end: int
+    size: int
+    prot: int
+    flags: int
+    offset: int
+    kind: str
+    name: str | None
+    locked: bool
+
+    def __repr__(self) -> str:
+        return (
+            f"Mapping({self.start:#x}-{self.end:#x} prot={self.prot:#x} flags={self.flags:#x}"
+            f" {self.kind} {self.name or ''} off={self.offset:#x}"
+            f"{' locked' if self.locked else ''})"
+        )
+
+
+class Entry:
+    """The value of one address-space interval: how ``[start, end)`` maps its object.
+
+    ``offset`` is the object offset of the interval's start.  Private anonymous memory and
+    stack guards use the process's own anonymous object with offset = virtual address.
+    ``shared_ro`` marks a MAP_SHARED mapping of an object whose fd was not writable
+    (R-MPROT-5).  Entries are never changed in place; a change makes a new one.
+    """
+
+    __slots__ = ("flags", "kind", "locked", "obj", "offset", "prot", "shared_ro")
+
+    def __init__(
+        self,
+        prot: int,
+        flags: int,
+        obj: MemObject,
+        offset: int,
+        kind: str,
+        *,
+        locked: bool = False,
+        shared_ro: bool = False,
+    ) -> None:
+        self.prot = prot
+        self.flags = flags
+        self.obj = obj
+        self.offset = offset
+        self.kind = kind
+        self.locked = locked
+        self.shared_ro = shared_ro
+
+    def evolve(self, **changes: int | bool) -> Entry:
+        new = Entry(
+            self.prot, self.flags, self.obj, self.offset, self.kind,
+            locked=self.locked, shared_ro=self.shared_ro,
+        )  # fmt: skip
+        for k, v in changes.items():
+            setattr(new, k, v)
+        return new
+
+    @property
+    def private(self) -> bool:
+        return self.flags & MAP_TYPE == MAP_PRIVATE
+
+    @property
+    def lazy(self) -> bool:
+        return bool(self.flags & MAP_LAZY)
+
+
+def _split_entry(e: Entry, start: int, at: int) -> Entry:
+    return e.evolve(offset=e.offset + (at - start))
+
+
+def _join_entry(left: Entry, ls: int, le: int, right: Entry) -> Entry | None:
+    """R-MAP-2: same object, contiguous offsets, same prot, flags, kind and lock state."""
+    if (
+        left.obj is right.obj
+        and left.offset + (le - ls) == right.offset
+        and left.prot == right.prot
+        and left.flags == right.flags
+        and left.kind == right.kind
+        and left.locked == right.locked
+        and left.shared_ro == right.shared_ro
+    ):
+        return left
+    return None
+
+
+@attrs.frozen
+class Machine:
+    """What an address space needs to know of its kernel: arch, page size, ranges, ASLR."""
+
+    arch: Arch
+    page_size: int
+    pm: PhysMem
+    rng: random.Random | None
+
+    @property
+    def user_start(self) -> int:
+        return self.page_size  # R-SYS-3 [SIM]: page 0 is never handed out
+
+    @property
+    def user_end(self) -> int:
+        return self.arch.user_end(self.page_size)
+
+    @property
+    def addr_max(self) -> int:
+        return (1 << self.arch.bits) - 1
+
+
+class AddressSpace:
+    """The mappings of one process and the counters its limits are checked against.
+
+    Methods: ``add``, ``remove``, ``protect``, ``records``, ``record_at``, ``entries``,
+    ``reclaimable``, ``fork_into``, ``check``.
+    """
+
+    __slots__ = ("anon", "data_bytes", "lock_future", "locked_bytes", "m", "map", "total_bytes")
+
+    def __init__(self, machine: Machine) -> None:
+        self.m = machine
+        self.map = IntervalMap[Entry](
+            split=_split_entry, join=_join_entry, bounds=(machine.user_start, machine.user_end)
+        )
+        self.anon = MemObject("anon", named=True)  # lives as long as the process
+        self.total_bytes = 0  # RLIMIT_AS
+        self.data_bytes = 0  # RLIMIT_DATA: private anonymous memory that is not stack
+        self.locked_bytes = 0  # RLIMIT_MEMLOCK
+        self.lock_future = False  # mlockall(MCL_FUTURE) in force (R-MMAP-19)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def entries(self, start: int, end: int) -> list[tuple[int, int, Entry]]:
+        return self.map.overlapping(start, end)
+
+    def record(self, s: int, e: int, entry: Entry) -> Mapping:
+        return Mapping(
+            s, e, e - s, entry.prot, entry.flags, entry.offset, entry.kind, entry.obj.name
+            if entry.kind != "anon" and entry.kind != "stack-guard" else None, entry.locked,
+        )  # fmt: skip
+
+    def records(self) -> tuple[Mapping, ...]:
+        """Every mapping, ascending (R-MAP-1), in canonical merged form (R-MAP-2).  O(n)."""
+        return tuple(self.record(s, e, v) for s, e, v in self.map)
+
+    def record_at(self, addr: int) -> Mapping | None:
+        """The record holding ``addr``, or None.  O(log n)."""
+        hit = self.map.find(addr)
+        return self.record(*hit) if hit is not None else None
+
+    @staticmethod
+    def counts_as_data(entry: Entry) -> bool:
+        return entry.kind == "anon" and entry.private and not entry.flags & MAP_STACK
+
+    # -- changing -----------------------------------------------------------------------
+
+    def add(self, start: int, end: int, entry: Entry) -> None:
+        """Insert a mapping whose memory is already populated or reserved."""
+        size = end - start
+        self.map.insert(start, end, entry)
+        entry.obj.mapped += size
+        self.total_bytes += size
+        if self.counts_as_data(entry):
+            self.data_bytes += size
+        if entry.locked:
+            self.locked_bytes += size
+
+    def private_copies(self, start: int, end: int) -> int:
+        """Bytes of private pages (anonymous or privatised) backed by frames in a range."""
+        return sum(hi - lo for lo, hi, _ in self.anon.pages.overlapping(start, end))
+
+    def remove(self, start: int, end: int) -> list[tuple[int, int, Entry]]:
+        """Remove every mapped page of ``[start, end)`` as munmap does (R-UNMAP-5).
+
+        Private pages are freed, reservations released, and an object that loses its last
+        mapping and has no other reference is destroyed (R-OBJ-2).  O(log n + k).
+        """
+        pm = self.m.pm
+        removed = self.map.remove(start, end)
+        for s, e, entry in removed:
+            size = e - s
+            obj = entry.obj
+            if entry.private:
+                copies = self.anon.release(pm, s, e)
+                if obj is not self.anon and not entry.lazy:
+                    pm.unreserve(size - copies)
+            obj.mapped -= size
+            if obj is not self.anon and not obj.alive:
+                obj.release(pm, 0, obj.size if obj.size is not None else 1 << 64)
+            self.total_bytes -= size
+            if self.counts_as_data(entry):
+                self.data_bytes -= size
+            if entry.locked:
+                self.locked_bytes -= size
+        return removed
+
+    def reclaimable(self, start: int, end: int) -> int:
+        """Bytes of RAM that removing ``[start, end)`` would give back (frames and reserve)."""
+        freed = self.private_copies(start, end)
+        lost: dict[int, tuple[MemObject, int]] = {}
+        for s, e, entry in self.map.overlapping(start, end):
+            lo, hi = max(s, start), min(e, end)
+            obj = entry.obj
+            if entry.private and obj is not self.anon and not entry.lazy:
+                freed += (hi - lo) - self.private_copies(lo, hi)
+            if obj is not self.anon:
+                prev = lost.get(id(obj), (obj, 0))[1]
+                lost[id(obj)] = (obj, prev + hi - lo)
+        for obj, size in lost.values():
+            if not obj.named and obj.mapped == size:
+                freed += obj.allocated()
+        return freed
+
+    def replace_entries(self, start: int, end: int, make: Callable[[Entry], Entry]) -> None:
+        """Split at ``start``/``end``, give each piece ``make(piece)``, then merge again."""
+        m = self.map
+        m.split_at(start)
+        m.split_at(end)
+        for s, e, entry in m.overlapping(start, end):
+            new = make(entry)
+            if new is not entry:
+                if new.locked != entry.locked:
+                    self.locked_bytes += (e - s) if new.locked else -(e - s)
+                m.replace(s, new)
+        m.coalesce(start, end)
+
+    # -- fork ---------------------------------------------------------------------------
+
+    def fork_cost(self, inherit: list[tuple[int, int, Entry]]) -> int:
+        """RAM a fork child needs for copies and reservations of ``inherit`` (R-PROC-2)."""
+        need = 0
+        for s, e, entry in inherit:
+            if entry.private:
+                copies = self.private_copies(s, e)
+                need += copies
+                if entry.obj is not self.anon and not entry.lazy:
+                    need += (e - s) - copies
+        return need
+
+    def fork_into(self, child: AddressSpace, inherit: list[tuple[int, int, Entry]]) -> None:
+        """Recreate ``inherit`` in ``child`` (R-PROC-2); the caller checked ``fork_cost``."""
+        pm = self.m.pm
+        for s, e, entry in inherit:
+            if entry.private:
+                for lo, hi, paddr in self.anon.pages.overlapping(s, e):
+                    lo, hi = max(lo, s), min(hi, e)
+                    src = paddr
+                    ok = child.anon.populate(pm, lo, hi)
+                    assert ok, "fork_cost was checked"
+                    for clo, chi, cpaddr in child.anon.pages.overlapping(lo, hi):
+                        clo, chi = max(clo, lo), min(chi, hi)
+                        pm.copy_frames(src + (clo - lo), cpaddr + (clo - clo), chi - clo)
+                obj = entry.obj
+                if obj is not self.anon and not entry.lazy:
+                    assert pm.reserve((e - s) - self.private_copies(s, e))
+            obj = child.anon if entry.obj is self.anon else entry.obj
+            child.add(s, e, entry.evolve(locked=False) if entry.locked else _rebind(entry, obj))
+
+
+def _rebind(entry: Entry, obj: MemObject) -> Entry:
+    if entry.obj is obj:
+        return entry
+    new = entry.evolve()
+    new.obj = obj
+    return new
+
+
+def iter_entries(space: AddressSpace) -> Iterator[tuple[int, int, Entry]]:
+    return iter(space.map)

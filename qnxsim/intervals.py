@@ -1,0 +1,513 @@
+"""IntervalMap: the one sorted interval map that every sorted-range need of qnxsim uses.
+
+Address spaces, object page tables, physical frame allocation and frame contents are all
+``IntervalMap`` instances.  Nothing in here knows about QNX; it is plain data structure.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from sortedcontainers import SortedList
+
+V = TypeVar("V")
+
+#: ``split(value, start, at)`` gives the value of the right-hand piece that starts at ``at``
+#: when the interval ``[start, end)`` holding ``value`` is cut at ``at``.
+SplitFn = Callable[[V, int, int], V]
+#: ``join(left, left_start, left_end, right)`` gives the value of the merged interval
+#: (which starts at ``left_start``), or None when the two must stay apart.
+JoinFn = Callable[[V, int, int, V], "V | None"]
+
+_GAP_LOAD = 256  # gaps per chunk of the gap index; chunks split at twice this
+
+
+def _keep(value: V, start: int, at: int) -> V:
+    return value
+
+
+class _GapIndex:
+    """The free holes of an IntervalMap, for first-fit searches without a walk over holes.
+
+    Holes are kept in chunks of at most ``2 * _GAP_LOAD`` entries, sorted by start, with
+    the largest hole size of each chunk.  A fit search bisects to the chunk, then narrows
+    by halving with C-level ``max()`` over slices, so the Python-level work is
+    O(log n) steps; the C-level work is O(sqrt n) element reads with small constants.
+    """
+
+    __slots__ = ("_firsts", "_maxes", "_sizes", "_starts")
+
+    def __init__(self) -> None:
+        self._starts: list[list[int]] = []
+        self._sizes: list[list[int]] = []
+        self._firsts: list[int] = []
+        self._maxes: list[int] = []
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._starts)
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        for starts, sizes in zip(self._starts, self._sizes, strict=True):
+            yield from zip(starts, sizes, strict=True)
+
+    def add(self, start: int, size: int) -> None:
+        firsts = self._firsts
+        if not firsts:
+            self._starts.append([start])
+            self._sizes.append([size])
+            firsts.append(start)
+            self._maxes.append(size)
+            return
+        ci = bisect_right(firsts, start) - 1
+        if ci < 0:
+            ci = 0
+        starts = self._starts[ci]
+        sizes = self._sizes[ci]
+        pos = bisect_left(starts, start)
+        starts.insert(pos, start)
+        sizes.insert(pos, size)
+        if pos == 0:
+            firsts[ci] = start
+        if size > self._maxes[ci]:
+            self._maxes[ci] = size
+        if len(starts) > 2 * _GAP_LOAD:
+            self._split_chunk(ci)
+
+    def _split_chunk(self, ci: int) -> None:
+        starts = self._starts[ci]
+        sizes = self._sizes[ci]
+        right_starts = starts[_GAP_LOAD:]
+        right_sizes = sizes[_GAP_LOAD:]
+        del starts[_GAP_LOAD:]
+        del sizes[_GAP_LOAD:]
+        self._starts.insert(ci + 1, right_starts)
+        self._sizes.insert(ci + 1, right_sizes)
+        self._firsts.insert(ci + 1, right_starts[0])
+        self._maxes[ci] = max(sizes)
+        self._maxes.insert(ci + 1, max(right_sizes))
+
+    def discard_range(self, lo: int, hi: int) -> None:
+        """Remove every hole whose start lies in ``[lo, hi)``."""
+        firsts = self._firsts
+        ci = max(bisect_right(firsts, lo) - 1, 0)
+        while ci < len(firsts) and firsts[ci] < hi:
+            starts = self._starts[ci]
+            sizes = self._sizes[ci]
+            a = bisect_left(starts, lo)
+            b = bisect_left(starts, hi)
+            if a < b:
+                removed_max = max(sizes[a:b])
+                del starts[a:b]
+                del sizes[a:b]
+                if not starts:
+                    del self._starts[ci], self._sizes[ci], firsts[ci], self._maxes[ci]
+                    continue
+                firsts[ci] = starts[0]
+                if removed_max >= self._maxes[ci]:
+                    self._maxes[ci] = max(sizes)
+            ci += 1
+
+    def first_fit(self, lo: int, size: int) -> tuple[int, int] | None:
+        """The lowest hole starting at or above ``lo`` of at least ``size``, as (start, size)."""
+        firsts = self._firsts
+        if not firsts:
+            return None
+        ci = max(bisect_right(firsts, lo) - 1, 0)
+        starts = self._starts[ci]
+        sizes = self._sizes[ci]
+        pos = bisect_left(starts, lo)
+        if pos < len(sizes) and self._maxes[ci] >= size:
+            hit = _first_at_least(sizes, pos, len(sizes), size)
+            if hit >= 0:
+                return starts[hit], sizes[hit]
+        maxes = self._maxes
+        cj = _first_at_least(maxes, ci + 1, len(maxes), size)
+        if cj < 0:
+            return None
+        sizes = self._sizes[cj]
+        hit = _first_at_least(sizes, 0, len(sizes), size)
+        return self._starts[cj][hit], sizes[hit]
+
+    def last_fit(self, hi: int, size: int) -> tuple[int, int] | None:
+        """The highest hole starting below ``hi`` of at least ``size``, as (start, size)."""
+        firsts = self._firsts
+        ci = bisect_left(firsts, hi) - 1
+        if ci < 0:
+            return None
+        starts = self._starts[ci]
+        sizes = self._sizes[ci]
+        pos = bisect_left(starts, hi)
+        hit = _last_at_least(sizes, 0, pos, size)
+        if hit >= 0:
+            return starts[hit], sizes[hit]
+        cj = _last_at_least(self._maxes, 0, ci, size)
+        if cj < 0:
+            return None
+        sizes = self._sizes[cj]
+        hit = _last_at_least(sizes, 0, len(sizes), size)
+        return self._starts[cj][hit], sizes[hit]
+
+
+def _first_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
+    """Index of the first ``values[i] >= size`` with ``lo <= i < hi``, else -1."""
+    if lo >= hi or max(values[lo:hi]) < size:
+        return -1
+    while hi - lo > 8:
+        mid = (lo + hi) // 2
+        if max(values[lo:mid]) >= size:
+            hi = mid
+        else:
+            lo = mid
+    for i in range(lo, hi):
+        if values[i] >= size:
+            return i
+    return -1  # pragma: no cover - the max() above guarantees a hit
+
+
+def _last_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
+    """Index of the last ``values[i] >= size`` with ``lo <= i < hi``, else -1."""
+    if lo >= hi or max(values[lo:hi]) < size:
+        return -1
+    while hi - lo > 8:
+        mid = (lo + hi) // 2
+        if max(values[mid:hi]) >= size:
+            lo = mid
+        else:
+            hi = mid
+    for i in range(hi - 1, lo - 1, -1):
+        if values[i] >= size:
+            return i
+    return -1  # pragma: no cover - the max() above guarantees a hit
+
+
+class IntervalMap(Generic[V]):
+    """A map from non-overlapping half-open ranges ``[start, end)`` to values.
+
+    Each interval's value describes the interval from its start; ``split`` tells how the
+    value of a right-hand piece is derived when an interval is cut, and ``join`` tells
+    whether two touching intervals merge.  With ``bounds=(lo, hi)`` the map also keeps an
+    index of the free holes inside the bounds, for placement searches.
+
+    Methods for looking up: ``find``, ``overlapping``, ``is_free``, ``is_covered``,
+    ``gap_at``, ``gaps``, iteration, ``len``.
+    Methods for changing: ``insert``, ``remove``, ``split_at``, ``replace``, ``coalesce``.
+    Methods for placement (bounded maps only): ``find_hole_above``, ``find_hole_below``.
+    Other: ``copy``, ``check``.
+
+    >>> m = IntervalMap[str](bounds=(0, 100))
+    >>> m.insert(10, 20, "a"); m.insert(30, 40, "b")
+    >>> m.find(15), m.find(25)
+    ((10, 20, 'a'), None)
+    >>> m.remove(15, 35)
+    [(15, 20, 'a'), (30, 35, 'b')]
+    >>> list(m)
+    [(10, 15, 'a'), (35, 40, 'b')]
+    >>> m.find_hole_above(0, 20)
+    15
+    """
+
+    __slots__ = ("_bounds", "_gaps", "_items", "_join", "_split", "_starts")
+
+    def __init__(
+        self,
+        *,
+        split: SplitFn[V] | None = None,
+        join: JoinFn[V] | None = None,
+        bounds: tuple[int, int] | None = None,
+    ) -> None:
+        self._starts = SortedList()
+        self._items: dict[int, tuple[int, V]] = {}
+        self._split: SplitFn[V] = split if split is not None else _keep
+        self._join = join
+        self._bounds = bounds
+        self._gaps: _GapIndex | None = None
+        if bounds is not None:
+            lo, hi = bounds
+            if lo >= hi:
+                raise ValueError("empty bounds")
+            self._gaps = _GapIndex()
+            self._gaps.add(lo, hi - lo)
+
+    # -- looking up ---------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[tuple[int, int, V]]:
+        items = self._items
+        for s in self._starts:
+            e, v = items[s]
+            yield s, e, v
+
+    def find(self, addr: int) -> tuple[int, int, V] | None:
+        """The interval containing ``addr``, or None.  O(log n)."""
+        starts = self._starts
+        i = starts.bisect_right(addr)
+        if not i:
+            return None
+        s: int = starts[i - 1]
+        e, v = self._items[s]
+        return (s, e, v) if addr < e else None
+
+    def _first_index(self, start: int) -> int:
+        """Index in ``_starts`` of the first interval that ends after ``start``."""
+        starts = self._starts
+        i: int = starts.bisect_right(start)
+        if i and self._items[starts[i - 1]][0] > start:
+            i -= 1
+        return i
+
+    def overlapping(self, start: int, end: int) -> list[tuple[int, int, V]]:
+        """Every interval that overlaps ``[start, end)``, unclipped.  O(log n + k).
+
+        >>> m = IntervalMap[int](); m.insert(0, 10, 1); m.insert(20, 30, 2)
+        >>> m.overlapping(5, 21)
+        [(0, 10, 1), (20, 30, 2)]
+        """
+        out: list[tuple[int, int, V]] = []
+        if start >= end:
+            return out
+        starts = self._starts
+        items = self._items
+        for s in starts.islice(self._first_index(start)):
+            if s >= end:
+                break
+            e, v = items[s]
+            out.append((s, e, v))
+        return out
+
+    def is_free(self, start: int, end: int) -> bool:
+        """True when nothing overlaps ``[start, end)``.  O(log n)."""
+        starts = self._starts
+        i = self._first_index(start)
+        return i >= len(starts) or starts[i] >= end
+
+    def is_covered(self, start: int, end: int) -> bool:
+        """True when every point of ``[start, end)`` lies in some interval.  O(log n + k)."""
+        pos = start
+        for s, e, _ in self.overlapping(start, end):
+            if s > pos:
+                return False
+            pos = e
+        return pos >= end
+
+    def gap_at(self, addr: int) -> tuple[int, int] | None:
+        """The free hole ``[lo, hi)`` containing ``addr`` inside the bounds, or None."""
+        if self._bounds is None:
+            raise ValueError("gap_at needs a bounded map")
+        lo, hi = self._bounds
+        if not lo <= addr < hi:
+            return None
+        starts = self._starts
+        i = starts.bisect_right(addr)
+        if i:
+            prev_end = self._items[starts[i - 1]][0]
+            if prev_end > addr:
+                return None
+            lo = max(lo, prev_end)
+        if i < len(starts):
+            hi = min(hi, starts[i])
+        return lo, hi
+
+    def gaps(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """The free holes inside ``[start, end)``, clipped, ascending.  O(log n + k)."""
+        pos = start
+        for s, e, _ in self.overlapping(start, end):
+            if s > pos:
+                yield pos, s
+            pos = max(pos, e)
+        if pos < end:
+            yield pos, end
+
+    # -- changing -----------------------------------------------------------------------
+
+    def insert(self, start: int, end: int, value: V) -> None:
+        """Map ``[start, end)`` to ``value``; the range must be free.  O(log n).
+
+        The new interval is merged with touching neighbours when ``join`` allows it.
+        """
+        if start >= end:
+            raise ValueError(f"empty interval [{start:#x}, {end:#x})")
+        if not self.is_free(start, end):
+            raise ValueError(f"[{start:#x}, {end:#x}) overlaps an existing interval")
+        self._put(start, end, value)
+        self._refresh_gaps(start, end)
+        self.coalesce(start, end)
+
+    def _put(self, start: int, end: int, value: V) -> None:
+        if start not in self._items:
+            self._starts.add(start)
+        self._items[start] = (end, value)
+
+    def _drop(self, start: int) -> None:
+        del self._items[start]
+        self._starts.remove(start)
+
+    def split_at(self, addr: int) -> None:
+        """Make ``addr`` an interval boundary if an interval spans it.  O(log n)."""
+        hit = self.find(addr)
+        if hit is None or hit[0] == addr:
+            return
+        s, e, v = hit
+        self._items[s] = (addr, v)
+        self._put(addr, e, self._split(v, s, addr))
+
+    def remove(self, start: int, end: int) -> list[tuple[int, int, V]]:
+        """Unmap ``[start, end)``; returns the removed pieces, clipped.  O(log n + k)."""
+        if start >= end:
+            return []
+        self.split_at(start)
+        self.split_at(end)
+        removed = self.overlapping(start, end)
+        for s, _, _ in removed:
+            self._drop(s)
+        if removed:
+            self._refresh_gaps(start, end)
+        return removed
+
+    def replace(self, start: int, value: V) -> None:
+        """Give the interval that starts at ``start`` a new value (no merging).  O(1)."""
+        end, _ = self._items[start]
+        self._items[start] = (end, value)
+
+    def coalesce(self, start: int, end: int) -> None:
+        """Merge touching intervals around and inside ``[start, end)`` where ``join`` allows.
+
+        O(log n + k).  The map stays canonical: no two touching intervals that could merge.
+        """
+        join = self._join
+        if join is None:
+            return
+        items = self._items
+        starts = self._starts
+        i = max(self._first_index(start) - 1, 0)
+        while i < len(starts) - 1:
+            ls = starts[i]
+            if ls > end:
+                break
+            le, lv = items[ls]
+            rs = starts[i + 1]
+            if rs != le:
+                i += 1
+                continue
+            re, rv = items[rs]
+            merged = join(lv, ls, le, rv)
+            if merged is None:
+                i += 1
+                continue
+            self._drop(rs)
+            items[ls] = (re, merged)
+
+    def _refresh_gaps(self, start: int, end: int) -> None:
+        """Rebuild the hole index around ``[start, end)`` after a change there."""
+        gaps = self._gaps
+        if gaps is None or self._bounds is None:
+            return
+        lo, hi = self._bounds
+        starts = self._starts
+        items = self._items
+        i = starts.bisect_left(start)
+        region_lo = items[starts[i - 1]][0] if i else lo
+        region_lo = max(min(region_lo, start), lo)
+        j = starts.bisect_left(end)
+        # The first interval at or after ``end`` bounds the region from above.
+        region_hi = starts[j] if j < len(starts) else hi
+        region_hi = min(max(region_hi, end), hi)
+        gaps.discard_range(region_lo, region_hi + 1)
+        for g_lo, g_hi in self.gaps(region_lo, region_hi):
+            gaps.add(g_lo, g_hi - g_lo)
+
+    # -- placement ----------------------------------------------------------------------
+
+    def find_hole_above(self, hint: int, size: int) -> int | None:
+        """Upward first fit (SPEC R-PLACE-2).  O(log n) Python steps.
+
+        The hint itself when ``[hint, hint+size)`` is free inside the bounds; else the start
+        of the lowest hole above the hint that fits; else the start of the highest fitting
+        hole below the hint; else None.
+
+        >>> m = IntervalMap[int](bounds=(0, 100)); m.insert(10, 20, 0); m.insert(22, 30, 0)
+        >>> m.find_hole_above(12, 5), m.find_hole_above(12, 80), m.find_hole_above(3, 5)
+        (30, None, 3)
+        >>> m.find_hole_above(95, 10)
+        30
+        """
+        gaps = self._gaps
+        if gaps is None or self._bounds is None or size <= 0:
+            raise ValueError("find_hole_above needs a bounded map and a positive size")
+        here = self.gap_at(hint)
+        if here is not None and here[1] - hint >= size:
+            return hint
+        hit = gaps.first_fit(hint + 1, size)
+        if hit is not None:
+            return hit[0]
+        hit = gaps.last_fit(hint + 1, size)
+        return hit[0] if hit is not None else None
+
+    def find_hole_below(self, hint: int, size: int) -> int | None:
+        """Downward fit (SPEC R-PLACE-3).  O(log n) Python steps.
+
+        The hint itself when ``[hint, hint+size)`` is free inside the bounds; else the top of
+        the highest hole at or below the hint that fits; else the top of the lowest fitting
+        hole above the hint; else None.
+
+        >>> m = IntervalMap[int](bounds=(0, 100)); m.insert(10, 20, 0); m.insert(22, 30, 0)
+        >>> m.find_hole_below(21, 5), m.find_hole_below(40, 5), m.find_hole_below(5, 50)
+        (5, 40, 50)
+        """
+        gaps = self._gaps
+        if gaps is None or self._bounds is None or size <= 0:
+            raise ValueError("find_hole_below needs a bounded map and a positive size")
+        here = self.gap_at(hint)
+        if here is not None and here[1] - hint >= size:
+            return hint
+        hit = gaps.last_fit(hint + 1, size)
+        if hit is None:
+            hit = gaps.first_fit(hint + 1, size)
+        if hit is None:
+            return None
+        return hit[0] + hit[1] - size
+
+    # -- other --------------------------------------------------------------------------
+
+    def copy(self) -> IntervalMap[V]:
+        """A new map with the same intervals (values shared, not copied).  O(n)."""
+        new = IntervalMap[V](split=self._split, join=self._join, bounds=None)
+        new._bounds = self._bounds
+        new._starts = self._starts.copy()
+        new._items = dict(self._items)
+        if self._gaps is not None:
+            g = _GapIndex()
+            g._starts = [list(c) for c in self._gaps._starts]
+            g._sizes = [list(c) for c in self._gaps._sizes]
+            g._firsts = list(self._gaps._firsts)
+            g._maxes = list(self._gaps._maxes)
+            new._gaps = g
+        return new
+
+    def check(self) -> None:
+        """Assert every internal invariant (sorted, disjoint, canonical, hole index exact)."""
+        starts = list(self._starts)
+        assert starts == sorted(self._items), "start index out of step with items"
+        prev_end: int | None = None
+        prev: tuple[int, int, V] | None = None
+        for s in starts:
+            e, v = self._items[s]
+            assert s < e, f"empty interval at {s:#x}"
+            assert prev_end is None or prev_end <= s, f"overlap at {s:#x}"
+            if self._bounds is not None:
+                assert self._bounds[0] <= s and e <= self._bounds[1], "interval out of bounds"
+            if prev is not None and self._join is not None and prev[1] == s:
+                assert self._join(prev[2], prev[0], prev[1], v) is None, f"unmerged at {s:#x}"
+            prev_end = e
+            prev = (s, e, v)
+        if self._gaps is not None and self._bounds is not None:
+            expected = [(lo, hi - lo) for lo, hi in self.gaps(*self._bounds)]
+            assert list(self._gaps.items()) == expected, "hole index out of step"
+            g = self._gaps
+            for starts_c, sizes_c, first, mx in zip(
+                g._starts, g._sizes, g._firsts, g._maxes, strict=True
+            ):
+                assert starts_c and first == starts_c[0] and mx == max(sizes_c)

@@ -1,0 +1,73 @@
+"""The C-convention facade, ``process.libc`` (R-CALL-1).
+
+Each call runs the ``Process`` method of the same name; on ``QnxError`` it sets
+``libc.errno`` and returns the C failure value instead of raising.  The table below is the
+whole facade: a name and what that C function returns on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from qnxsim.constants import MAP_FAILED
+from qnxsim.errno import QnxError
+
+if TYPE_CHECKING:
+    from qnxsim.process import Process
+
+#: C name -> the value the C function returns on failure.
+FAILURE: dict[str, int] = {
+    "mmap": MAP_FAILED,
+    "mmap64": MAP_FAILED,
+    "mmap_peer": MAP_FAILED,
+    "mmap64_peer": MAP_FAILED,
+    "munmap": -1,
+    "munmap_flags": -1,
+    "munmap_peer": -1,
+    "mprotect": -1,
+    "fork": -1,
+    "waitpid": -1,
+    "setuid": -1,
+    "seteuid": -1,
+    "setgid": -1,
+    "setegid": -1,
+    "getrlimit": -1,
+    "setrlimit": -1,
+}
+
+
+class Libc:
+    """``process.libc.<name>(...)``: the C functions with C conventions.
+
+    >>> from qnxsim import Kernel
+    >>> p = Kernel().spawn(image=False)
+    >>> p.libc.mmap(0, 0, 0x100, 0x2, -1, 0), p.libc.errno
+    (-1, 22)
+    """
+
+    __slots__ = ("_proc", "errno")
+
+    def __init__(self, proc: Process) -> None:
+        self._proc = proc
+        self.errno = 0
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in FAILURE:
+            raise AttributeError(f"libc has no simulated function {name!r}")
+        method: Callable[..., Any] = getattr(self._proc, name)
+        failure = FAILURE[name]
+
+        def call(*args: Any) -> Any:
+            try:
+                return method(*args)
+            except QnxError as err:
+                self.errno = err.errno
+                return failure
+
+        call.__name__ = name
+        call.__doc__ = method.__doc__
+        return call
+
+    def __dir__(self) -> list[str]:
+        return sorted({*FAILURE, "errno"})

@@ -1,0 +1,126 @@
+"""Memory objects (R-OBJ-1): what a mapping maps, and which frames hold its pages.
+
+Each object keeps an ``IntervalMap`` from object offset to physical address.  A process's
+private anonymous memory is one object whose offsets are virtual addresses (R-MAP-2);
+private copies of object pages (R-OBJ-4) live there too.  No mapping logic lives here.
+"""
+
+from __future__ import annotations
+
+from qnxsim.intervals import IntervalMap
+from qnxsim.physmem import PhysMem
+
+#: Kinds of mapping record (R-MAP-1); an object's kind is one of the first six.
+KINDS = ("anon", "shared-anon", "shm", "file", "zero", "phys", "stack-guard", "elf")
+
+
+def _split_run(paddr: int, start: int, at: int) -> int:
+    return paddr + (at - start)
+
+
+def _join_run(left: int, ls: int, le: int, right: int) -> int | None:
+    return left if left + (le - ls) == right else None
+
+
+class MemObject:
+    """A memory object: its kind, size, and the frames that back its pages.
+
+    ``size`` None means unbounded (private anonymous memory).  ``phys_base`` set means the
+    object *is* physical memory from that address (MAP_PHYS); it owns no frames then.
+    ``mapped`` counts the bytes of mapping records that reference the object, in every
+    address space; ``named`` and ``fds`` are the other reasons it stays alive (R-OBJ-2).
+    """
+
+    __slots__ = ("kind", "lazy", "mapped", "name", "named", "pages", "phys_base", "size")
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        name: str | None = None,
+        size: int | None = None,
+        lazy: bool = False,
+        phys_base: int | None = None,
+        named: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.size = size
+        self.lazy = lazy
+        self.phys_base = phys_base
+        self.named = named
+        self.mapped = 0
+        self.pages = IntervalMap[int](split=_split_run, join=_join_run)
+
+    def __repr__(self) -> str:
+        return f"<MemObject {self.kind} {self.name or ''} size={self.size}>"
+
+    @property
+    def alive(self) -> bool:
+        """R-OBJ-2: an object lives while it has a name or a mapping."""
+        return self.named or self.mapped > 0
+
+    def frame(self, offset: int) -> int | None:
+        """Physical address of the byte at ``offset``, or None when no frame backs it."""
+        if self.phys_base is not None:
+            return self.phys_base + offset
+        hit = self.pages.find(offset)
+        return hit[2] + (offset - hit[0]) if hit is not None else None
+
+    def missing(self, start: int, end: int) -> int:
+        """Bytes of ``[start, end)`` that no frame backs yet.  O(log n + k)."""
+        if self.phys_base is not None:
+            return 0
+        return sum(hi - lo for lo, hi in self.pages.gaps(start, end))
+
+    def populate(
+        self,
+        pm: PhysMem,
+        start: int,
+        end: int,
+        *,
+        contiguous: bool = False,
+        from_reserve: bool = False,
+    ) -> bool:
+        """Give every page of ``[start, end)`` a frame.  False, changing nothing, if RAM is short.
+
+        ``pages`` has no bounds, so its holes are walked with ``gaps`` (O(log n + k)).
+        """
+        if self.phys_base is not None:
+            return True
+        holes = list(self.pages.gaps(start, end))
+        need = sum(hi - lo for lo, hi in holes)
+        if not need:
+            return True
+        if contiguous and len(holes) == 1:
+            extents = pm.allocate(need, contiguous=True, from_reserve=from_reserve)
+        else:
+            extents = pm.allocate(need, from_reserve=from_reserve)
+        if extents is None:
+            return False
+        ext = iter(extents)
+        paddr, avail = next(ext)
+        for lo, hi in holes:
+            while lo < hi:
+                if not avail:
+                    paddr, avail = next(ext)
+                n = min(hi - lo, avail)
+                self.pages.insert(lo, lo + n, paddr)
+                lo += n
+                paddr += n
+                avail -= n
+        return True
+
+    def release(self, pm: PhysMem, start: int, end: int) -> int:
+        """Free the frames behind ``[start, end)``; returns the bytes freed."""
+        if self.phys_base is not None:
+            return 0
+        freed = 0
+        for lo, hi, paddr in self.pages.remove(start, end):
+            pm.free(paddr, hi - lo)
+            freed += hi - lo
+        return freed
+
+    def allocated(self) -> int:
+        """Bytes of frames this object owns."""
+        return sum(hi - lo for lo, hi, _ in self.pages)

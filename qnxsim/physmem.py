@@ -1,0 +1,184 @@
+"""Physical memory: the RAM and device ranges, the frame allocator and frame contents.
+
+RAM frames are handed out in extents from an ``IntervalMap`` of allocated ranges (its holes
+are the free list).  Contents are stored sparsely, one entry per frame that was written;
+a frame never written reads as zero.  Addresses here are physical byte addresses.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from qnxsim.intervals import IntervalMap
+
+RAM_START = 0x0010_0000  # R-SYS-5
+DEVICE_START = 0xF000_0000  # R-SYS-5
+DEVICE_END = 0x1_0000_0000
+
+
+@attrs.frozen
+class MemInfo:
+    """``Kernel.meminfo()``: bytes of RAM in total, free, allocated and reserved (R-OBJ-3)."""
+
+    total: int
+    free: int
+    allocated: int
+    reserved: int
+
+
+def _join_used(left: bool, ls: int, le: int, right: bool) -> bool:
+    return True
+
+
+class PhysMem:
+    """RAM ``[RAM_START, RAM_START + ram)`` and device memory, with accounting (R-SYS-5/6).
+
+    Methods: ``allocate``, ``free``, ``reserve``, ``unreserve``, ``read``, ``write``,
+    ``copy_frame``, ``clear``, ``is_ram``, ``is_physical``, ``meminfo``.
+
+    >>> pm = PhysMem(ram=1 << 20, page_size=4096)
+    >>> ext = pm.allocate(8192)
+    >>> ext, pm.meminfo().allocated
+    ([(1048576, 8192)], 8192)
+    >>> pm.write(ext[0][0] + 10, b"hi"); pm.read(ext[0][0] + 9, 4)
+    b'\\x00hi\\x00'
+    """
+
+    __slots__ = ("_contents", "_used", "allocated", "page_size", "ram", "ram_end", "reserved")
+
+    def __init__(self, ram: int, page_size: int) -> None:
+        self.ram = ram
+        self.page_size = page_size
+        self.ram_end = RAM_START + ram
+        self.allocated = 0
+        self.reserved = 0
+        self._used = IntervalMap[bool](join=_join_used, bounds=(RAM_START, self.ram_end))
+        # One interval per written frame: [paddr, paddr + page_size) -> its bytes.
+        self._contents = IntervalMap[bytearray]()
+
+    @property
+    def phys_end(self) -> int:
+        """End of the highest physical range (R-SYS-5)."""
+        return max(self.ram_end, DEVICE_END)
+
+    @property
+    def free_bytes(self) -> int:
+        return self.ram - self.allocated - self.reserved
+
+    def meminfo(self) -> MemInfo:
+        return MemInfo(self.ram, self.free_bytes, self.allocated, self.reserved)
+
+    def is_ram(self, paddr: int, size: int) -> bool:
+        return paddr >= RAM_START and paddr + size <= self.ram_end
+
+    def is_physical(self, paddr: int, size: int) -> bool:
+        """True when ``[paddr, paddr+size)`` lies inside RAM or inside device memory."""
+        return self.is_ram(paddr, size) or (paddr >= DEVICE_START and paddr + size <= DEVICE_END)
+
+    # -- allocation ---------------------------------------------------------------------
+
+    def allocate(
+        self, size: int, *, contiguous: bool = False, from_reserve: bool = False
+    ) -> list[tuple[int, int]] | None:
+        """Allocate ``size`` bytes (whole frames) as extents ``(paddr, length)``, lowest first.
+
+        Returns None, changing nothing, when RAM is short or (``contiguous``) no run is
+        long enough.  With ``from_reserve`` the bytes come out of the reservation.
+        O(log n) per extent.  New frames read as zero (R-OBJ-6).
+        """
+        if size <= 0:
+            return []
+        if not from_reserve and size > self.free_bytes:
+            return None
+        used = self._used
+        if contiguous:
+            start = used.find_hole_above(RAM_START, size)
+            if start is None:
+                return None
+            extents = [(start, size)]
+            used.insert(start, start + size, True)
+        else:
+            extents = []
+            need = size
+            while need:
+                start = used.find_hole_above(RAM_START, self.page_size)
+                hole = used.gap_at(start) if start is not None else None
+                assert start is not None and hole is not None, "accounting says RAM is free"
+                take = min(need, hole[1] - start)
+                extents.append((start, take))
+                used.insert(start, start + take, True)
+                need -= take
+        for start, take in extents:
+            self._contents.remove(start, start + take)
+        self.allocated += size
+        if from_reserve:
+            self.reserved -= size
+        return extents
+
+    def has_run(self, size: int) -> bool:
+        """Is there a physically contiguous run of ``size`` free bytes?  O(log n)."""
+        return self._used.find_hole_above(RAM_START, size) is not None
+
+    def free(self, paddr: int, size: int) -> None:
+        """Return ``[paddr, paddr+size)`` to the free pool and forget its contents."""
+        self._used.remove(paddr, paddr + size)
+        self._contents.remove(paddr, paddr + size)
+        self.allocated -= size
+
+    def reserve(self, size: int) -> bool:
+        """Set aside ``size`` bytes for future private copies (R-OBJ-3); False if short."""
+        if size > self.free_bytes:
+            return False
+        self.reserved += size
+        return True
+
+    def unreserve(self, size: int) -> None:
+        self.reserved -= size
+
+    def allocated_ranges(self) -> list[tuple[int, int]]:
+        """Allocated RAM as merged ``(paddr, end)`` ranges, ascending."""
+        return [(s, e) for s, e, _ in self._used]
+
+    # -- contents -----------------------------------------------------------------------
+
+    def _frame(self, paddr: int) -> tuple[int, bytearray | None]:
+        base = paddr - paddr % self.page_size
+        hit = self._contents.find(base)
+        return base, (hit[2] if hit is not None else None)
+
+    def read(self, paddr: int, size: int) -> bytes:
+        """Bytes at ``[paddr, paddr+size)``; the range may span frames."""
+        out = bytearray()
+        ps = self.page_size
+        while size > 0:
+            base, frame = self._frame(paddr)
+            off = paddr - base
+            n = min(size, ps - off)
+            out += frame[off : off + n] if frame is not None else bytes(n)
+            paddr += n
+            size -= n
+        return bytes(out)
+
+    def write(self, paddr: int, data: bytes) -> None:
+        """Store ``data`` at ``paddr``; the range may span frames."""
+        ps = self.page_size
+        pos = 0
+        while pos < len(data):
+            base, frame = self._frame(paddr)
+            if frame is None:
+                frame = bytearray(ps)
+                self._contents.insert(base, base + ps, frame)
+            off = paddr - base
+            n = min(len(data) - pos, ps - off)
+            frame[off : off + n] = data[pos : pos + n]
+            paddr += n
+            pos += n
+
+    def copy_frames(self, src: int, dst: int, size: int) -> None:
+        """Copy the contents of ``size`` bytes of frames from ``src`` to ``dst``."""
+        ps = self.page_size
+        for s, _, frame in self._contents.overlapping(src, src + size):
+            self._contents.insert(dst + (s - src), dst + (s - src) + ps, bytearray(frame))
+
+    def written_frames(self) -> int:
+        return len(self._contents)

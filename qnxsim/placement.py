@@ -1,0 +1,102 @@
+"""Where a new mapping goes: hints and hole search (SPEC 4.1) and MAP_FIXED (SPEC 4.2).
+
+``choose_place`` answers for non-fixed mappings (R-PLACE-1..4); ``check_fixed_range`` and
+``check_fixed_congruence`` are the MAP_FIXED rules R-MMAP-F1/F2.  Replacement of what a
+MAP_FIXED mapping covers (R-MMAP-F3) is done by ``vmm.mmap`` once every check has passed.
+"""
+
+from __future__ import annotations
+
+from qnxsim import errno as E
+from qnxsim.addrspace import AddressSpace, Machine
+from qnxsim.constants import MAP_ANON, MAP_BELOW, MAP_ELF, MAP_PRIVATE, MAP_STACK, MAP_TYPE
+from qnxsim.errno import QnxError
+
+#: R-SYS-4 [SIM]: with ASLR a category hint moves up by up to this many bytes (whole pages).
+ASLR_SPAN = 1 << 30
+
+
+def category_hint(m: Machine, flags: int) -> int:
+    """R-PLACE-1: the default hint of a mapping's category (R-SYS-4 values).
+
+    MAP_STACK: PROGRAM_BASE; MAP_ELF: SO_BASE; private anonymous: PROGRAM_BASE; everything
+    else (shared anonymous, objects, MAP_PHYS): SHMEM_BASE.
+    """
+    arch = m.arch
+    if flags & MAP_STACK:
+        base = arch.program_base
+    elif flags & MAP_ELF:
+        base = arch.so_base
+    elif flags & MAP_ANON and flags & MAP_TYPE == MAP_PRIVATE:
+        base = arch.program_base
+    else:
+        base = arch.shmem_base
+    if m.rng is not None:  # R-SYS-4: ASLR moves each hint by whole pages
+        base += m.rng.randrange(ASLR_SPAN // m.page_size) * m.page_size
+    return base
+
+
+def hint_for(m: Machine, addr: int, flags: int) -> tuple[int, bool]:
+    """R-PLACE-1: ``(hint, downward)`` for a non-fixed request.
+
+    A non-zero ``addr`` is rounded up to a page (down with MAP_BELOW); MAP_STACK ignores it.
+    [SIM] An ``addr`` outside the user range is ignored like 0.
+    """
+    ps = m.page_size
+    downward = bool(flags & (MAP_BELOW | MAP_STACK))
+    if addr and not flags & MAP_STACK:
+        hint = addr - addr % ps if flags & MAP_BELOW else -(-addr // ps) * ps
+        if m.user_start <= hint < m.user_end:
+            return hint, downward
+    return category_hint(m, flags), downward
+
+
+def choose_place(space: AddressSpace, addr: int, size: int, flags: int) -> int | None:
+    """R-PLACE-1..4: the start of a new non-fixed mapping of ``size`` bytes, or None.
+
+    O(log n) Python steps: the hole index of the address space's IntervalMap answers
+    without walking the holes (R-PLACE-5).
+    """
+    hint, downward = hint_for(space.m, addr, flags)
+    if downward:
+        return space.map.find_hole_below(hint, size)
+    return space.map.find_hole_above(hint, size)
+
+
+def check_fixed_range(m: Machine, addr: int, size: int, call: str) -> int:
+    """R-MMAP-F1: the page-aligned start of a MAP_FIXED request, or QnxError."""
+    start = addr - addr % m.page_size
+    if start < m.user_start or start >= m.user_end:
+        raise QnxError(
+            E.EINVAL,
+            f"R-MMAP-F1: MAP_FIXED address {addr:#x} is outside the user range "
+            f"[{m.user_start:#x}, {m.user_end:#x})",
+            call=call,
+        )
+    if start + size > m.user_end:
+        raise QnxError(
+            E.ENOMEM,
+            f"R-MMAP-F1: MAP_FIXED range [{start:#x}, {start + size:#x}) runs past the end "
+            f"of the user range {m.user_end:#x}",
+            call=call,
+        )
+    return start
+
+
+def check_fixed_congruence(m: Machine, addr: int, off: int, private_anon: bool, call: str) -> bool:
+    """R-MMAP-F2: may ``addr`` and ``off`` differ within their pages?  True if they do.
+
+    Private anonymous memory: allowed (the sub-page part of ``off`` is ignored).
+    Any object mapping: EINVAL.
+    """
+    ps = m.page_size
+    if addr % ps == off % ps:
+        return False
+    if private_anon:
+        return True
+    raise QnxError(
+        E.EINVAL,
+        f"R-MMAP-F2: MAP_FIXED address {addr:#x} and offset {off:#x} differ within the page "
+        f"({addr % ps:#x} != {off % ps:#x}); an object mapping needs them congruent",
+        call=call,
+    )

@@ -1,0 +1,698 @@
+"""Kernel (one simulated QNX machine, its pid table) and Process (creds, limits, calls).
+
+Every simulated C call is a ``Process`` method with the C name and argument order
+(R-CALL-1): it converts its arguments as C would (R-CALL-2), takes the kernel's lock, runs
+the rules (``vmm``, ``peer``) and returns the C success value or raises ``QnxError``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import attrs
+
+from qnxsim import access, vmm
+from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim import peer as peer_calls
+from qnxsim.abilities import Abilities
+from qnxsim.addrspace import AddressSpace, Entry, Machine, Mapping
+from qnxsim.arch import CTypes, check_kernel_config, page_round_up
+from qnxsim.errno import QnxError
+from qnxsim.objects import MemObject
+from qnxsim.physmem import MemInfo, PhysMem
+
+T = TypeVar("T")
+
+PROCNTO_PID = 1  # R-SYS-7
+FIRST_PID = 2
+DEFAULT_RLIMITS: dict[int, int] = {C.RLIMIT_NOFILE: 1000}  # others: RLIM_INFINITY (SPEC 18)
+RLIMIT_COUNT = 9  # RLIMIT_CPU .. RLIMIT_NPROC (SPEC 18)
+WNOHANG = 0x40  # QNX <sys/wait.h>
+
+# R-PROC-1 [SIM]: the realistic image's sizes and names.
+IMAGE_TEXT = 0x10000
+IMAGE_DATA = 0x4000
+LIBC_PATH = "/proc/boot/libc.so.6"
+LIBC_TEXT = 0xB0000
+LIBC_DATA = 0x4000
+STACK_SIZE = 0x80000
+STACK_GUARD = 0x1000
+
+
+@attrs.frozen
+class TraceEvent:
+    """One call as the kernel saw it (``Kernel(trace=True)``)."""
+
+    call: str
+    pid: int
+    args: tuple[Any, ...]
+    result: Any
+    errno: int
+    reason: str
+
+
+class _Everything:
+    """A caller with every ability: the kernel itself, building a process image."""
+
+    def able(self, aid: int, lo: int | None, hi: int | None) -> bool:
+        return True
+
+
+class Kernel:
+    """One simulated QNX machine: physical memory, the pid table, the processes (R-SYS-1).
+
+    >>> k = Kernel()
+    >>> p = k.spawn(image=False)
+    >>> hex(p.mmap(0, 4096, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANON, C.NOFD, 0))
+    '0x8000000'
+    """
+
+    def __init__(
+        self,
+        arch: str = "x86_64",
+        version: str = "8.0",
+        ram: int = 1 << 30,
+        page_size: int = 4096,
+        aslr: bool = False,
+        seed: int = 0,
+        trace: bool = False,
+    ) -> None:
+        spec = check_kernel_config(arch, version, ram, page_size)
+        if not isinstance(aslr, bool):
+            raise ValueError("aslr must be a bool")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError("seed must be an int")
+        self._version = version
+        self._aslr = aslr
+        self._seed = seed
+        self.pm = PhysMem(ram, page_size)
+        self.machine = Machine(spec, page_size, self.pm, random.Random(seed) if aslr else None)
+        self.ctypes = CTypes(spec.bits)
+        self.lock = threading.RLock()
+        self.tracing = bool(trace)
+        self.trace: list[TraceEvent] = []
+        self._procs: dict[int, Process] = {}
+        self._next_pid = FIRST_PID
+        self._images: dict[str, MemObject] = {}
+        procnto = Process(self, PROCNTO_PID, 0, "procnto", 0, 0)
+        self._procs[PROCNTO_PID] = procnto
+
+    # -- configuration ------------------------------------------------------------------
+
+    @property
+    def arch(self) -> str:
+        return self.machine.arch.name
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def ram(self) -> int:
+        return self.pm.ram
+
+    @property
+    def page_size(self) -> int:
+        return self.machine.page_size
+
+    @property
+    def aslr(self) -> bool:
+        return self._aslr
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    def __repr__(self) -> str:
+        return (
+            f"Kernel(arch={self.arch!r}, version={self.version!r}, ram={self.ram:#x}, "
+            f"page_size={self.page_size}, processes={len(self._procs)})"
+        )
+
+    # -- processes ----------------------------------------------------------------------
+
+    def process(self, pid: int) -> Process:
+        """The process with this pid (running or zombie); LookupError if there is none."""
+        proc = self._procs.get(pid)
+        if proc is None:
+            raise LookupError(f"no process with pid {pid}")
+        return proc
+
+    def processes(self) -> tuple[Process, ...]:
+        """Every process in the pid table (zombies included), ascending by pid."""
+        return tuple(self._procs[pid] for pid in sorted(self._procs))
+
+    def _lookup(self, pid: int) -> Process | None:
+        return self._procs.get(pid)
+
+    def spawn(
+        self,
+        path: str = "/proc/boot/app",
+        *,
+        uid: int = 0,
+        gid: int = 0,
+        parent: Process | None = None,
+        image: bool = True,
+    ) -> Process:
+        """A new process (R-PROC-1); ``parent`` None makes it a child of procnto.
+
+        A child of a parent inherits its umask, abilities (those marked inherit) and
+        rlimits; ``uid``/``gid`` give its credentials.  ``image=True`` maps a realistic
+        program image, libc and a main stack; ``image=False`` leaves it empty.
+        """
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, not {type(path).__name__}")
+        uid = self.ctypes.signed("uid", uid, 32)
+        gid = self.ctypes.signed("gid", gid, 32)
+        if parent is not None and not isinstance(parent, Process):
+            raise TypeError("parent must be a Process or None")
+        with self.lock:
+            ppid = parent.pid if parent is not None else PROCNTO_PID
+            proc = Process(self, self._new_pid(), ppid, path, uid, gid)
+            if parent is not None:
+                proc.umask = parent.umask
+                proc.abilities = parent.abilities.inherited()
+                proc.rlimits = dict(parent.rlimits)
+            self._procs[proc.pid] = proc
+            if image:
+                try:
+                    self._load_image(proc, path)
+                except QnxError:
+                    proc.space.remove(proc.space.m.user_start, proc.space.m.user_end)
+                    del self._procs[proc.pid]
+                    raise
+            self._record("spawn", PROCNTO_PID if parent is None else parent.pid, (path,), proc.pid)
+            return proc
+
+    def _new_pid(self) -> int:
+        pid = self._next_pid  # R-SYS-7: never reused within one Kernel
+        self._next_pid += 1
+        return pid
+
+    def _image_object(self, path: str, size: int) -> MemObject:
+        obj = self._images.get(path)
+        if obj is None:
+            obj = MemObject("elf", name=path, size=size, named=True)
+            self._images[path] = obj
+        return obj
+
+    def _load_image(self, proc: Process, path: str) -> None:
+        """R-PROC-1: text and data of the program and libc, and a main stack with a guard."""
+        arch = self.machine.arch
+        ps = self.page_size
+        shift = 0
+        if self.machine.rng is not None:
+            shift = self.machine.rng.randrange(1 << 18) * ps
+        prog = self._image_object(path, IMAGE_TEXT + IMAGE_DATA)
+        libc = self._image_object(LIBC_PATH, LIBC_TEXT + LIBC_DATA)
+        rx = C.PROT_READ | C.PROT_EXEC
+        rw = C.PROT_READ | C.PROT_WRITE
+        base = arch.program_base + shift
+        self._map_elf(proc, prog, base, 0, IMAGE_TEXT, rx)
+        self._map_elf(proc, prog, base + IMAGE_TEXT, IMAGE_TEXT, IMAGE_DATA, rw)
+        so = arch.so_base + shift
+        self._map_elf(proc, libc, so, 0, LIBC_TEXT, rx)
+        self._map_elf(proc, libc, so + LIBC_TEXT, LIBC_TEXT, LIBC_DATA, rw)
+        flags = C.MAP_PRIVATE | C.MAP_ANON | C.MAP_STACK | C.MAP_LAZY
+        vmm.mmap(proc.space, proc.rlimits, _Everything(), 0, STACK_SIZE, rw, flags, C.NOFD,
+                 STACK_GUARD, call="spawn")  # fmt: skip
+
+    def _map_elf(
+        self, proc: Process, obj: MemObject, start: int, offset: int, size: int, prot: int
+    ) -> None:
+        """A MAP_ELF|MAP_PRIVATE mapping of an image object; reserves its private copies."""
+        if not self.pm.reserve(size):
+            raise QnxError(E.ENOMEM, "R-SYS-6: no RAM to reserve for the image", call="spawn")
+        entry = Entry(prot, C.MAP_ELF | C.MAP_PRIVATE, obj, offset, "elf")
+        proc.space.add(start, start + size, entry)
+
+    # -- memory -------------------------------------------------------------------------
+
+    def meminfo(self) -> MemInfo:
+        """RAM in total, free, allocated and reserved, in bytes (R-OBJ-3)."""
+        with self.lock:
+            return self.pm.meminfo()
+
+    # -- calls --------------------------------------------------------------------------
+
+    def _record(self, call: str, pid: int, args: tuple[Any, ...], result: Any) -> None:
+        if self.tracing:
+            self.trace.append(TraceEvent(call, pid, args, result, 0, ""))
+
+    @contextmanager
+    def _calling(self, call: str, pid: int, args: tuple[Any, ...]) -> Iterator[list[Any]]:
+        """Serialise a call, stamp its errors with call and pid, and trace it."""
+        box: list[Any] = [None]
+        with self.lock:
+            try:
+                yield box
+            except QnxError as err:
+                if not err.call:
+                    err.call = call
+                err.pid = pid
+                if self.tracing:
+                    self.trace.append(TraceEvent(call, pid, args, None, err.errno, err.reason))
+                raise
+            if self.tracing:
+                self.trace.append(TraceEvent(call, pid, args, box[0], 0, ""))
+
+    # -- whole-system views -------------------------------------------------------------
+
+    def check_invariants(self) -> None:
+        """Assert every invariant of the design (mappings, objects, frames, accounting).
+
+        O(n) in mappings, frames runs and processes.  Raises AssertionError on a breach.
+        """
+        with self.lock:
+            check_invariants(self)
+
+    def snapshot(self) -> object:
+        """An opaque deep copy of the whole machine state, for ``restore``."""
+        with self.lock:
+            state = {k: v for k, v in self.__dict__.items() if k != "lock"}
+            return copy.deepcopy(state)
+
+    def restore(self, snap: object) -> None:
+        """Return to a state taken by ``snapshot`` (the snapshot stays reusable)."""
+        if not isinstance(snap, dict):
+            raise TypeError("restore takes a value returned by snapshot()")
+        with self.lock:
+            self.__dict__.update(copy.deepcopy(snap))
+
+    def pidin(self, what: str = "mem") -> str:
+        """Text in the layout of QNX's ``pidin mem`` (R-MAP-3)."""
+        from qnxsim.render import pidin
+
+        with self.lock:
+            text: str = pidin(self, what)
+            return text
+
+
+class Process:
+    """A simulated process: credentials, limits, abilities, an address space, the calls.
+
+    Methods by purpose --
+    memory calls: ``mmap``, ``mmap64``, ``mmap_peer``, ``mmap64_peer``, ``munmap``,
+    ``munmap_flags``, ``munmap_peer``, ``mprotect``;
+    memory access: ``read_memory``, ``write_memory``, ``check_access``;
+    introspection: ``mappings``, ``mapping_at``;
+    processes: ``fork``, ``spawn``, ``exit``, ``waitpid``;
+    credentials and limits: ``setuid``, ``seteuid``, ``setgid``, ``setegid``, ``getrlimit``,
+    ``setrlimit``.  ``libc`` gives the same calls with C conventions.
+    """
+
+    def __init__(self, kernel: Kernel, pid: int, ppid: int, path: str, uid: int, gid: int) -> None:
+        from qnxsim.libc import Libc
+
+        self.kernel = kernel
+        self.pid = pid
+        self.ppid = ppid
+        self.path = path
+        self.ruid = self.euid = self.suid = uid
+        self.rgid = self.egid = self.sgid = gid
+        self.umask = 0o022
+        self.abilities = Abilities()
+        self.rlimits: dict[int, tuple[int, int]] = {
+            r: (DEFAULT_RLIMITS.get(r, C.RLIM_INFINITY),) * 2 for r in range(RLIMIT_COUNT)
+        }
+        self.space = AddressSpace(kernel.machine)
+        self.state = "running"
+        self.exit_status: int | None = None
+        self.libc = Libc(self)
+
+    def __repr__(self) -> str:
+        return f"<Process pid={self.pid} {self.path} uid={self.ruid} {self.state}>"
+
+    @property
+    def uid(self) -> int:
+        return self.ruid
+
+    @property
+    def gid(self) -> int:
+        return self.rgid
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+    @property
+    def alive(self) -> bool:
+        return self.state == "running"
+
+    def able(self, aid: int, lo: int | None, hi: int | None) -> bool:
+        """R-ABLE-2 against this process's table, in the domain of its current euid."""
+        return self.abilities.check(aid, self.euid, lo, hi)
+
+    def _require_alive(self, call: str) -> None:
+        if not self.alive:
+            raise QnxError(
+                E.ESRCH, f"[SIM] pid {self.pid} has exited; it makes no calls", call=call
+            )
+
+    # -- introspection ------------------------------------------------------------------
+
+    def mappings(self) -> tuple[Mapping, ...]:
+        """The address space as frozen records, ascending (R-MAP-1, R-MAP-2).  O(n)."""
+        with self.kernel.lock:
+            return self.space.records()
+
+    def mapping_at(self, addr: int) -> Mapping | None:
+        """The record holding ``addr``, or None.  O(log n)."""
+        addr = self.kernel.ctypes.addr("addr", addr)
+        with self.kernel.lock:
+            return self.space.record_at(addr)
+
+    # -- memory access (SPEC 14) --------------------------------------------------------
+
+    def read_memory(self, addr: int, size: int) -> bytes:
+        """Read as the process would; MemoryFault on a fault, with no bytes moved."""
+        addr = self.kernel.ctypes.addr("addr", addr)
+        size = self.kernel.ctypes.size_t("size", size)
+        with self.kernel.lock:
+            return access.read(self.space, self.pid, addr, size)
+
+    def write_memory(self, addr: int, data: bytes) -> None:
+        """Write as the process would; MemoryFault on a fault, with no bytes moved."""
+        addr = self.kernel.ctypes.addr("addr", addr)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        with self.kernel.lock:
+            access.write(self.space, self.pid, addr, bytes(data))
+
+    def check_access(self, addr: int, size: int, access_kind: str) -> None:
+        """Raise MemoryFault if the access would fault; change nothing either way."""
+        addr = self.kernel.ctypes.addr("addr", addr)
+        size = self.kernel.ctypes.size_t("size", size)
+        kind = access.check_access_kind(access_kind)
+        with self.kernel.lock:
+            access.plan(self.space, self.pid, addr, size, kind)
+
+    # -- memory calls -------------------------------------------------------------------
+
+    def _run(self, call: str, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
+        with self.kernel._calling(call, self.pid, args) as box:
+            self._require_alive(call)
+            box[0] = result = fn()
+        return result
+
+    def mmap(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
+        """SPEC 3: map memory into this process; returns the address."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot),
+                c.int_("flags", flags), c.int_("fd", fd), c.off_t("off", off))  # fmt: skip
+        return self._run("mmap", args, lambda: self._mmap(args, "mmap"))
+
+    def mmap64(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
+        """SPEC 3 with a 64-bit offset (R-CALL-3)."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot),
+                c.int_("flags", flags), c.int_("fd", fd), c.off64_t("off", off))  # fmt: skip
+        return self._run("mmap64", args, lambda: self._mmap(args, "mmap64"))
+
+    def _mmap(self, args: tuple[int, ...], call: str) -> int:
+        addr, length, prot, flags, fd, off = args
+        return vmm.mmap(self.space, self.rlimits, self, addr, length, prot, flags & 0xFFFFFFFF,
+                        fd, off, call=call)  # fmt: skip
+
+    def mmap_peer(
+        self, pid: int, addr: int, len: int, prot: int, flags: int, fd: int, off: int
+    ) -> int:
+        """SPEC 6: map into process ``pid``; the address is meaningful only there."""
+        c = self.kernel.ctypes
+        args = (c.pid_t("pid", pid), c.addr("addr", addr), c.size_t("len", len),
+                c.int_("prot", prot), c.int_("flags", flags), c.int_("fd", fd),
+                c.off_t("off", off))  # fmt: skip
+        return self._run("mmap_peer", args, lambda: self._mmap_peer(args, "mmap_peer"))
+
+    def mmap64_peer(
+        self, pid: int, addr: int, len: int, prot: int, flags: int, fd: int, off: int
+    ) -> int:
+        """R-PEER-6: mmap_peer with a 64-bit offset."""
+        c = self.kernel.ctypes
+        args = (c.pid_t("pid", pid), c.addr("addr", addr), c.size_t("len", len),
+                c.int_("prot", prot), c.int_("flags", flags), c.int_("fd", fd),
+                c.off64_t("off", off))  # fmt: skip
+        return self._run("mmap64_peer", args, lambda: self._mmap_peer(args, "mmap64_peer"))
+
+    def _mmap_peer(self, args: tuple[int, ...], call: str) -> int:
+        pid, addr, length, prot, flags, fd, off = args
+        return peer_calls.mmap_peer(self, self.kernel._lookup, pid, addr, length, prot,
+                                    flags & 0xFFFFFFFF, fd, off, call)  # fmt: skip
+
+    def munmap(self, addr: int, len: int) -> int:
+        """SPEC 7: unmap every mapped page of the range."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len))
+        return self._run("munmap", args, lambda: vmm.munmap(self.space, *args))
+
+    def munmap_flags(self, addr: int, len: int, flags: int) -> int:
+        """R-UNMAP-6: munmap with flags (which must be 0 in 8.0)."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len), c.unsigned_int("flags", flags))
+        return self._run("munmap_flags", args, lambda: vmm.munmap_flags(self.space, *args))
+
+    def munmap_peer(self, pid: int, addr: int, len: int) -> int:
+        """R-UNMAP-7: munmap in process ``pid``."""
+        c = self.kernel.ctypes
+        args = (c.pid_t("pid", pid), c.addr("addr", addr), c.size_t("len", len))
+        return self._run(
+            "munmap_peer",
+            args,
+            lambda: peer_calls.munmap_peer(self, self.kernel._lookup, *args),
+        )
+
+    def mprotect(self, addr: int, len: int, prot: int) -> int:
+        """SPEC 8: change the protection of a wholly mapped range."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot))
+        return self._run("mprotect", args, lambda: vmm.mprotect(self.space, self, *args))
+
+    # -- processes (SPEC 15) ------------------------------------------------------------
+
+    def fork(self) -> int:
+        """R-PROC-2: a child with a copy of this address space; returns the child's pid."""
+        return self._run("fork", (), self._fork)
+
+    def _fork(self) -> int:
+        k = self.kernel
+        space = self.space
+        inherit = [(s, e, v) for s, e, v in space.map if not v.flags & C.MAP_NOINHERIT]
+        need = space.fork_cost(inherit)
+        if need > k.pm.free_bytes:
+            raise QnxError(
+                E.ENOMEM,
+                f"R-PROC-2: the child's private copies need {need:#x} bytes of RAM, "
+                f"{k.pm.free_bytes:#x} are free",
+                call="fork",
+            )
+        child = Process(k, k._new_pid(), self.pid, self.path, self.ruid, self.rgid)
+        child.euid, child.suid = self.euid, self.suid
+        child.egid, child.sgid = self.egid, self.sgid
+        child.umask = self.umask
+        child.abilities = self.abilities.copy()
+        child.rlimits = dict(self.rlimits)
+        space.fork_into(child.space, inherit)
+        k._procs[child.pid] = child
+        return child.pid
+
+    def spawn(self, path: str = "/proc/boot/app", *, image: bool = True) -> Process:
+        """R-PROC-1: a child process of this one, with this one's credentials."""
+        self._require_alive("spawn")
+        child = self.kernel.spawn(path, uid=self.euid, gid=self.egid, parent=self, image=image)
+        return child
+
+    def exit(self, status: int = 0) -> None:
+        """R-PROC-4: unmap everything; a zombie until the parent waits (orphans go at once)."""
+        status = self.kernel.ctypes.int_("status", status)
+        with self.kernel._calling("exit", self.pid, (status,)):
+            self._require_alive("exit")
+            if self.pid == PROCNTO_PID:
+                raise QnxError(E.EPERM, "[SIM] procnto cannot exit", call="exit")
+            k = self.kernel
+            self.space.remove(self.space.m.user_start, self.space.m.user_end)
+            self.state = "zombie"
+            self.exit_status = status & 0xFF
+            for child in list(k._procs.values()):
+                if child.ppid == self.pid:
+                    if child.state == "zombie":
+                        del k._procs[child.pid]
+                    else:
+                        child.ppid = PROCNTO_PID
+            parent = k._procs.get(self.ppid)
+            if parent is None or parent.pid == PROCNTO_PID or not parent.alive:
+                del k._procs[self.pid]  # an orphan is reaped at once
+
+    def waitpid(self, pid: int, options: int = 0) -> tuple[int, int]:
+        """Reap an exited child: ``(pid, exit status)``; ``pid`` -1 means any child.
+
+        ECHILD when there is no such child.  A child still running gives ``(0, 0)`` with
+        WNOHANG and [SIM] EDEADLK without it (a simulated wait cannot block).
+        """
+        c = self.kernel.ctypes
+        args = (c.pid_t("pid", pid), c.int_("options", options))
+        return self._run("waitpid", args, lambda: self._waitpid(*args))
+
+    def _waitpid(self, pid: int, options: int) -> tuple[int, int]:
+        k = self.kernel
+        kids = [p for p in k._procs.values() if p.ppid == self.pid and p.pid != self.pid]
+        if pid != -1:
+            kids = [p for p in kids if p.pid == pid]
+        if not kids:
+            raise QnxError(E.ECHILD, f"pid {pid} is not a child of pid {self.pid}", call="waitpid")
+        for child in sorted(kids, key=lambda p: p.pid):
+            if child.state == "zombie":
+                del k._procs[child.pid]
+                return child.pid, child.exit_status or 0
+        if options & WNOHANG:
+            return 0, 0
+        raise QnxError(
+            E.EDEADLK,
+            "[SIM] the child is still running and a simulated wait cannot block; "
+            "pass WNOHANG or exit the child first",
+            call="waitpid",
+        )
+
+    # -- credentials (R-PROC-5) ---------------------------------------------------------
+
+    def setuid(self, uid: int) -> int:
+        """POSIX setuid: root sets all three uids; others may set euid to ruid or suid."""
+        uid = self.kernel.ctypes.signed("uid", uid, 32)
+        return self._run("setuid", (uid,), lambda: self._set_id("uid", uid, every=True))
+
+    def seteuid(self, uid: int) -> int:
+        uid = self.kernel.ctypes.signed("uid", uid, 32)
+        return self._run("seteuid", (uid,), lambda: self._set_id("uid", uid, every=False))
+
+    def setgid(self, gid: int) -> int:
+        gid = self.kernel.ctypes.signed("gid", gid, 32)
+        return self._run("setgid", (gid,), lambda: self._set_id("gid", gid, every=True))
+
+    def setegid(self, gid: int) -> int:
+        gid = self.kernel.ctypes.signed("gid", gid, 32)
+        return self._run("setegid", (gid,), lambda: self._set_id("gid", gid, every=False))
+
+    def _set_id(self, which: str, value: int, *, every: bool) -> int:
+        call = ("set" if every else "sete") + which
+        if value < 0:
+            raise QnxError(E.EINVAL, f"R-PROC-5: {which} {value} is not valid", call=call)
+        real, saved = getattr(self, "r" + which), getattr(self, "s" + which)
+        if self.euid == 0:
+            if every:
+                setattr(self, "r" + which, value)
+                setattr(self, "s" + which, value)
+            setattr(self, "e" + which, value)
+            return 0
+        if value in (real, saved):
+            setattr(self, "e" + which, value)
+            return 0
+        raise QnxError(
+            E.EPERM,
+            f"R-PROC-5: euid {self.euid} is not root and {which} {value} is neither the real "
+            f"({real}) nor the saved ({saved}) {which}",
+            call=call,
+        )
+
+    # -- rlimits (SPEC 18) --------------------------------------------------------------
+
+    def getrlimit(self, resource: int) -> tuple[int, int]:
+        resource = self.kernel.ctypes.int_("resource", resource)
+        return self._run("getrlimit", (resource,), lambda: self._getrlimit(resource))
+
+    def _getrlimit(self, resource: int) -> tuple[int, int]:
+        if not 0 <= resource < RLIMIT_COUNT:
+            raise QnxError(E.EINVAL, f"resource {resource} is not an RLIMIT_*", call="getrlimit")
+        return self.rlimits[resource]
+
+    def setrlimit(self, resource: int, soft: int, hard: int) -> int:
+        c = self.kernel.ctypes
+        args = (c.int_("resource", resource), c.rlim_t("soft", soft), c.rlim_t("hard", hard))
+        return self._run("setrlimit", args, lambda: self._setrlimit(*args))
+
+    def _setrlimit(self, resource: int, soft: int, hard: int) -> int:
+        call = "setrlimit"
+        old_soft, old_hard = self._getrlimit(resource)
+        del old_soft
+        if soft > hard:
+            raise QnxError(E.EINVAL, f"soft limit {soft:#x} above hard limit {hard:#x}", call=call)
+        if hard > old_hard and self.euid != 0:
+            raise QnxError(
+                E.EPERM, f"raising the hard limit above {old_hard:#x} needs euid 0", call=call
+            )
+        self.rlimits[resource] = (soft, hard)
+        return 0
+
+
+def check_invariants(k: Kernel) -> None:
+    """The body of ``Kernel.check_invariants`` (DESIGN: Invariants)."""
+    pm = k.pm
+    ps = k.page_size
+    mapped: dict[int, tuple[MemObject, int]] = {}
+    owned: list[tuple[int, int]] = []
+    objects: dict[int, MemObject] = {}
+    for proc in k._procs.values():
+        space = proc.space
+        space.map.check()
+        total = data = 0
+        if not proc.alive:
+            assert len(space.map) == 0, f"zombie pid {proc.pid} still has mappings"
+        if proc.pid == PROCNTO_PID:
+            assert len(space.map) == 0, "procnto owns no user mappings (R-SYS-7)"
+        for s, e, v in space.map:
+            assert s % ps == 0 and e % ps == 0, f"pid {proc.pid}: unaligned {s:#x}-{e:#x}"
+            assert space.m.user_start <= s and e <= space.m.user_end, "outside the user range"
+            total += e - s
+            if space.counts_as_data(v):
+                data += e - s
+            if v.obj is space.anon:
+                assert v.offset == s, "private anonymous offset must be its address (R-MAP-2)"
+            elif v.obj is not space.anon:
+                prev = mapped.get(id(v.obj), (v.obj, 0))[1]
+                mapped[id(v.obj)] = (v.obj, prev + e - s)
+        assert total == space.total_bytes, f"pid {proc.pid}: mapped-bytes counter is off"
+        assert data == space.data_bytes, f"pid {proc.pid}: data-bytes counter is off"
+        for lo, hi, paddr in space.anon.pages:
+            hit = space.map.overlapping(lo, hi)
+            assert sum(min(e, hi) - max(s, lo) for s, e, _ in hit) == hi - lo, (
+                f"pid {proc.pid}: private frames at {lo:#x}-{hi:#x} outside any mapping"
+            )
+            owned.append((paddr, hi - lo))
+        objects[id(space.anon)] = space.anon
+    for obj, size in mapped.values():
+        assert obj.mapped == size, f"{obj!r}: mapped {obj.mapped:#x}, mappings hold {size:#x}"
+        objects[id(obj)] = obj
+    for obj in k._images.values():
+        objects[id(obj)] = obj
+    for obj in objects.values():
+        if obj.kind == "anon":
+            continue
+        assert obj.alive or obj.allocated() == 0, f"{obj!r} is dead but owns frames"
+        owned.extend((paddr, hi - lo) for lo, hi, paddr in obj.pages)
+    owned.sort()
+    for (a, n), (b, _) in itertools.pairwise(owned):
+        assert a + n <= b, f"frame {b:#x} belongs to two object pages"
+    merged: list[tuple[int, int]] = []
+    for a, n in owned:
+        if merged and merged[-1][1] == a:
+            merged[-1] = (merged[-1][0], a + n)
+        else:
+            merged.append((a, a + n))
+    assert merged == pm.allocated_ranges(), "allocated frames and object pages disagree"
+    assert sum(n for _, n in owned) == pm.allocated, "allocation counter is off"
+    assert pm.free_bytes >= 0 and pm.reserved >= 0, "over-committed RAM (R-OBJ-3)"
+    assert pm.free_bytes + pm.allocated + pm.reserved == pm.ram
+    reserved = 0
+    for proc in k._procs.values():
+        for s, e, v in proc.space.map:
+            if v.private and v.obj is not proc.space.anon and not v.lazy:
+                reserved += (e - s) - proc.space.private_copies(s, e)
+    assert reserved == pm.reserved, f"reserved {pm.reserved:#x}, mappings need {reserved:#x}"
+
+
+__all__ = ["Kernel", "Process", "TraceEvent", "page_round_up"]

@@ -1,0 +1,508 @@
+"""The memory calls' rules: mmap (SPEC 3), munmap (SPEC 7) and mprotect (SPEC 8).
+
+Each function runs the checks of its SPEC table in order, raising ``QnxError`` with the
+rule id at the first that fails, and changes the address space only after every check
+has passed (R-CALL-5).  Arguments arrive already converted to C values (R-CALL-2).
+Placement and MAP_FIXED rules are in ``placement.py``; the page-level work is in
+``addrspace.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim.addrspace import AddressSpace, Entry
+from qnxsim.arch import page_round_up
+from qnxsim.errno import QnxError
+from qnxsim.objects import MemObject
+from qnxsim.placement import check_fixed_congruence, check_fixed_range, choose_place
+
+#: The MAP_* bits QNX 8.0 defines (R-MMAP-4); anything else is EINVAL.
+KNOWN_MAP_FLAGS = (
+    C.MAP_TYPE | C.MAP_FIXED | C.MAP_ELF | C.MAP_LAZY | C.MAP_STACK | C.MAP_BELOW
+    | C.MAP_NOINIT | C.MAP_PHYS | C.MAP_NOINHERIT | C.MAP_HANDLE | C.MAP_ANON
+)  # fmt: skip
+#: R-MMAP-15: the object offset range the memory manager accepts.
+OBJECT_OFFSET_LIMIT = 1 << 44
+
+
+class Caller(Protocol):
+    """What the rules need to know of the calling process (R-PEER-4: abilities are its)."""
+
+    def able(self, aid: int, lo: int | None, hi: int | None) -> bool: ...
+
+
+Limits = Mapping[int, tuple[int, int]]
+
+
+def fail(errno: int, reason: str, call: str) -> QnxError:
+    return QnxError(errno, reason, call=call)
+
+
+# -- mmap ---------------------------------------------------------------------------------
+
+
+def check_map_type(flags: int, call: str) -> None:
+    """R-MMAP-1: exactly one of MAP_SHARED and MAP_PRIVATE."""
+    t = flags & C.MAP_TYPE
+    if t not in (C.MAP_SHARED, C.MAP_PRIVATE):
+        what = "neither" if t == 0 else "both"
+        raise fail(
+            E.EINVAL,
+            f"R-MMAP-1: flags & MAP_TYPE is {t:#x} ({what} of MAP_SHARED and MAP_PRIVATE); "
+            "exactly one is required",
+            call,
+        )
+
+
+def check_flag_bits(prot: int, flags: int, call: str) -> tuple[int, int]:
+    """R-MMAP-3 and R-MMAP-4; returns ``(prot, flags)`` with PROT_NOCACHE moved to prot."""
+    if prot & ~C.PROT_MASK:
+        raise fail(
+            E.EINVAL,
+            f"R-MMAP-3: prot {prot:#x} has bits outside PROT_MASK ({prot & ~C.PROT_MASK:#x})",
+            call,
+        )
+    if flags & C.PROT_NOCACHE:
+        flags &= ~C.PROT_NOCACHE
+        prot |= C.PROT_NOCACHE
+    if flags & C.PROT_MASK:
+        raise fail(E.EINVAL, f"R-MMAP-4: flags holds PROT bits {flags & C.PROT_MASK:#x}", call)
+    if flags & C.MAP_RESERVMASK:
+        raise fail(
+            E.EINVAL,
+            f"R-MMAP-4: flags holds reserved bits {flags & C.MAP_RESERVMASK:#x} "
+            "(MAP_RESERVMASK, which includes MAP_SYSRAM)",
+            call,
+        )
+    if flags & ~KNOWN_MAP_FLAGS:
+        raise fail(
+            E.EINVAL,
+            f"R-MMAP-4: flags holds bits {flags & ~KNOWN_MAP_FLAGS:#x} that are no MAP_* flag "
+            "of QNX 8.0",
+            call,
+        )
+    return prot, flags
+
+
+def exec_ability(prot: int, object_backed: bool) -> int:
+    """R-MMAP-9 / R-MPROT-3: which ability PROT_EXEC needs."""
+    if object_backed and not prot & C.PROT_WRITE:
+        return C.PROCMGR_AID_PROT_EXEC
+    return C.PROCMGR_AID_PROT_WRITE_AND_EXEC
+
+
+def _aid_name(aid: int) -> str:
+    names = {
+        C.PROCMGR_AID_PROT_EXEC: "PROCMGR_AID_PROT_EXEC",
+        C.PROCMGR_AID_PROT_WRITE_AND_EXEC: "PROCMGR_AID_PROT_WRITE_AND_EXEC",
+    }
+    return names.get(aid, str(aid))
+
+
+class _Request:
+    """An mmap request after the argument checks: what it maps and how big it is."""
+
+    __slots__ = ("addr", "flags", "guard", "kind", "length", "off", "pg_off", "prot", "size")
+
+    def __init__(self, addr: int, length: int, prot: int, flags: int, off: int) -> None:
+        self.addr = addr
+        self.length = length
+        self.prot = prot
+        self.flags = flags
+        self.off = off
+        self.pg_off = 0
+        self.size = 0
+        self.guard = 0
+        self.kind = ""
+
+    @property
+    def private_anon(self) -> bool:
+        return self.kind == "anon"
+
+
+def mmap(
+    space: AddressSpace,
+    limits: Limits,
+    caller: Caller,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    fd: int,
+    off: int,
+    *,
+    call: str = "mmap",
+) -> int:
+    """Map into ``space`` by the rules of SPEC section 3, in order; returns the address.
+
+    ``space`` and ``limits`` are the target's; ``caller`` gives the abilities (R-PEER-4).
+    Cost: O(log n) for placement and checks, plus O(k) for k mappings MAP_FIXED replaces.
+    """
+    m = space.m
+    ps = m.page_size
+    bits = m.arch.bits
+    check_map_type(flags, call)  # R-MMAP-1
+    if length == 0:
+        raise fail(E.EINVAL, "R-MMAP-2: len is 0", call)
+    prot, flags = check_flag_bits(prot, flags, call)  # R-MMAP-3, R-MMAP-4
+    if flags & C.MAP_HANDLE:
+        raise fail(E.EINVAL, "R-MMAP-5: MAP_HANDLE is not valid with plain mmap", call)
+    if fd == C.NOFD and not flags & C.MAP_PHYS:
+        flags |= C.MAP_ANON  # R-MMAP-6: NOFD implies MAP_ANON
+    if flags & C.MAP_ANON and fd != C.NOFD:
+        raise fail(
+            E.EINVAL,
+            f"R-MMAP-6: MAP_ANON given with fd {fd}; anonymous memory needs fd == NOFD",
+            call,
+        )
+    if flags & (C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY) == C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY:
+        raise fail(E.EINVAL, "R-MMAP-7: MAP_ANON, MAP_PHYS and MAP_LAZY together", call)
+    req = _Request(addr, length, prot, flags, off)
+    if flags & C.MAP_STACK:
+        check_stack(req, bits, call)  # R-MMAP-8
+    classify(req)
+    object_backed = req.kind not in ("anon", "shared-anon")
+    sized = size_request(req, ps, bits)  # R-MMAP-14's arithmetic; its error comes later
+    if prot & C.PROT_EXEC:  # R-MMAP-9, against the final range
+        aid = exec_ability(prot, fd != C.NOFD)
+        lo, hi = _final_range(space, req) if sized else (None, None)
+        if not caller.able(aid, lo, hi):
+            where = f" for [{lo:#x}, {hi:#x}]" if lo is not None and hi is not None else ""
+            raise fail(
+                E.EPERM,
+                f"R-MMAP-9: PROT_EXEC needs {_aid_name(aid)}{where}, which the caller lacks",
+                call,
+            )
+    if flags & C.MAP_FIXED:  # R-MMAP-10
+        hi = min(addr + length - 1, m.addr_max)
+        if not caller.able(C.PROCMGR_AID_MAP_FIXED, addr, hi):
+            raise fail(
+                E.EPERM,
+                f"R-MMAP-10: MAP_FIXED needs PROCMGR_AID_MAP_FIXED for [{addr:#x}, {hi:#x}]",
+                call,
+            )
+    if req.kind == "phys":
+        check_phys(req, caller, m.pm.phys_end, ps, bits, call)  # R-MMAP-11
+    if object_backed and req.kind != "phys":
+        # R-MMAP-12: no descriptor is open in a process of this simulator yet.
+        raise fail(E.EBADF, f"R-MMAP-12: fd {fd} is not open in the caller", call)
+    if object_backed and off < 0:
+        raise fail(E.EINVAL, f"R-MMAP-13: offset {off} is negative for an object", call)
+    if not sized:
+        raise fail(
+            E.ENOMEM,
+            f"R-MMAP-14: len {length:#x} plus the page offset rounds past SIZE_MAX",
+            call,
+        )
+    if object_backed and (off - req.pg_off) + req.size > OBJECT_OFFSET_LIMIT:
+        raise fail(
+            E.ENXIO,
+            f"R-MMAP-15: object range ends at {(off - req.pg_off) + req.size:#x}, past 2^44",
+            call,
+        )
+    if flags & C.MAP_FIXED:
+        start = check_fixed_range(m, addr, req.size, call)  # R-MMAP-F1
+        if check_fixed_congruence(m, addr, off, req.private_anon, call):  # R-MMAP-F2
+            req.pg_off = addr % ps
+            req.size = page_round_up(length + req.pg_off, ps)
+            start = check_fixed_range(m, addr, req.size, call)
+    else:
+        placed = choose_place(space, addr, req.size, flags)  # R-MMAP-16
+        if placed is None:
+            raise fail(
+                E.ENOMEM,
+                f"R-MMAP-16: no hole of {req.size:#x} bytes in the address space",
+                call,
+            )
+        start = placed
+    end = start + req.size
+    replace = bool(flags & C.MAP_FIXED) and not space.map.is_free(start, end)
+    check_limits(space, limits, req, start, end, replace, call)  # R-MMAP-18, R-MMAP-19
+    need = memory_needed(req)
+    available = m.pm.free_bytes + (space.reclaimable(start, end) if replace else 0)
+    contiguous = bool(flags & C.MAP_PHYS) and req.kind != "phys"  # R-MMAP-24
+    if need > available or (contiguous and not m.pm.has_run(req.size)):
+        raise fail(
+            E.ENOMEM,
+            f"R-MMAP-20: {need:#x} bytes of RAM needed, {available:#x} available"
+            + (" (physically contiguous)" if flags & C.MAP_PHYS else ""),
+            call,
+        )
+    # Every check has passed: from here on nothing fails (R-CALL-5).
+    if replace:
+        space.remove(start, end)  # R-MMAP-F3
+    commit(space, req, start, end)
+    if flags & C.MAP_FIXED:
+        return addr  # R-MMAP-F4
+    return start + req.pg_off
+
+
+def check_stack(req: _Request, bits: int, call: str) -> None:
+    """R-MMAP-8: MAP_STACK needs MAP_ANON, and its guard size (``off``) below ``len``."""
+    if not req.flags & C.MAP_ANON:
+        raise fail(E.EINVAL, "R-MMAP-8: MAP_STACK without MAP_ANON", call)
+    if req.off % (1 << bits) >= req.length:  # C compares off_t with size_t unsigned
+        raise fail(
+            E.EINVAL,
+            f"R-MMAP-8: MAP_STACK guard size (off {req.off:#x}) is not below len {req.length:#x}",
+            call,
+        )
+
+
+def classify(req: _Request) -> None:
+    """The record kind a request makes (R-MAP-1)."""
+    f = req.flags
+    if f & C.MAP_ANON:
+        req.kind = "anon" if f & C.MAP_TYPE == C.MAP_PRIVATE else "shared-anon"
+    elif f & C.MAP_PHYS:
+        req.kind = "phys"
+    else:
+        req.kind = "file"
+
+
+def size_request(req: _Request, ps: int, bits: int) -> bool:
+    """R-MMAP-14 arithmetic: page offset, rounded size, stack guard.  False on overflow."""
+    if req.flags & C.MAP_STACK:
+        req.guard = page_round_up(req.off % (1 << bits), ps)
+        req.off = 0  # R-MMAP-26: off counts as 0 once the guard is taken from it
+    req.pg_off = req.off & (ps - 1)
+    req.size = page_round_up(req.length + req.pg_off, ps)
+    return req.size < (1 << bits)
+
+
+def _final_range(space: AddressSpace, req: _Request) -> tuple[int | None, int | None]:
+    """Where the mapping would go, as an inclusive range, for R-MMAP-9's ability check."""
+    m = space.m
+    if req.flags & C.MAP_FIXED:
+        start = req.addr - req.addr % m.page_size
+    else:
+        placed = choose_place(space, req.addr, req.size, req.flags)
+        if placed is None:
+            return None, None
+        start = placed
+    return start, min(start + req.size - 1, m.addr_max)
+
+
+def check_phys(req: _Request, caller: Caller, phys_end: int, ps: int, bits: int, call: str) -> None:
+    """R-MMAP-11: MAP_PHYS without MAP_ANON maps physical memory at ``off``."""
+    off = req.off % (1 << bits)
+    last = min(off + req.length - 1, (1 << bits) - 1)
+    if not caller.able(C.PROCMGR_AID_MEM_PHYS, off, last):
+        raise fail(
+            E.EPERM,
+            f"R-MMAP-11: MAP_PHYS needs PROCMGR_AID_MEM_PHYS for [{off:#x}, {last:#x}]",
+            call,
+        )
+    if req.off >= 0:
+        end = page_round_up(req.off + req.length, ps)
+        if end > phys_end or end >= (1 << bits):
+            raise fail(
+                E.EINVAL,
+                f"R-MMAP-11: physical range ends at {end:#x}, past PHYS_END {phys_end:#x}",
+                call,
+            )
+
+
+def check_limits(
+    space: AddressSpace,
+    limits: Limits,
+    req: _Request,
+    start: int,
+    end: int,
+    replace: bool,
+    call: str,
+) -> None:
+    """R-MMAP-18 (RLIMIT_AS, RLIMIT_DATA) and R-MMAP-19 (MCL_FUTURE vs RLIMIT_MEMLOCK)."""
+    size = end - start
+    gone = gone_data = 0
+    if replace:
+        for s, e, entry in space.entries(start, end):
+            piece = min(e, end) - max(s, start)
+            gone += piece
+            if space.counts_as_data(entry):
+                gone_data += piece
+    total = space.total_bytes - gone + size
+    if total > limits[C.RLIMIT_AS][0]:
+        raise fail(
+            E.ENOMEM,
+            f"R-MMAP-18: {total:#x} mapped bytes would exceed RLIMIT_AS "
+            f"{limits[C.RLIMIT_AS][0]:#x}",
+            call,
+        )
+    if req.kind == "anon" and not req.flags & C.MAP_STACK:
+        data = space.data_bytes - gone_data + size
+        if data > limits[C.RLIMIT_DATA][0]:
+            raise fail(
+                E.ENOMEM,
+                f"R-MMAP-18: {data:#x} bytes of private anonymous memory would exceed "
+                f"RLIMIT_DATA {limits[C.RLIMIT_DATA][0]:#x}",
+                call,
+            )
+    if space.lock_future:
+        locked = space.locked_bytes + size
+        if locked > limits[C.RLIMIT_MEMLOCK][0]:
+            raise fail(
+                E.EAGAIN,
+                f"R-MMAP-19: mlockall(MCL_FUTURE) would lock {locked:#x} bytes, over "
+                f"RLIMIT_MEMLOCK {limits[C.RLIMIT_MEMLOCK][0]:#x}",
+                call,
+            )
+
+
+def memory_needed(req: _Request) -> int:
+    """R-MMAP-20 / R-SYS-6: bytes of RAM a request allocates or reserves at once."""
+    if req.flags & C.MAP_LAZY or req.kind == "phys":
+        return 0
+    return req.size - req.guard
+
+
+def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
+    """Create the mapping whose checks have all passed: object, memory, record."""
+    pm = space.m.pm
+    flags = req.flags
+    lazy = bool(flags & C.MAP_LAZY)
+    contiguous = bool(flags & C.MAP_PHYS)
+    if req.kind == "anon":
+        obj = space.anon
+        body = start + req.guard
+        if req.guard:
+            guard = Entry(C.PROT_NONE, flags, obj, start, "stack-guard")
+            space.add(start, body, guard)  # R-MMAP-26: a record of its own
+        if body < end:
+            if not lazy:
+                ok = obj.populate(pm, body, end, contiguous=contiguous)
+                assert ok, "R-MMAP-20 was checked"
+            space.add(body, end, Entry(req.prot, flags, obj, body, "anon"))
+        return
+    if req.kind == "shared-anon":  # R-MMAP-23: a new unnamed shared object
+        obj = MemObject("shared-anon", size=req.size, lazy=lazy)
+        if not lazy:
+            ok = obj.populate(pm, 0, req.size, contiguous=contiguous)
+            assert ok, "R-MMAP-20 was checked"
+        space.add(start, end, Entry(req.prot, flags, obj, 0, "shared-anon"))
+        return
+    # "phys": the object is physical memory itself (R-MMAP-11)
+    base = req.off - req.pg_off
+    obj = MemObject("phys", name="/dev/mem", phys_base=base)
+    space.add(start, end, Entry(req.prot, flags, obj, 0, "phys"))
+
+
+# -- munmap -------------------------------------------------------------------------------
+
+
+def widen(space: AddressSpace, addr: int, length: int, rule: str, call: str) -> tuple[int, int]:
+    """R-UNMAP-1..3: cut ``len`` at ADDR_MAX, refuse 0, widen to whole pages."""
+    m = space.m
+    if length > m.addr_max - addr:
+        length = m.addr_max - addr  # R-UNMAP-1
+    if length == 0:
+        raise fail(E.EINVAL if rule == "UNMAP" else E.ENOMEM, _zero_reason(rule), call)
+    ps = m.page_size
+    return addr - addr % ps, page_round_up(addr + length, ps)
+
+
+def _zero_reason(rule: str) -> str:
+    if rule == "UNMAP":
+        return "R-UNMAP-2: len is 0 (after the R-UNMAP-1 cut at ADDR_MAX)"
+    return f"R-{rule}-2: len is 0"
+
+
+def munmap(space: AddressSpace, addr: int, length: int, *, call: str = "munmap") -> int:
+    """SPEC 7: remove every mapped page of the range; unmapped pages are ignored.
+
+    O(log n + k) for k mappings in the range.
+    """
+    start, end = widen(space, addr, length, "UNMAP", call)
+    if end > space.m.user_end:
+        raise fail(
+            E.EINVAL,
+            f"R-UNMAP-4: range [{start:#x}, {end:#x}) ends above USER_END {space.m.user_end:#x}",
+            call,
+        )
+    space.remove(start, end)  # R-UNMAP-5
+    return 0
+
+
+def munmap_flags(space: AddressSpace, addr: int, length: int, flags: int) -> int:
+    """R-UNMAP-6: 8.0 defines no flags."""
+    if flags != 0:
+        raise fail(E.EINVAL, f"R-UNMAP-6: flags {flags:#x} given; 8.0 defines none", "munmap_flags")
+    return munmap(space, addr, length, call="munmap_flags")
+
+
+# -- mprotect -----------------------------------------------------------------------------
+
+
+def check_range_mapped(
+    space: AddressSpace, addr: int, length: int, rule: str, call: str
+) -> tuple[int, int]:
+    """R-MPROT-2 (and the calls that share it): the widened range must be wholly mapped."""
+    start, end = widen(space, addr, length, rule, call)
+    if end > space.m.user_end:
+        raise fail(
+            E.ENOMEM,
+            f"R-{rule}-2: range [{start:#x}, {end:#x}) lies outside [0, USER_END)",
+            call,
+        )
+    if not space.map.is_covered(start, end):
+        raise fail(
+            E.ENOMEM,
+            f"R-{rule}-2: range [{start:#x}, {end:#x}) holds pages that are not mapped",
+            call,
+        )
+    return start, end
+
+
+def mprotect(space: AddressSpace, caller: Caller, addr: int, length: int, prot: int) -> int:
+    """SPEC 8: change the protection of every page in the range.  O(log n + k)."""
+    call = "mprotect"
+    if prot & ~C.PROT_MASK:
+        raise fail(
+            E.EINVAL,
+            f"R-MPROT-1: prot {prot:#x} has bits outside PROT_MASK ({prot & ~C.PROT_MASK:#x})",
+            call,
+        )
+    start, end = check_range_mapped(space, addr, length, "MPROT", call)
+    pieces = space.entries(start, end)
+    if prot & C.PROT_EXEC:  # R-MPROT-3, before any change
+        for s, e, entry in pieces:
+            if entry.kind == "stack-guard":
+                continue
+            lo, hi = max(s, start), min(e, end)
+            aid = exec_ability(prot, entry.kind in ("file", "shm", "elf"))
+            if not caller.able(aid, lo, hi - 1):
+                raise fail(
+                    E.EPERM,
+                    f"R-MPROT-3: PROT_EXEC needs {_aid_name(aid)} for [{lo:#x}, {hi - 1:#x}]",
+                    call,
+                )
+    refused: tuple[int, int] | None = None
+    if prot & C.PROT_WRITE:  # R-MPROT-5: pieces below the refused one keep their change
+        for s, e, entry in pieces:
+            if entry.shared_ro:
+                refused = (max(s, start), min(e, end))
+                break
+    stop = refused[0] if refused is not None else end
+    if start < stop:
+        space.replace_entries(start, stop, _set_prot(prot))  # R-MPROT-4
+    if refused is not None:
+        raise fail(
+            E.EACCES,
+            f"R-MPROT-5: PROT_WRITE refused at {refused[0]:#x}: a MAP_SHARED mapping of an "
+            "object opened without write access (pages below it keep their new protection)",
+            call,
+        )
+    return 0
+
+
+def _set_prot(prot: int) -> Callable[[Entry], Entry]:
+    def make(entry: Entry) -> Entry:
+        if entry.kind == "stack-guard" or entry.prot == prot:
+            return entry  # R-MPROT-6: guard pages stay as they are
+        return entry.evolve(prot=prot)
+
+    return make
