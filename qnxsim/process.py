@@ -58,6 +58,9 @@ class TraceEvent:
     reason: str
 
 
+_NOT_STATE = ("lock", "_handles")  # what snapshot() leaves out
+
+
 class _Everything:
     """A caller with every ability: the kernel itself, building a process image."""
 
@@ -101,8 +104,10 @@ class Kernel:
         self._procs: dict[int, Process] = {}
         self._next_pid = FIRST_PID
         self._images: dict[str, MemObject] = {}
-        procnto = Process(self, PROCNTO_PID, 0, "procnto", 0, 0)
-        self._procs[PROCNTO_PID] = procnto
+        # Every Process object ever made, by pid (pids are never reused), so that
+        # ``restore`` can bring the caller's own handles back to their old state.
+        self._handles: dict[int, Process] = {}
+        self._add_process(Process(self, PROCNTO_PID, 0, "procnto", 0, 0))
 
     # -- configuration ------------------------------------------------------------------
 
@@ -180,7 +185,7 @@ class Kernel:
                 proc.umask = parent.umask
                 proc.abilities = parent.abilities.inherited()
                 proc.rlimits = dict(parent.rlimits)
-            self._procs[proc.pid] = proc
+            self._add_process(proc)
             if image:
                 try:
                     self._load_image(proc, path)
@@ -190,6 +195,10 @@ class Kernel:
                     raise
             self._record("spawn", PROCNTO_PID if parent is None else parent.pid, (path,), proc.pid)
             return proc
+
+    def _add_process(self, proc: Process) -> None:
+        self._procs[proc.pid] = proc
+        self._handles[proc.pid] = proc
 
     def _new_pid(self) -> int:
         pid = self._next_pid  # R-SYS-7: never reused within one Kernel
@@ -276,15 +285,23 @@ class Kernel:
     def snapshot(self) -> object:
         """An opaque deep copy of the whole machine state, for ``restore``."""
         with self.lock:
-            state = {k: v for k, v in self.__dict__.items() if k != "lock"}
-            return copy.deepcopy(state)
+            state = {k: v for k, v in self.__dict__.items() if k not in _NOT_STATE}
+            return copy.deepcopy(state, {id(self): self})
 
     def restore(self, snap: object) -> None:
         """Return to a state taken by ``snapshot`` (the snapshot stays reusable)."""
         if not isinstance(snap, dict):
             raise TypeError("restore takes a value returned by snapshot()")
         with self.lock:
-            self.__dict__.update(copy.deepcopy(snap))
+            state = copy.deepcopy(snap, {id(self): self})
+            procs: dict[int, Process] = state["_procs"]
+            for pid, fresh in list(procs.items()):
+                handle = self._handles.get(pid)
+                if handle is not None:  # keep the caller's Process objects valid
+                    handle.__dict__.update(fresh.__dict__)
+                    handle.libc._proc = handle
+                    procs[pid] = handle
+            self.__dict__.update(state)
 
     def pidin(self, what: str = "mem") -> str:
         """Text in the layout of QNX's ``pidin mem`` (R-MAP-3)."""
@@ -499,7 +516,7 @@ class Process:
         child.abilities = self.abilities.copy()
         child.rlimits = dict(self.rlimits)
         space.fork_into(child.space, inherit)
-        k._procs[child.pid] = child
+        k._add_process(child)
         return child.pid
 
     def spawn(self, path: str = "/proc/boot/app", *, image: bool = True) -> Process:
