@@ -167,3 +167,31 @@ def write(space: AddressSpace, pid: int, addr: int, data: bytes) -> None:
         lo = max(addr, p.vaddr)
         hi = min(end, p.vaddr + ps)
         pm.write(_resolve(space, p) + (lo - p.vaddr), data[lo - addr : hi - addr])
+
+
+def touch_page(space: AddressSpace, page: int) -> int | None:
+    """The frame behind a mapped page, made as a write touch would make it, whatever
+    the protection: a lazy page gets a frame, a private object page its private copy
+    (R-MOFF-1).  None when the page has no memory (a stack guard, past the end of its
+    object) or RAM is short.  ``page`` must be page-aligned and mapped.
+    """
+    hit = space.map.find(page)
+    assert hit is not None
+    s, _, entry = hit
+    obj = entry.obj
+    anon = space.anon
+    obj_off = entry.offset + (page - s)
+    if entry.kind == "stack-guard":
+        return None
+    if obj is not anon and obj.size is not None and obj_off >= obj.size:
+        return None
+    need = _READY
+    if entry.private:
+        if anon.frame(page) is None:
+            need = _PRIVATE_COPY
+    elif obj.frame(obj_off) is None:
+        need = _OBJECT_FRAME
+    reserved = need == _PRIVATE_COPY and obj is not anon and not entry.lazy
+    if need and not reserved and space.m.pm.free_bytes < space.m.page_size:
+        return None
+    return _resolve(space, _Page(page, entry, obj_off, need))

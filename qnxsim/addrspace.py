@@ -111,12 +111,14 @@ def _join_entry(left: Entry, ls: int, le: int, right: Entry) -> Entry | None:
 
 @attrs.frozen
 class Machine:
-    """What an address space needs to know of its kernel: arch, page size, ranges, ASLR."""
+    """What an address space needs to know of its kernel: arch, page size, ranges, ASLR,
+    and the object that *is* physical memory (``/dev/mem``, MAP_PHYS)."""
 
     arch: Arch
     page_size: int
     pm: PhysMem
     rng: random.Random | None
+    dev_mem: MemObject
 
     @property
     def user_start(self) -> int:
@@ -157,10 +159,13 @@ class AddressSpace:
         return self.map.overlapping(start, end)
 
     def record(self, s: int, e: int, entry: Entry) -> Mapping:
+        if entry.obj is not self.anon:
+            name = entry.obj.name
+        else:
+            name = "/dev/zero" if entry.kind == "zero" else None
         return Mapping(
-            s, e, e - s, entry.prot, entry.flags, entry.offset, entry.kind, entry.obj.name
-            if entry.kind != "anon" and entry.kind != "stack-guard" else None, entry.locked,
-        )  # fmt: skip
+            s, e, e - s, entry.prot, entry.flags, entry.offset, entry.kind, name, entry.locked
+        )
 
     def records(self) -> tuple[Mapping, ...]:
         """Every mapping, ascending (R-MAP-1), in canonical merged form (R-MAP-2).  O(n)."""
@@ -173,7 +178,8 @@ class AddressSpace:
 
     @staticmethod
     def counts_as_data(entry: Entry) -> bool:
-        return entry.kind == "anon" and entry.private and not entry.flags & MAP_STACK
+        """RLIMIT_DATA counts private anonymous memory (/dev/zero too) that is no stack."""
+        return entry.kind in ("anon", "zero") and entry.private and not entry.flags & MAP_STACK
 
     # -- changing -----------------------------------------------------------------------
 
@@ -265,19 +271,19 @@ class AddressSpace:
         pm = self.m.pm
         for s, e, entry in inherit:
             if entry.private:
-                for lo, hi, paddr in self.anon.pages.overlapping(s, e):
-                    lo, hi = max(lo, s), min(hi, e)
-                    src = paddr
+                for run_lo, run_hi, paddr in self.anon.pages.overlapping(s, e):
+                    lo, hi = max(run_lo, s), min(run_hi, e)
+                    src = paddr + (lo - run_lo)
                     ok = child.anon.populate(pm, lo, hi)
                     assert ok, "fork_cost was checked"
-                    for clo, chi, cpaddr in child.anon.pages.overlapping(lo, hi):
-                        clo, chi = max(clo, lo), min(chi, hi)
-                        pm.copy_frames(src + (clo - lo), cpaddr + (clo - clo), chi - clo)
-                obj = entry.obj
-                if obj is not self.anon and not entry.lazy:
-                    assert pm.reserve((e - s) - self.private_copies(s, e))
-            obj = child.anon if entry.obj is self.anon else entry.obj
-            child.add(s, e, entry.evolve(locked=False) if entry.locked else _rebind(entry, obj))
+                    for c_lo, c_hi, c_paddr in child.anon.pages.overlapping(lo, hi):
+                        a, b = max(c_lo, lo), min(c_hi, hi)
+                        pm.copy_frames(src + (a - lo), c_paddr + (a - c_lo), b - a)
+                if entry.obj is not self.anon and not entry.lazy:
+                    ok = pm.reserve((e - s) - self.private_copies(s, e))
+                    assert ok, "fork_cost was checked"
+            new = _rebind(entry, child.anon if entry.obj is self.anon else entry.obj)
+            child.add(s, e, new.evolve(locked=False) if new.locked else new)  # R-LOCK-4
 
 
 def _rebind(entry: Entry, obj: MemObject) -> Entry:

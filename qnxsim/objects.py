@@ -31,7 +31,22 @@ class MemObject:
     address space; ``named`` and ``fds`` are the other reasons it stays alive (R-OBJ-2).
     """
 
-    __slots__ = ("kind", "lazy", "mapped", "name", "named", "pages", "phys_base", "size")
+    __slots__ = (
+        "ctl",
+        "fds",
+        "gid",
+        "ino",
+        "kind",
+        "lazy",
+        "mapped",
+        "mode",
+        "name",
+        "named",
+        "pages",
+        "phys_base",
+        "size",
+        "uid",
+    )
 
     def __init__(
         self,
@@ -50,6 +65,12 @@ class MemObject:
         self.phys_base = phys_base
         self.named = named
         self.mapped = 0
+        self.fds = 0  # open file descriptions that reference the object
+        self.ino = 0  # serial number in the path space (fstat)
+        self.uid = 0
+        self.gid = 0
+        self.mode = 0o600
+        self.ctl: int | None = None  # shm_ctl flags once configured (R-SHM-6)
         self.pages = IntervalMap[int](split=_split_run, join=_join_run)
 
     def __repr__(self) -> str:
@@ -57,8 +78,8 @@ class MemObject:
 
     @property
     def alive(self) -> bool:
-        """R-OBJ-2: an object lives while it has a name or a mapping."""
-        return self.named or self.mapped > 0
+        """R-OBJ-2: an object lives while it has a name, an open fd or a mapping."""
+        return self.named or self.mapped > 0 or self.fds > 0
 
     def frame(self, offset: int) -> int | None:
         """Physical address of the byte at ``offset``, or None when no frame backs it."""
@@ -124,3 +145,68 @@ class MemObject:
     def allocated(self) -> int:
         """Bytes of frames this object owns."""
         return sum(hi - lo for lo, hi, _ in self.pages)
+
+    # -- contents through the object (read()/write(), ftruncate) ------------------------
+
+    def read_bytes(self, pm: PhysMem, offset: int, n: int) -> bytes:
+        """``n`` bytes from ``offset``, clipped at the object's size; holes read as zero."""
+        if self.size is not None:
+            n = max(0, min(n, self.size - offset))
+        out = bytearray()
+        ps = pm.page_size
+        while n > 0:
+            chunk = min(n, ps - offset % ps)
+            paddr = self.frame(offset)
+            out += pm.read(paddr, chunk) if paddr is not None else bytes(chunk)
+            offset += chunk
+            n -= chunk
+        return bytes(out)
+
+    def write_bytes(self, pm: PhysMem, offset: int, data: bytes) -> bool:
+        """Store ``data`` at ``offset``, giving pages frames as needed (the caller grows
+        ``size`` first).  False, changing nothing, when RAM is short."""
+        if not data:
+            return True
+        ps = pm.page_size
+        lo = offset - offset % ps
+        hi = -(-(offset + len(data)) // ps) * ps
+        if not self.populate(pm, lo, hi):
+            return False
+        pos = 0
+        while pos < len(data):
+            chunk = min(len(data) - pos, ps - (offset + pos) % ps)
+            paddr = self.frame(offset + pos)
+            assert paddr is not None
+            pm.write(paddr, data[pos : pos + chunk])
+            pos += chunk
+        return True
+
+    def clear_tail(self, pm: PhysMem, size: int) -> None:
+        """Zero the bytes past ``size`` in its last page (R-OBJ-6; POSIX ftruncate)."""
+        ps = pm.page_size
+        if size % ps == 0:
+            return
+        paddr = self.frame(size)
+        if paddr is not None:
+            pm.write(paddr, bytes(ps - size % ps))
+
+    def resize(self, pm: PhysMem, new_size: int, *, eager: bool) -> bool:
+        """Set the size (R-SHM-5, R-OBJ-6).  ``eager`` gives new pages frames at once.
+
+        Shrinking frees whole pages past the end and zeroes the rest of the new last page;
+        growing zeroes what lay past the old end in its last page, so bytes written through
+        a mapping past the end never become part of the object.  False, changing nothing,
+        when RAM is short.
+        """
+        ps = pm.page_size
+        old = self.size or 0
+        new_end = -(-new_size // ps) * ps
+        if new_size > old:
+            if eager and not self.populate(pm, -(-old // ps) * ps, new_end):
+                return False
+            self.clear_tail(pm, old)
+        else:
+            self.release(pm, new_end, -(-old // ps) * ps)
+            self.clear_tail(pm, new_size)
+        self.size = new_size
+        return True

@@ -17,15 +17,17 @@ from typing import Any, TypeVar
 
 import attrs
 
-from qnxsim import access, vmm
+from qnxsim import access, files, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import peer as peer_calls
 from qnxsim.abilities import Abilities
 from qnxsim.addrspace import AddressSpace, Entry, Machine, Mapping
-from qnxsim.arch import CTypes, check_kernel_config, page_round_up
+from qnxsim.arch import CTypes, check_kernel_config
 from qnxsim.errno import QnxError
+from qnxsim.files import release_if_dead
 from qnxsim.objects import MemObject
+from qnxsim.pathspace import DEV_MEM, DEV_ZERO, SHMEM_DIR, FdTable, PathSpace, Stat, normalize
 from qnxsim.physmem import MemInfo, PhysMem
 
 T = TypeVar("T")
@@ -62,7 +64,10 @@ _NOT_STATE = ("lock", "_handles")  # what snapshot() leaves out
 
 
 class _Everything:
-    """A caller with every ability: the kernel itself, building a process image."""
+    """A caller with every ability and no fds: the kernel itself, building an image."""
+
+    def __init__(self) -> None:
+        self.fdt = FdTable()
 
     def able(self, aid: int, lo: int | None, hi: int | None) -> bool:
         return True
@@ -96,14 +101,15 @@ class Kernel:
         self._aslr = aslr
         self._seed = seed
         self.pm = PhysMem(ram, page_size)
-        self.machine = Machine(spec, page_size, self.pm, random.Random(seed) if aslr else None)
+        self.paths = PathSpace()
+        rng = random.Random(seed) if aslr else None
+        self.machine = Machine(spec, page_size, self.pm, rng, self.paths.dev_mem)
         self.ctypes = CTypes(spec.bits)
         self.lock = threading.RLock()
         self.tracing = bool(trace)
         self.trace: list[TraceEvent] = []
         self._procs: dict[int, Process] = {}
         self._next_pid = FIRST_PID
-        self._images: dict[str, MemObject] = {}
         # Every Process object ever made, by pid (pids are never reused), so that
         # ``restore`` can bring the caller's own handles back to their old state.
         self._handles: dict[int, Process] = {}
@@ -185,12 +191,15 @@ class Kernel:
                 proc.umask = parent.umask
                 proc.abilities = parent.abilities.inherited()
                 proc.rlimits = dict(parent.rlimits)
+                for fd, (of, cloexec) in parent.fdt.fds.items():
+                    if not cloexec:  # R-PROC-1: fds without close-on-exec are inherited
+                        proc.fdt.install(fd, of, False)
             self._add_process(proc)
             if image:
                 try:
                     self._load_image(proc, path)
                 except QnxError:
-                    proc.space.remove(proc.space.m.user_start, proc.space.m.user_end)
+                    proc._release_all()
                     del self._procs[proc.pid]
                     raise
             self._record("spawn", PROCNTO_PID if parent is None else parent.pid, (path,), proc.pid)
@@ -206,11 +215,43 @@ class Kernel:
         return pid
 
     def _image_object(self, path: str, size: int) -> MemObject:
-        obj = self._images.get(path)
-        if obj is None:
-            obj = MemObject("elf", name=path, size=size, named=True)
-            self._images[path] = obj
+        """The executable file at ``path``; made (zero-filled, root's, 0755) if missing."""
+        full = normalize(path)
+        obj = self.paths.lookup(full)
+        if obj is None or obj.kind != "file":
+            obj = MemObject("file", name=full, size=size)
+            obj.mode = 0o755
+            self.paths.add(full, obj)
         return obj
+
+    def create_file(
+        self, path: str, data: bytes = b"", mode: int = 0o644, uid: int = 0, gid: int = 0
+    ) -> None:
+        """R-FS-1: put a regular file into the simulated filesystem (replacing any)."""
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, not {type(path).__name__}")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        for name, value in (("mode", mode), ("uid", uid), ("gid", gid)):
+            self.ctypes.int_(name, value)
+        full = normalize(path)
+        with self.lock:
+            if full in (DEV_ZERO, DEV_MEM) or full.startswith(SHMEM_DIR + "/"):
+                raise ValueError(f"{full} is not a regular file path")
+            if self.paths.is_dir(full) or self.paths.parent_is_file(full):
+                raise ValueError(f"{full} is a directory or lies under a file")
+            obj = MemObject("file", name=full, size=0)
+            obj.mode, obj.uid, obj.gid = mode & 0o7777, uid, gid
+            if not obj.resize(self.pm, len(data), eager=False) or not obj.write_bytes(
+                self.pm, 0, bytes(data)
+            ):
+                obj.release(self.pm, 0, 1 << 64)
+                raise QnxError(E.ENOSPC, "R-SYS-6: no RAM for the file's pages", call="create_file")
+            old = self.paths.lookup(full)
+            if old is not None:
+                self.paths.unlink(full)
+                release_if_dead(self.pm, old)
+            self.paths.add(full, obj)
 
     def _load_image(self, proc: Process, path: str) -> None:
         """R-PROC-1: text and data of the program and libc, and a main stack with a guard."""
@@ -340,6 +381,7 @@ class Process:
             r: (DEFAULT_RLIMITS.get(r, C.RLIM_INFINITY),) * 2 for r in range(RLIMIT_COUNT)
         }
         self.space = AddressSpace(kernel.machine)
+        self.fdt = FdTable()
         self.state = "running"
         self.exit_status: int | None = None
         self.libc = Libc(self)
@@ -491,6 +533,160 @@ class Process:
         args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot))
         return self._run("mprotect", args, lambda: vmm.mprotect(self.space, self, *args))
 
+    def mem_offset64(self, addr: int, fd: int, length: int) -> tuple[int, int]:
+        """R-MOFF-1: ``(physical address, contiguous length)`` behind ``addr``."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.int_("fd", fd), c.size_t("length", length))
+        return self._run(
+            "mem_offset64", args, lambda: vmm.mem_offset64(self.space, *args, "mem_offset64")
+        )
+
+    def mem_offset(self, addr: int, fd: int, length: int) -> tuple[int, int]:
+        """R-MOFF-2: mem_offset64 with an ``off_t`` result (the same on 64-bit arches)."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.int_("fd", fd), c.size_t("length", length))
+
+        def run() -> tuple[int, int]:
+            paddr, contig = vmm.mem_offset64(self.space, *args, "mem_offset")
+            if self.kernel.machine.arch.bits == 32 and paddr > 0x7FFFFFFF:
+                raise QnxError(
+                    E.EOVERFLOW, f"R-MOFF-2: physical address {paddr:#x} does not fit off_t"
+                )
+            return paddr, contig
+
+        return self._run("mem_offset", args, run)
+
+    def mmap_device_memory(self, addr: int, len: int, prot: int, flags: int, physical: int) -> int:
+        """R-MOFF-3: ``mmap64(addr, len, prot, flags & ~MAP_TYPE | MAP_PHYS | MAP_SHARED,
+        NOFD, physical)``."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot),
+                c.int_("flags", flags), c.off64_t("physical", physical))  # fmt: skip
+        a, n, pr, fl, phys = args
+        fl = (fl & ~C.MAP_TYPE) | C.MAP_PHYS | C.MAP_SHARED
+        return self._run(
+            "mmap_device_memory",
+            args,
+            lambda: self._mmap((a, n, pr, fl, C.NOFD, phys), "mmap_device_memory"),
+        )
+
+    def munmap_device_memory(self, addr: int, len: int) -> int:
+        """R-MOFF-3: munmap."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len))
+        return self._run(
+            "munmap_device_memory",
+            args,
+            lambda: vmm.munmap(self.space, *args, call="munmap_device_memory"),
+        )
+
+    # -- files and shared memory (SPEC 13) ----------------------------------------------
+
+    def _path(self, name: str, value: object) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+        return value
+
+    def open(self, path: str, oflag: int, mode: int = 0) -> int:
+        """R-FS-2: open (or with O_CREAT create) a file; returns the lowest free fd."""
+        c = self.kernel.ctypes
+        args = (self._path("path", path), c.int_("oflag", oflag), c.unsigned_int("mode", mode))
+        k = self.kernel
+        return self._run("open", args, lambda: files.open_file(k.paths, k.pm, self, *args))
+
+    def shm_open(self, name: object, oflag: int, mode: int = 0) -> int:
+        """R-SHM-1..3: open a shared memory object (``/X`` is ``/dev/shmem/X``).
+
+        ``name`` is a str, or ``constants.SHM_ANON`` for an unnamed object (7.1+).
+        """
+        c = self.kernel.ctypes
+        oflag = c.int_("oflag", oflag)
+        mode = c.unsigned_int("mode", mode)
+        k = self.kernel
+        if name is C.SHM_ANON:
+            args: tuple[Any, ...] = (name, oflag, mode)
+            return self._run("shm_open", args, lambda: files.shm_anon(k.paths, self, oflag, mode))
+        path = self._path("name", name)
+        return self._run(
+            "shm_open",
+            (path, oflag, mode),
+            lambda: files.open_file(
+                k.paths, k.pm, self, path, oflag, mode, call="shm_open", shm=True
+            ),
+        )
+
+    def shm_unlink(self, name: str) -> int:
+        """R-SHM-4: remove the name; the object lives while referenced."""
+        path = self._path("name", name)
+        k = self.kernel
+        return self._run("shm_unlink", (path,), lambda: files.shm_unlink(k.paths, k.pm, self, path))
+
+    def close(self, fd: int) -> int:
+        fd = self.kernel.ctypes.int_("fd", fd)
+        return self._run("close", (fd,), lambda: files.close(self.kernel.pm, self, fd))
+
+    def dup(self, fd: int) -> int:
+        fd = self.kernel.ctypes.int_("fd", fd)
+        return self._run("dup", (fd,), lambda: files.dup(self, fd))
+
+    def dup2(self, fd: int, fd2: int) -> int:
+        c = self.kernel.ctypes
+        args = (c.int_("fd", fd), c.int_("fd2", fd2))
+        return self._run("dup2", args, lambda: files.dup2(self.kernel.pm, self, *args))
+
+    def read(self, fd: int, n: int) -> bytes:
+        """Up to ``n`` bytes from the file offset (R-FS-2)."""
+        c = self.kernel.ctypes
+        args = (c.int_("fd", fd), c.size_t("n", n))
+        return self._run("read", args, lambda: files.read(self.kernel.pm, self, *args))
+
+    def pread(self, fd: int, n: int, offset: int) -> bytes:
+        c = self.kernel.ctypes
+        args = (c.int_("fd", fd), c.size_t("n", n), c.off64_t("offset", offset))
+        return self._run("pread", args, lambda: files.read(self.kernel.pm, self, *args))
+
+    def write(self, fd: int, data: bytes) -> int:
+        """Write ``data`` at the file offset; past the end it grows the object (R-FS-2)."""
+        fd = self.kernel.ctypes.int_("fd", fd)
+        buf = _bytes("data", data)
+        return self._run("write", (fd, buf), lambda: files.write(self.kernel.pm, self, fd, buf))
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        c = self.kernel.ctypes
+        fd, off = c.int_("fd", fd), c.off64_t("offset", offset)
+        buf = _bytes("data", data)
+        return self._run(
+            "pwrite", (fd, buf, off), lambda: files.write(self.kernel.pm, self, fd, buf, off)
+        )
+
+    def lseek(self, fd: int, offset: int, whence: int) -> int:
+        c = self.kernel.ctypes
+        args = (c.int_("fd", fd), c.off64_t("offset", offset), c.int_("whence", whence))
+        return self._run("lseek", args, lambda: files.lseek(self, *args))
+
+    def fstat(self, fd: int) -> Stat:
+        fd = self.kernel.ctypes.int_("fd", fd)
+        return self._run("fstat", (fd,), lambda: files.fstat(self.kernel.paths, self, fd))
+
+    def ftruncate(self, fd: int, length: int) -> int:
+        """R-SHM-5: size a file or shm object."""
+        c = self.kernel.ctypes
+        args = (c.int_("fd", fd), c.off64_t("length", length))
+        return self._run("ftruncate", args, lambda: files.ftruncate(self.kernel.pm, self, *args))
+
+    def shm_ctl(self, fd: int, flags: int, paddr: int, size: int) -> int:
+        """R-SHM-6: configure a shm object (once, before it has a size)."""
+        c = self.kernel.ctypes
+        args = (c.int_("fd", fd), c.int_("flags", flags), c.unsigned("paddr", paddr, 64),
+                c.unsigned("size", size, 64))  # fmt: skip
+        return self._run("shm_ctl", args, lambda: files.shm_ctl(self.kernel.pm, self, *args))
+
+    def _release_all(self) -> None:
+        """Unmap everything and close every fd (exit, failed spawn)."""
+        self.space.remove(self.space.m.user_start, self.space.m.user_end)
+        for fd in sorted(self.fdt.fds):
+            files.close(self.kernel.pm, self, fd)
+
     # -- processes (SPEC 15) ------------------------------------------------------------
 
     def fork(self) -> int:
@@ -515,6 +711,7 @@ class Process:
         child.umask = self.umask
         child.abilities = self.abilities.copy()
         child.rlimits = dict(self.rlimits)
+        child.fdt = self.fdt.copy()  # R-PROC-2: the same open file descriptions
         space.fork_into(child.space, inherit)
         k._add_process(child)
         return child.pid
@@ -533,7 +730,7 @@ class Process:
             if self.pid == PROCNTO_PID:
                 raise QnxError(E.EPERM, "[SIM] procnto cannot exit", call="exit")
             k = self.kernel
-            self.space.remove(self.space.m.user_start, self.space.m.user_end)
+            self._release_all()
             self.state = "zombie"
             self.exit_status = status & 0xFF
             for child in list(k._procs.values()):
@@ -646,19 +843,28 @@ class Process:
         return 0
 
 
+def _bytes(name: str, data: object) -> bytes:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"{name} must be bytes-like, not {type(data).__name__}")
+    return bytes(data)
+
+
 def check_invariants(k: Kernel) -> None:
     """The body of ``Kernel.check_invariants`` (DESIGN: Invariants)."""
     pm = k.pm
     ps = k.page_size
     mapped: dict[int, tuple[MemObject, int]] = {}
+    descriptions: dict[int, tuple[MemObject, set[int]]] = {}
     owned: list[tuple[int, int]] = []
-    objects: dict[int, MemObject] = {}
+    objects: dict[int, MemObject] = {id(o): o for o in k.paths.nodes.values()}
+    reserved = 0
     for proc in k._procs.values():
         space = proc.space
         space.map.check()
         total = data = 0
         if not proc.alive:
             assert len(space.map) == 0, f"zombie pid {proc.pid} still has mappings"
+            assert not proc.fdt.fds, f"zombie pid {proc.pid} still has fds"
         if proc.pid == PROCNTO_PID:
             assert len(space.map) == 0, "procnto owns no user mappings (R-SYS-7)"
         for s, e, v in space.map:
@@ -669,9 +875,11 @@ def check_invariants(k: Kernel) -> None:
                 data += e - s
             if v.obj is space.anon:
                 assert v.offset == s, "private anonymous offset must be its address (R-MAP-2)"
-            elif v.obj is not space.anon:
+            else:
                 prev = mapped.get(id(v.obj), (v.obj, 0))[1]
                 mapped[id(v.obj)] = (v.obj, prev + e - s)
+                if v.private and not v.lazy:
+                    reserved += (e - s) - space.private_copies(s, e)
         assert total == space.total_bytes, f"pid {proc.pid}: mapped-bytes counter is off"
         assert data == space.data_bytes, f"pid {proc.pid}: data-bytes counter is off"
         for lo, hi, paddr in space.anon.pages:
@@ -680,16 +888,22 @@ def check_invariants(k: Kernel) -> None:
                 f"pid {proc.pid}: private frames at {lo:#x}-{hi:#x} outside any mapping"
             )
             owned.append((paddr, hi - lo))
-        objects[id(space.anon)] = space.anon
+        for fd, (of, _) in proc.fdt.fds.items():
+            assert fd >= 0
+            descriptions.setdefault(id(of.obj), (of.obj, set()))[1].add(id(of))
+            objects[id(of.obj)] = of.obj
     for obj, size in mapped.values():
         assert obj.mapped == size, f"{obj!r}: mapped {obj.mapped:#x}, mappings hold {size:#x}"
         objects[id(obj)] = obj
-    for obj in k._images.values():
-        objects[id(obj)] = obj
     for obj in objects.values():
-        if obj.kind == "anon":
-            continue
-        assert obj.alive or obj.allocated() == 0, f"{obj!r} is dead but owns frames"
+        opened = len(descriptions.get(id(obj), (obj, set()))[1])
+        assert obj.fds == opened, f"{obj!r}: {obj.fds} open descriptions counted, {opened} exist"
+        if id(obj) not in mapped:
+            assert obj.mapped == 0, f"{obj!r}: counts mappings that do not exist"
+        assert obj.alive, f"{obj!r} is referenced but not alive"
+        if obj.size is not None and obj.phys_base is None and obj.kind != "anon":
+            end = -(-obj.size // ps) * ps
+            assert all(hi <= end for _, hi, _ in obj.pages), f"{obj!r}: frames past its end"
         owned.extend((paddr, hi - lo) for lo, hi, paddr in obj.pages)
     owned.sort()
     for (a, n), (b, _) in itertools.pairwise(owned):
@@ -704,12 +918,7 @@ def check_invariants(k: Kernel) -> None:
     assert sum(n for _, n in owned) == pm.allocated, "allocation counter is off"
     assert pm.free_bytes >= 0 and pm.reserved >= 0, "over-committed RAM (R-OBJ-3)"
     assert pm.free_bytes + pm.allocated + pm.reserved == pm.ram
-    reserved = 0
-    for proc in k._procs.values():
-        for s, e, v in proc.space.map:
-            if v.private and v.obj is not proc.space.anon and not v.lazy:
-                reserved += (e - s) - proc.space.private_copies(s, e)
     assert reserved == pm.reserved, f"reserved {pm.reserved:#x}, mappings need {reserved:#x}"
 
 
-__all__ = ["Kernel", "Process", "TraceEvent", "page_round_up"]
+__all__ = ["Kernel", "Process", "TraceEvent"]

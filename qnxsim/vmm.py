@@ -14,10 +14,12 @@ from typing import Protocol
 
 from qnxsim import constants as C
 from qnxsim import errno as E
+from qnxsim.access import touch_page
 from qnxsim.addrspace import AddressSpace, Entry
 from qnxsim.arch import page_round_up
 from qnxsim.errno import QnxError
 from qnxsim.objects import MemObject
+from qnxsim.pathspace import FdTable, OpenFile
 from qnxsim.placement import check_fixed_congruence, check_fixed_range, choose_place
 
 #: The MAP_* bits QNX 8.0 defines (R-MMAP-4); anything else is EINVAL.
@@ -30,7 +32,9 @@ OBJECT_OFFSET_LIMIT = 1 << 44
 
 
 class Caller(Protocol):
-    """What the rules need to know of the calling process (R-PEER-4: abilities are its)."""
+    """What the rules need of the calling process (R-PEER-4: its fds and abilities)."""
+
+    fdt: FdTable
 
     def able(self, aid: int, lo: int | None, hi: int | None) -> bool: ...
 
@@ -106,7 +110,10 @@ def _aid_name(aid: int) -> str:
 class _Request:
     """An mmap request after the argument checks: what it maps and how big it is."""
 
-    __slots__ = ("addr", "flags", "guard", "kind", "length", "off", "pg_off", "prot", "size")
+    __slots__ = (
+        "addr", "flags", "guard", "kind", "length", "obj", "off", "open_file", "pg_off", "prot",
+        "size",
+    )  # fmt: skip
 
     def __init__(self, addr: int, length: int, prot: int, flags: int, off: int) -> None:
         self.addr = addr
@@ -118,10 +125,21 @@ class _Request:
         self.size = 0
         self.guard = 0
         self.kind = ""
+        self.open_file: OpenFile | None = None  # the caller's description (R-PEER-4)
+        self.obj: MemObject | None = None
+
+    @property
+    def private(self) -> bool:
+        return self.flags & C.MAP_TYPE == C.MAP_PRIVATE
 
     @property
     def private_anon(self) -> bool:
-        return self.kind == "anon"
+        """Private anonymous memory: MAP_ANON or /dev/zero, MAP_PRIVATE (R-MMAP-21)."""
+        return self.kind in ("anon", "zero") and self.private
+
+    @property
+    def anonymous(self) -> bool:
+        return self.kind in ("anon", "shared-anon", "zero")
 
 
 def mmap(
@@ -165,7 +183,6 @@ def mmap(
     if flags & C.MAP_STACK:
         check_stack(req, bits, call)  # R-MMAP-8
     classify(req)
-    object_backed = req.kind not in ("anon", "shared-anon")
     sized = size_request(req, ps, bits)  # R-MMAP-14's arithmetic; its error comes later
     if prot & C.PROT_EXEC:  # R-MMAP-9, against the final range
         aid = exec_ability(prot, fd != C.NOFD)
@@ -186,11 +203,16 @@ def mmap(
                 call,
             )
     if req.kind == "phys":
+        if fd != C.NOFD:
+            raise fail(
+                E.EINVAL, f"R-MMAP-11: MAP_PHYS without MAP_ANON needs NOFD, not fd {fd}", call
+            )
         check_phys(req, caller, m.pm.phys_end, ps, bits, call)  # R-MMAP-11
-    if object_backed and req.kind != "phys":
-        # R-MMAP-12: no descriptor is open in a process of this simulator yet.
-        raise fail(E.EBADF, f"R-MMAP-12: fd {fd} is not open in the caller", call)
-    if object_backed and off < 0:
+    if req.kind == "file":
+        open_for_mapping(caller, req, fd, call)  # R-MMAP-12, R-MMAP-21, R-MMAP-22
+        if req.kind == "phys":
+            check_phys(req, caller, m.pm.phys_end, ps, bits, call)  # R-MMAP-22 as MAP_PHYS
+    if (fd != C.NOFD or (flags & C.MAP_PHYS and not flags & C.MAP_ANON)) and off < 0:
         raise fail(E.EINVAL, f"R-MMAP-13: offset {off} is negative for an object", call)
     if not sized:
         raise fail(
@@ -198,7 +220,7 @@ def mmap(
             f"R-MMAP-14: len {length:#x} plus the page offset rounds past SIZE_MAX",
             call,
         )
-    if object_backed and (off - req.pg_off) + req.size > OBJECT_OFFSET_LIMIT:
+    if not req.anonymous and (off - req.pg_off) + req.size > OBJECT_OFFSET_LIMIT:
         raise fail(
             E.ENXIO,
             f"R-MMAP-15: object range ends at {(off - req.pg_off) + req.size:#x}, past 2^44",
@@ -206,7 +228,7 @@ def mmap(
         )
     if flags & C.MAP_FIXED:
         start = check_fixed_range(m, addr, req.size, call)  # R-MMAP-F1
-        if check_fixed_congruence(m, addr, off, req.private_anon, call):  # R-MMAP-F2
+        if check_fixed_congruence(m, addr, req.off, req.private_anon, call):  # R-MMAP-F2
             req.pg_off = addr % ps
             req.size = page_round_up(length + req.pg_off, ps)
             start = check_fixed_range(m, addr, req.size, call)
@@ -236,6 +258,8 @@ def mmap(
     if replace:
         space.remove(start, end)  # R-MMAP-F3
     commit(space, req, start, end)
+    if space.lock_future:  # R-MMAP-19, R-LOCK-3: mlockall(MCL_FUTURE) locks new mappings
+        space.replace_entries(start, end, lambda e: e.evolve(locked=True))
     if flags & C.MAP_FIXED:
         return addr  # R-MMAP-F4
     return start + req.pg_off
@@ -254,7 +278,7 @@ def check_stack(req: _Request, bits: int, call: str) -> None:
 
 
 def classify(req: _Request) -> None:
-    """The record kind a request makes (R-MAP-1)."""
+    """The record kind a request makes (R-MAP-1); fd-backed ones are refined later."""
     f = req.flags
     if f & C.MAP_ANON:
         req.kind = "anon" if f & C.MAP_TYPE == C.MAP_PRIVATE else "shared-anon"
@@ -262,6 +286,30 @@ def classify(req: _Request) -> None:
         req.kind = "phys"
     else:
         req.kind = "file"
+
+
+def open_for_mapping(caller: Caller, req: _Request, fd: int, call: str) -> None:
+    """R-MMAP-12: the fd in the **caller's** table (R-PEER-4), mappable, open for reading,
+    and for writing when MAP_SHARED|PROT_WRITE.  Sets the request's object and kind."""
+    of = caller.fdt.get(fd) if fd >= 0 else None
+    if of is None:
+        raise fail(E.EBADF, f"R-MMAP-12: fd {fd} is not open in the caller", call)
+    obj = of.obj
+    if obj.kind == "dir":
+        raise fail(E.ENOTSUP, f"R-MMAP-12: fd {fd} is a directory, which cannot be mapped", call)
+    if not of.readable:
+        raise fail(E.EACCES, f"R-MMAP-12: fd {fd} is not open for reading (O_WRONLY)", call)
+    if not req.private and req.prot & C.PROT_WRITE and not of.writable:
+        raise fail(
+            E.EACCES,
+            f"R-MMAP-12: MAP_SHARED with PROT_WRITE needs fd {fd} open for writing",
+            call,
+        )
+    if obj.kind == "phys" and req.private:
+        raise fail(E.EINVAL, "R-MMAP-22: [SIM] /dev/mem maps only MAP_SHARED", call)
+    req.open_file = of
+    req.obj = obj
+    req.kind = obj.kind  # "file", "shm", "zero" or "phys" (/dev/mem)
 
 
 def size_request(req: _Request, ps: int, bits: int) -> bool:
@@ -277,14 +325,18 @@ def size_request(req: _Request, ps: int, bits: int) -> bool:
 def _final_range(space: AddressSpace, req: _Request) -> tuple[int | None, int | None]:
     """Where the mapping would go, as an inclusive range, for R-MMAP-9's ability check."""
     m = space.m
+    size = req.size
     if req.flags & C.MAP_FIXED:
-        start = req.addr - req.addr % m.page_size
+        ps = m.page_size
+        start = req.addr - req.addr % ps
+        if req.private_anon and req.addr % ps != req.off % ps:  # R-MMAP-F2 resizes it
+            size = page_round_up(req.length + req.addr % ps, ps)
     else:
         placed = choose_place(space, req.addr, req.size, req.flags)
         if placed is None:
             return None, None
         start = placed
-    return start, min(start + req.size - 1, m.addr_max)
+    return start, min(start + size - 1, m.addr_max)
 
 
 def check_phys(req: _Request, caller: Caller, phys_end: int, ps: int, bits: int, call: str) -> None:
@@ -318,13 +370,15 @@ def check_limits(
 ) -> None:
     """R-MMAP-18 (RLIMIT_AS, RLIMIT_DATA) and R-MMAP-19 (MCL_FUTURE vs RLIMIT_MEMLOCK)."""
     size = end - start
-    gone = gone_data = 0
+    gone = gone_data = gone_locked = 0
     if replace:
         for s, e, entry in space.entries(start, end):
             piece = min(e, end) - max(s, start)
             gone += piece
             if space.counts_as_data(entry):
                 gone_data += piece
+            if entry.locked:
+                gone_locked += piece
     total = space.total_bytes - gone + size
     if total > limits[C.RLIMIT_AS][0]:
         raise fail(
@@ -343,7 +397,7 @@ def check_limits(
                 call,
             )
     if space.lock_future:
-        locked = space.locked_bytes + size
+        locked = space.locked_bytes - gone_locked + size
         if locked > limits[C.RLIMIT_MEMLOCK][0]:
             raise fail(
                 E.EAGAIN,
@@ -354,10 +408,16 @@ def check_limits(
 
 
 def memory_needed(req: _Request) -> int:
-    """R-MMAP-20 / R-SYS-6: bytes of RAM a request allocates or reserves at once."""
+    """R-MMAP-20 / R-SYS-6 / R-OBJ-3: bytes of RAM a request allocates or reserves at once.
+
+    Anonymous memory is allocated; a private mapping of an object reserves its future
+    private copies; a shared mapping of an object or of physical memory needs nothing new.
+    """
     if req.flags & C.MAP_LAZY or req.kind == "phys":
         return 0
-    return req.size - req.guard
+    if req.anonymous or req.private:
+        return req.size - req.guard
+    return 0
 
 
 def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
@@ -366,7 +426,7 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
     flags = req.flags
     lazy = bool(flags & C.MAP_LAZY)
     contiguous = bool(flags & C.MAP_PHYS)
-    if req.kind == "anon":
+    if req.private_anon:
         obj = space.anon
         body = start + req.guard
         if req.guard:
@@ -376,19 +436,56 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
             if not lazy:
                 ok = obj.populate(pm, body, end, contiguous=contiguous)
                 assert ok, "R-MMAP-20 was checked"
-            space.add(body, end, Entry(req.prot, flags, obj, body, "anon"))
+            space.add(body, end, Entry(req.prot, flags, obj, body, req.kind))
         return
-    if req.kind == "shared-anon":  # R-MMAP-23: a new unnamed shared object
-        obj = MemObject("shared-anon", size=req.size, lazy=lazy)
+    if req.anonymous:  # R-MMAP-23 (and /dev/zero shared, R-MMAP-21): a new unnamed object
+        name = "/dev/zero" if req.kind == "zero" else None
+        obj = MemObject("shared-anon", name=name, size=req.size, lazy=lazy)
         if not lazy:
             ok = obj.populate(pm, 0, req.size, contiguous=contiguous)
             assert ok, "R-MMAP-20 was checked"
-        space.add(start, end, Entry(req.prot, flags, obj, 0, "shared-anon"))
+        space.add(start, end, Entry(req.prot, flags, obj, 0, req.kind))
         return
-    # "phys": the object is physical memory itself (R-MMAP-11)
     base = req.off - req.pg_off
-    obj = MemObject("phys", name="/dev/mem", phys_base=base)
-    space.add(start, end, Entry(req.prot, flags, obj, 0, "phys"))
+    if req.kind == "phys":  # physical memory itself, offset = paddr (R-MMAP-11, R-MMAP-22)
+        space.add(start, end, Entry(req.prot, flags, space.m.dev_mem, base, "phys"))
+        return
+    target = req.obj  # a file or shm object through the caller's fd (R-PEER-4)
+    assert target is not None and req.open_file is not None
+    if req.private and not lazy:
+        reserved = pm.reserve(req.size)  # R-OBJ-3
+        assert reserved, "R-MMAP-20 was checked"
+    shared_ro = not req.private and not req.open_file.writable  # R-MPROT-5
+    space.add(start, end, Entry(req.prot, flags, target, base, req.kind, shared_ro=shared_ro))
+
+
+# -- mem_offset (SPEC 12) ----------------------------------------------------------------
+
+
+def mem_offset64(
+    space: AddressSpace, addr: int, fd: int, length: int, call: str
+) -> tuple[int, int]:
+    """R-MOFF-1: ``(physical address of addr, bytes physically contiguous from it)``.
+
+    Pages are given frames first, as a touch would.  O(p log n) for the p pages examined.
+    """
+    if fd != C.NOFD:
+        raise fail(E.ENODEV, f"R-MOFF-1: fd {fd} given; only NOFD is supported", call)
+    ps = space.m.page_size
+    page = addr - addr % ps
+    if space.map.find(page) is None:
+        raise fail(E.EACCES, f"R-MOFF-1: {addr:#x} is not in a mapping", call)
+    first = touch_page(space, page)
+    if first is None:
+        raise fail(E.EACCES, f"R-MOFF-1: no memory backs {addr:#x}", call)
+    contig = ps - addr % ps
+    nxt = page + ps
+    while contig < length and space.map.find(nxt) is not None:
+        if touch_page(space, nxt) != first + (nxt - page):
+            break
+        contig += ps
+        nxt += ps
+    return first + addr % ps, min(length, contig)
 
 
 # -- munmap -------------------------------------------------------------------------------
