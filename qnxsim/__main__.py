@@ -16,6 +16,8 @@ from qnxsim.constants import (
     MAP_FLAG_NAMES,
     MAP_SHARED,
     NOFD,
+    O_CREAT,
+    O_RDWR,
     PROT_READ,
     PROT_WRITE,
     flag_names,
@@ -84,7 +86,25 @@ def demo(out: TextIO) -> int:
     w(f"  the C way: libc.mmap_peer({missing}, ...) == {libc_result} (MAP_FAILED), "
       f"errno {child.libc.errno}\n\n")  # fmt: skip
 
-    w(f"5. The parent's address space afterwards, as `pidin mem` shows it:\n{HEADER}\n")
+    w("5. A server shares a named shm object with a client (the usual use of mmap_peer):\n")
+    server = k.spawn("/proc/boot/server", uid=0)
+    client = k.spawn("/proc/boot/client", uid=1000)
+    fd = server.shm_open("/buf", O_RDWR | O_CREAT, 0o600)
+    server.ftruncate(fd, 8192)
+    mine = server.mmap(0, 8192, rw, MAP_SHARED, fd, 0)
+    theirs = server.mmap_peer(client.pid, 0, 8192, rw, MAP_SHARED, fd, 0)
+    w(f'   fd = shm_open("/buf", O_RDWR|O_CREAT, 0600) -> {fd}; ftruncate(fd, 8192)\n')
+    w(f"   server maps it at {mine:#x}; mmap_peer puts it at {theirs:#x} in pid {client.pid}\n")
+    server.write_memory(mine, b"request #1")
+    w(f"   server writes b'request #1'; the client reads {client.read_memory(theirs, 10)!r}\n")
+    server.close(fd)
+    server.shm_unlink("/buf")
+    w("   close(fd) and shm_unlink(\"/buf\"): the client's mapping lives on (R-OBJ-2): "
+      f"{client.read_memory(theirs, 10)!r}\n")  # fmt: skip
+    info = k.meminfo()
+    w(f"   meminfo: {info.allocated:#x} bytes allocated, {info.reserved:#x} reserved\n\n")
+
+    w(f"6. The parent's address space afterwards, as `pidin mem` shows it:\n{HEADER}\n")
     w("\n".join(process_lines(parent)) + "\n")
     k.check_invariants()
     return 0
