@@ -9,6 +9,8 @@ from __future__ import annotations
 import attrs
 
 from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim.errno import QnxError
 
 ROOT = 0
 NONROOT = 1
@@ -99,3 +101,105 @@ class Abilities:
         new = Abilities()
         new._table = dict(self._table)
         return new
+
+
+#: The operation bits of an ability word (R-ABLE-4).
+_OPS = (
+    C.PROCMGR_AOP_DENY | C.PROCMGR_AOP_ALLOW | C.PROCMGR_AOP_SUBRANGE | C.PROCMGR_AOP_LOCK
+    | C.PROCMGR_AOP_INHERIT_YES | C.PROCMGR_AOP_INHERIT_NO
+)  # fmt: skip
+_DOMAINS = ((C.PROCMGR_ADN_ROOT, ROOT), (C.PROCMGR_ADN_NONROOT, NONROOT))
+#: Every ability id QNX 8.0 defines (what a final PROCMGR_AID_EOL entry reaches).
+KNOWN_IDS = tuple(
+    sorted(
+        getattr(C, n)
+        for n in dir(C)
+        if n.startswith("PROCMGR_AID_") and n not in ("PROCMGR_AID_MASK", "PROCMGR_AID_EOL")
+    )
+)
+
+
+def _parse(entries: tuple[int, ...]) -> list[tuple[int, int, int, tuple[int, int] | None]]:
+    """Ability words into ``(aid, ops, domains, subrange)``; EINVAL for malformed ones."""
+    out: list[tuple[int, int, int, tuple[int, int] | None]] = []
+    i = 0
+    while i < len(entries):
+        word = entries[i] & 0xFFFFFFFF
+        i += 1
+        aid = word & C.PROCMGR_AID_MASK
+        ops = word & _OPS
+        domains = word & (C.PROCMGR_ADN_ROOT | C.PROCMGR_ADN_NONROOT)
+        stray = word & ~(C.PROCMGR_AID_MASK | _OPS | C.PROCMGR_ADN_ROOT | C.PROCMGR_ADN_NONROOT)
+        if stray:
+            raise QnxError(E.EINVAL, f"R-ABLE-4: entry {word:#x} has unknown bits {stray:#x}")
+        if not domains:
+            raise QnxError(
+                E.EINVAL, f"R-ABLE-4: [SIM] entry {word:#x} names no domain (ADN_ROOT/NONROOT)"
+            )
+        both = C.PROCMGR_AOP_DENY | C.PROCMGR_AOP_ALLOW
+        if ops & both == both:
+            raise QnxError(E.EINVAL, f"R-ABLE-4: entry {word:#x} both allows and denies")
+        both = C.PROCMGR_AOP_INHERIT_YES | C.PROCMGR_AOP_INHERIT_NO
+        if ops & both == both:
+            raise QnxError(E.EINVAL, f"R-ABLE-4: entry {word:#x} has INHERIT_YES and _NO")
+        sub: tuple[int, int] | None = None
+        if ops & C.PROCMGR_AOP_SUBRANGE:
+            if i + 2 > len(entries):
+                raise QnxError(E.EINVAL, "R-ABLE-4: PROCMGR_AOP_SUBRANGE without lo, hi")
+            lo, hi = entries[i] % (1 << 64), entries[i + 1] % (1 << 64)
+            i += 2
+            if lo > hi:
+                raise QnxError(E.EINVAL, f"R-ABLE-4: subrange [{lo:#x}, {hi:#x}] is empty")
+            sub = (lo, hi)
+        if aid == C.PROCMGR_AID_EOL and i < len(entries):
+            raise QnxError(E.EINVAL, "R-ABLE-4: the PROCMGR_AID_EOL entry must be last")
+        out.append((aid, ops, domains, sub))
+    return out
+
+
+def _apply(
+    table: Abilities, aid: int, domain: int, ops: int, sub: tuple[int, int] | None,
+    caller: Abilities, caller_euid: int,
+) -> None:  # fmt: skip
+    old = table.entry(aid, domain)
+    if old.locked:
+        raise QnxError(E.EPERM, f"R-ABLE-4: ability {aid} is locked in that domain")
+    if ops & C.PROCMGR_AOP_ALLOW and caller_euid != 0 and not caller.entry(aid, domain).allowed:
+        raise QnxError(
+            E.EPERM,
+            f"R-ABLE-4: [SIM] a non-root caller may allow only abilities it holds (ability {aid})",
+        )
+    allowed = old.allowed
+    if ops & C.PROCMGR_AOP_ALLOW:
+        allowed = True
+    if ops & C.PROCMGR_AOP_DENY:
+        allowed = False
+    subranges = old.subranges + ((sub,) if sub is not None else ())
+    inherit = old.inherit
+    if ops & C.PROCMGR_AOP_INHERIT_YES:
+        inherit = True
+    if ops & C.PROCMGR_AOP_INHERIT_NO:
+        inherit = False
+    locked = bool(ops & C.PROCMGR_AOP_LOCK)
+    table.set(aid, domain, DomainEntry(allowed, subranges, locked, inherit))
+
+
+def apply_entries(
+    table: Abilities, entries: tuple[int, ...], caller: Abilities, caller_euid: int
+) -> None:
+    """R-ABLE-4: apply ability words to ``table``, all or nothing (QnxError on refusal)."""
+    parsed = _parse(entries)
+    new = table.copy()
+    listed = {aid for aid, _, _, _ in parsed if aid != C.PROCMGR_AID_EOL}
+    for aid, ops, domains, sub in parsed:
+        for bit, domain in _DOMAINS:
+            if not domains & bit:
+                continue
+            if aid != C.PROCMGR_AID_EOL:
+                _apply(new, aid, domain, ops, sub, caller, caller_euid)
+                continue
+            ids = set(KNOWN_IDS) | {a for a, _ in table._table}
+            for other in sorted(ids - listed):
+                if not new.entry(other, domain).locked:  # EOL: every unlocked one not listed
+                    _apply(new, other, domain, ops, sub, caller, caller_euid)
+    table._table = new._table

@@ -52,7 +52,15 @@ FAILURE: dict[str, int] = {
     "pwrite": -1,
     "lseek": -1,
     "fstat": -1,
+    "msync": -1,
+    "mlock": -1,
+    "munlock": -1,
+    "mlockall": -1,
+    "munlockall": -1,
+    "exec": -1,
 }
+#: Functions that return an error number instead of setting errno (R-CALL-1).
+RETURNS_ERRNO = ("posix_madvise", "procmgr_ability")
 
 
 class Libc:
@@ -71,6 +79,9 @@ class Libc:
         self.errno = 0
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name in RETURNS_ERRNO:
+            direct: Callable[..., Any] = getattr(self._proc, name)
+            return direct
         if name not in FAILURE:
             raise AttributeError(f"libc has no simulated function {name!r}")
         method: Callable[..., Any] = getattr(self._proc, name)
@@ -88,4 +99,4 @@ class Libc:
         return call
 
     def __dir__(self) -> list[str]:
-        return sorted({*FAILURE, "errno"})
+        return sorted({*FAILURE, *RETURNS_ERRNO, "errno"})

@@ -21,7 +21,7 @@ from qnxsim import access, files, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import peer as peer_calls
-from qnxsim.abilities import Abilities
+from qnxsim.abilities import Abilities, apply_entries
 from qnxsim.addrspace import AddressSpace, Entry, Machine, Mapping
 from qnxsim.arch import CTypes, check_kernel_config
 from qnxsim.errno import QnxError
@@ -29,6 +29,7 @@ from qnxsim.files import release_if_dead
 from qnxsim.objects import MemObject
 from qnxsim.pathspace import DEV_MEM, DEV_ZERO, SHMEM_DIR, FdTable, PathSpace, Stat, normalize
 from qnxsim.physmem import MemInfo, PhysMem
+from qnxsim.profile import PROFILES, Profile
 
 T = TypeVar("T")
 
@@ -98,6 +99,7 @@ class Kernel:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError("seed must be an int")
         self._version = version
+        self.profile: Profile = PROFILES[version]
         self._aslr = aslr
         self._seed = seed
         self.pm = PhysMem(ram, page_size)
@@ -681,6 +683,84 @@ class Process:
                 c.unsigned("size", size, 64))  # fmt: skip
         return self._run("shm_ctl", args, lambda: files.shm_ctl(self.kernel.pm, self, *args))
 
+    # -- control calls (SPEC 9, 10, 11, 16) ---------------------------------------------
+
+    def msync(self, addr: int, len: int, flags: int) -> int:
+        """SPEC 9: validate a sync request (shared memory is always coherent)."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("flags", flags))
+        return self._run("msync", args, lambda: vmm.msync(self.space, self.kernel.profile, *args))
+
+    def mlock(self, addr: int, len: int) -> int:
+        """R-LOCK-1: lock a wholly mapped range (PROCMGR_AID_MEM_LOCK)."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len))
+        return self._run("mlock", args, lambda: vmm.mlock(self.space, self, self.rlimits, *args))
+
+    def munlock(self, addr: int, len: int) -> int:
+        """R-LOCK-2: unlock a wholly mapped range."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len))
+        return self._run("munlock", args, lambda: vmm.munlock(self.space, *args))
+
+    def mlockall(self, flags: int) -> int:
+        """R-LOCK-3 (a no-op returning 0 on QNX 8.0)."""
+        flags = self.kernel.ctypes.int_("flags", flags)
+        k = self.kernel
+        return self._run(
+            "mlockall",
+            (flags,),
+            lambda: vmm.mlockall(self.space, self, self.rlimits, k.profile, flags),
+        )
+
+    def munlockall(self) -> int:
+        """R-LOCK-3 (a no-op returning 0 on QNX 8.0)."""
+        return self._run("munlockall", (), lambda: vmm.munlockall(self.space, self.kernel.profile))
+
+    def posix_madvise(self, addr: int, len: int, advice: int) -> int:
+        """SPEC 11: returns the error number (0 on success) and never raises (R-MADV-1)."""
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("advice", advice))
+        k = self.kernel
+
+        def run() -> int:
+            try:
+                return vmm.posix_madvise(self.space, k.profile, *args)
+            except QnxError as err:
+                return err.errno
+
+        return self._run("posix_madvise", args, run)
+
+    def procmgr_ability(self, pid: int, *entries: int) -> int:
+        """R-ABLE-4: change the abilities of ``pid`` (0: this process); returns an errno."""
+        c = self.kernel.ctypes
+        pid = c.pid_t("pid", pid)
+        words = tuple(c.unsigned("entry", e, 64) for e in entries)
+
+        def run() -> int:
+            try:
+                target = self._ability_target(pid)
+                apply_entries(target.abilities, words, self.abilities, self.euid)
+            except QnxError as err:
+                return err.errno
+            return 0
+
+        return self._run("procmgr_ability", (pid, *words), run)
+
+    def _ability_target(self, pid: int) -> Process:
+        """R-ABLE-4: ESRCH first, then PROCMGR_AID_XPROCESS_ABLE for another pid."""
+        call = "procmgr_ability"
+        if pid == 0 or pid == self.pid:
+            return self
+        target = self.kernel._lookup(pid)
+        if target is None or not target.alive:
+            raise QnxError(E.ESRCH, f"R-ABLE-4: pid {pid} does not exist or has exited", call=call)
+        if not self.able(C.PROCMGR_AID_XPROCESS_ABLE, pid, pid):
+            raise QnxError(
+                E.EPERM, f"R-ABLE-4: changing pid {pid} needs PROCMGR_AID_XPROCESS_ABLE", call=call
+            )
+        return target
+
     def _release_all(self) -> None:
         """Unmap everything and close every fd (exit, failed spawn)."""
         self.space.remove(self.space.m.user_start, self.space.m.user_end)
@@ -720,7 +800,25 @@ class Process:
         """R-PROC-1: a child process of this one, with this one's credentials."""
         self._require_alive("spawn")
         child = self.kernel.spawn(path, uid=self.euid, gid=self.egid, parent=self, image=image)
+        child.ruid, child.euid, child.suid = self.ruid, self.euid, self.suid
+        child.rgid, child.egid, child.sgid = self.rgid, self.egid, self.sgid
         return child
+
+    def exec(self, path: str) -> int:
+        """R-PROC-3: replace the image: mappings and locks go, close-on-exec fds close."""
+        path = self._path("path", path)
+        return self._run("exec", (path,), lambda: self._exec(path))
+
+    def _exec(self, path: str) -> int:
+        k = self.kernel
+        self.space.remove(self.space.m.user_start, self.space.m.user_end)
+        self.space.lock_future = False  # R-LOCK-4: exec drops every lock
+        for fd, (_, cloexec) in sorted(self.fdt.fds.items()):
+            if cloexec:
+                files.close(k.pm, self, fd)
+        self.path = path
+        k._load_image(self, path)
+        return 0
 
     def exit(self, status: int = 0) -> None:
         """R-PROC-4: unmap everything; a zombie until the parent waits (orphans go at once)."""

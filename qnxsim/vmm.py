@@ -21,6 +21,7 @@ from qnxsim.errno import QnxError
 from qnxsim.objects import MemObject
 from qnxsim.pathspace import FdTable, OpenFile
 from qnxsim.placement import check_fixed_congruence, check_fixed_range, choose_place
+from qnxsim.profile import Profile
 
 #: The MAP_* bits QNX 8.0 defines (R-MMAP-4); anything else is EINVAL.
 KNOWN_MAP_FLAGS = (
@@ -259,10 +260,17 @@ def mmap(
         space.remove(start, end)  # R-MMAP-F3
     commit(space, req, start, end)
     if space.lock_future:  # R-MMAP-19, R-LOCK-3: mlockall(MCL_FUTURE) locks new mappings
-        space.replace_entries(start, end, lambda e: e.evolve(locked=True))
+        space.replace_entries(start, end, _lock_future)
     if flags & C.MAP_FIXED:
         return addr  # R-MMAP-F4
     return start + req.pg_off
+
+
+def _lock_future(entry: Entry) -> Entry:
+    """MCL_FUTURE locks what a new mapping maps; [SIM] a PROT_NONE stack guard stays out."""
+    if entry.locked or entry.prot == C.PROT_NONE:
+        return entry
+    return entry.evolve(locked=True)
 
 
 def check_stack(req: _Request, bits: int, call: str) -> None:
@@ -491,21 +499,21 @@ def mem_offset64(
 # -- munmap -------------------------------------------------------------------------------
 
 
-def widen(space: AddressSpace, addr: int, length: int, rule: str, call: str) -> tuple[int, int]:
-    """R-UNMAP-1..3: cut ``len`` at ADDR_MAX, refuse 0, widen to whole pages."""
-    m = space.m
-    if length > m.addr_max - addr:
-        length = m.addr_max - addr  # R-UNMAP-1
+def cut_len(space: AddressSpace, addr: int, length: int) -> int:
+    """R-UNMAP-1: ``len`` is first cut to ``ADDR_MAX - addr`` (sections 7 to 11)."""
+    return min(length, space.m.addr_max - addr)
+
+
+def widen(
+    space: AddressSpace, addr: int, length: int, zero: tuple[int, str], call: str
+) -> tuple[int, int]:
+    """R-UNMAP-1..3: cut ``len``, refuse 0 (with ``zero``'s errno and rule), widen to pages."""
+    length = cut_len(space, addr, length)
     if length == 0:
-        raise fail(E.EINVAL if rule == "UNMAP" else E.ENOMEM, _zero_reason(rule), call)
-    ps = m.page_size
+        errno, rule = zero
+        raise fail(errno, f"{rule}: len is 0 (after the R-UNMAP-1 cut at ADDR_MAX)", call)
+    ps = space.m.page_size
     return addr - addr % ps, page_round_up(addr + length, ps)
-
-
-def _zero_reason(rule: str) -> str:
-    if rule == "UNMAP":
-        return "R-UNMAP-2: len is 0 (after the R-UNMAP-1 cut at ADDR_MAX)"
-    return f"R-{rule}-2: len is 0"
 
 
 def munmap(space: AddressSpace, addr: int, length: int, *, call: str = "munmap") -> int:
@@ -513,7 +521,7 @@ def munmap(space: AddressSpace, addr: int, length: int, *, call: str = "munmap")
 
     O(log n + k) for k mappings in the range.
     """
-    start, end = widen(space, addr, length, "UNMAP", call)
+    start, end = widen(space, addr, length, (E.EINVAL, "R-UNMAP-2"), call)
     if end > space.m.user_end:
         raise fail(
             E.EINVAL,
@@ -537,19 +545,16 @@ def munmap_flags(space: AddressSpace, addr: int, length: int, flags: int) -> int
 def check_range_mapped(
     space: AddressSpace, addr: int, length: int, rule: str, call: str
 ) -> tuple[int, int]:
-    """R-MPROT-2 (and the calls that share it): the widened range must be wholly mapped."""
-    start, end = widen(space, addr, length, rule, call)
+    """R-MPROT-2 (and the calls that share it, citing ``rule``): ``len`` 0, or a widened
+    range with a page outside ``[0, USER_END)`` or not mapped, is ENOMEM."""
+    start, end = widen(space, addr, length, (E.ENOMEM, rule), call)
     if end > space.m.user_end:
         raise fail(
-            E.ENOMEM,
-            f"R-{rule}-2: range [{start:#x}, {end:#x}) lies outside [0, USER_END)",
-            call,
+            E.ENOMEM, f"{rule}: range [{start:#x}, {end:#x}) lies outside [0, USER_END)", call
         )
     if not space.map.is_covered(start, end):
         raise fail(
-            E.ENOMEM,
-            f"R-{rule}-2: range [{start:#x}, {end:#x}) holds pages that are not mapped",
-            call,
+            E.ENOMEM, f"{rule}: range [{start:#x}, {end:#x}) holds pages that are not mapped", call
         )
     return start, end
 
@@ -563,7 +568,7 @@ def mprotect(space: AddressSpace, caller: Caller, addr: int, length: int, prot: 
             f"R-MPROT-1: prot {prot:#x} has bits outside PROT_MASK ({prot & ~C.PROT_MASK:#x})",
             call,
         )
-    start, end = check_range_mapped(space, addr, length, "MPROT", call)
+    start, end = check_range_mapped(space, addr, length, "R-MPROT-2", call)
     pieces = space.entries(start, end)
     if prot & C.PROT_EXEC:  # R-MPROT-3, before any change
         for s, e, entry in pieces:
@@ -603,3 +608,149 @@ def _set_prot(prot: int) -> Callable[[Entry], Entry]:
         return entry.evolve(prot=prot)
 
     return make
+
+
+# -- msync (SPEC 9) -----------------------------------------------------------------------
+
+MSYNC_FLAGS = (
+    C.MS_ASYNC | C.MS_SYNC | C.MS_INVALIDATE | C.MS_INVALIDATE_ICACHE | C.MS_CACHE_ONLY
+    | C.MS_CLEAN_ONLY | C.MS_INVALIDATE_LOCKED
+)  # fmt: skip
+
+
+def msync(space: AddressSpace, profile: Profile, addr: int, length: int, flags: int) -> int:
+    """SPEC 9: validate; shared mappings are always coherent, so no data moves (R-MSYNC-4)."""
+    call = "msync"
+    valid = MSYNC_FLAGS | (C.MS_SYNC_FULL if profile.ms_sync_full else 0)
+    if flags & ~valid:
+        raise fail(E.EINVAL, f"R-MSYNC-1: flags {flags:#x} has unknown bits {flags & ~valid:#x}",
+                   call)  # fmt: skip
+    if flags & C.MS_SYNC and flags & C.MS_ASYNC:
+        raise fail(E.EINVAL, "R-MSYNC-1: MS_SYNC together with MS_ASYNC", call)
+    start, end = check_range_mapped(space, addr, length, "R-MSYNC-2", call)
+    if flags & C.MS_INVALIDATE:
+        for s, _, entry in space.entries(start, end):
+            if entry.locked:
+                where = max(s, start)
+                raise fail(E.EBUSY, f"R-MSYNC-3: MS_INVALIDATE over locked page {where:#x}", call)
+    return 0
+
+
+# -- mlock, munlock, mlockall, munlockall (SPEC 10) ---------------------------------------
+
+
+def _lock_range(space: AddressSpace, addr: int, length: int) -> tuple[int, int] | None:
+    """The widened range of a lock call, or None for an empty one ([SIM] len 0 succeeds)."""
+    length = cut_len(space, addr, length)
+    if length == 0:
+        return None
+    ps = space.m.page_size
+    return addr - addr % ps, page_round_up(addr + length, ps)
+
+
+def _set_locked(locked: bool) -> Callable[[Entry], Entry]:
+    def make(entry: Entry) -> Entry:
+        return entry if entry.locked == locked else entry.evolve(locked=locked)
+
+    return make
+
+
+def unlocked_bytes(space: AddressSpace, start: int, end: int) -> int:
+    return sum(min(e, end) - max(s, start) for s, e, v in space.entries(start, end) if not v.locked)
+
+
+def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length: int) -> int:
+    """R-LOCK-1: ability, fully mapped, no PROT_NONE page, RLIMIT_MEMLOCK; in that order."""
+    call = "mlock"
+    rng = _lock_range(space, addr, length)
+    if rng is None:
+        return 0
+    start, end = rng
+    if not caller.able(C.PROCMGR_AID_MEM_LOCK, start, end - 1):
+        raise fail(E.EPERM, f"R-LOCK-1: mlock needs PROCMGR_AID_MEM_LOCK for [{start:#x}, "
+                   f"{end - 1:#x}]", call)  # fmt: skip
+    if end > space.m.user_end or not space.map.is_covered(start, end):
+        raise fail(E.ENOMEM, f"R-LOCK-1: [{start:#x}, {end:#x}) is not wholly mapped", call)
+    for s, _, entry in space.entries(start, end):
+        if entry.prot == C.PROT_NONE:
+            raise fail(E.ENOMEM, f"R-LOCK-1: page {max(s, start):#x} is PROT_NONE", call)
+    total = space.locked_bytes + unlocked_bytes(space, start, end)
+    limit = limits[C.RLIMIT_MEMLOCK][0]
+    if total > limit:
+        raise fail(E.EAGAIN, f"R-LOCK-1: {total:#x} locked bytes would exceed RLIMIT_MEMLOCK "
+                   f"{limit:#x}", call)  # fmt: skip
+    space.replace_entries(start, end, _set_locked(True))
+    return 0
+
+
+def munlock(space: AddressSpace, addr: int, length: int) -> int:
+    """R-LOCK-2: the range must be wholly mapped; one munlock undoes any number of mlocks."""
+    call = "munlock"
+    rng = _lock_range(space, addr, length)
+    if rng is None:
+        return 0
+    start, end = rng
+    if end > space.m.user_end or not space.map.is_covered(start, end):
+        raise fail(E.ENOMEM, f"R-LOCK-2: [{start:#x}, {end:#x}) is not wholly mapped", call)
+    space.replace_entries(start, end, _set_locked(False))
+    return 0
+
+
+def mlockall(
+    space: AddressSpace, caller: Caller, limits: Limits, profile: Profile, flags: int
+) -> int:
+    """R-LOCK-3: flags, then MEM_LOCK; 8.0 does nothing and returns 0."""
+    call = "mlockall"
+    if profile.mlockall_noop:
+        return 0
+    known = C.MCL_CURRENT | C.MCL_FUTURE
+    if flags == 0 or flags & ~known:
+        raise fail(E.EINVAL, f"R-LOCK-3: flags {flags:#x} must be MCL_CURRENT|MCL_FUTURE bits",
+                   call)  # fmt: skip
+    lo, hi = space.m.user_start, space.m.user_end
+    if not caller.able(C.PROCMGR_AID_MEM_LOCK, lo, hi - 1):
+        raise fail(E.EPERM, "R-LOCK-3: mlockall needs PROCMGR_AID_MEM_LOCK", call)
+    if flags & C.MCL_CURRENT:
+        pieces = [(s, e) for s, e, v in space.map if v.prot != C.PROT_NONE and not v.locked]
+        total = space.locked_bytes + sum(e - s for s, e in pieces)
+        if total > limits[C.RLIMIT_MEMLOCK][0]:
+            raise fail(E.EAGAIN, "R-LOCK-3: locking every mapping would exceed RLIMIT_MEMLOCK",
+                       call)  # fmt: skip
+        for s, e in pieces:
+            space.replace_entries(s, e, _set_locked(True))
+    if flags & C.MCL_FUTURE:
+        space.lock_future = True  # R-MMAP-19 checks later mappings against RLIMIT_MEMLOCK
+    return 0
+
+
+def munlockall(space: AddressSpace, profile: Profile) -> int:
+    """R-LOCK-3: unlock everything and stop MCL_FUTURE; 8.0 does nothing and returns 0."""
+    if profile.mlockall_noop:
+        return 0
+    space.replace_entries(space.m.user_start, space.m.user_end, _set_locked(False))
+    space.lock_future = False
+    return 0
+
+
+# -- posix_madvise (SPEC 11) --------------------------------------------------------------
+
+
+def posix_madvise(
+    space: AddressSpace, profile: Profile, addr: int, length: int, advice: int
+) -> int:
+    """SPEC 11 (raising; the caller turns the error into a returned number, R-MADV-1)."""
+    call = "posix_madvise"
+    length = cut_len(space, addr, length)
+    if not C.POSIX_MADV_NORMAL <= advice <= C.POSIX_MADV_DISCARD_NP:
+        raise fail(E.EINVAL, f"R-MADV-2: advice {advice} is not POSIX_MADV_NORMAL.."
+                   "POSIX_MADV_DISCARD_NP", call)  # fmt: skip
+    if length == 0:
+        if profile.madvise_len0_einval:
+            raise fail(E.EINVAL, "R-MADV-2: len is 0", call)
+        return 0
+    start, end = check_range_mapped(space, addr, length, "R-MADV-2", call)
+    if advice == C.POSIX_MADV_DISCARD_NP:  # R-MADV-3
+        for s, e, entry in space.entries(start, end):
+            if entry.private and entry.lazy:
+                space.anon.release(space.m.pm, max(s, start), min(e, end))
+    return 0
