@@ -1,14 +1,26 @@
-"""Command line: ``qnxsim demo`` (also ``python -m qnxsim demo``).
+"""Command line: ``qnxsim demo | run SCRIPT | pidin [mem|maps] | shell`` (also
+``python -m qnxsim ...``).
 
-The demo walks through QNX's own mmap_peer() example and the errors a porting engineer
-meets, printing each step with the rule that decided it.
+``demo`` walks through QNX's own mmap_peer() example and the errors a porting engineer
+meets, printing each step with the rule that decided it.  ``run`` executes a scenario
+script and ``shell`` reads the same language at a prompt (``qnxsim.script`` documents
+it).  ``pidin`` prints ``pidin mem`` or every mapping record of a freshly booted machine,
+or of the machine a script leaves behind.
+
+Exit codes: 0 success, 1 a script failed (a call failed, an ``expect`` was not met, or a
+line could not be read), 2 a usage error (bad options, a script file that cannot be read).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import io
+import os
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import TextIO
 
 from qnxsim import Kernel, QnxError
@@ -23,6 +35,7 @@ from qnxsim.constants import (
     flag_names,
 )
 from qnxsim.render import HEADER, process_lines
+from qnxsim.script import Scenario, Shell
 
 
 def _attempt(out: TextIO, what: str, fn: Callable[[], int]) -> None:
@@ -110,21 +123,127 @@ def demo(out: TextIO) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+HISTORY_FILE = "~/.qnxsim_history"
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qnxsim", description="A simulator of the QNX Neutrino memory manager."
+        prog="qnxsim",
+        description="A simulator of the QNX Neutrino memory manager.",
+        epilog="Exit codes: 0 success, 1 script failure, 2 usage error.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="walk through mmap_peer() and its errors")
-    pidin = sub.add_parser("pidin", help="print `pidin mem` of a freshly booted machine")
-    pidin.add_argument("view", nargs="?", default="mem", choices=["mem"])
-    args = parser.parse_args(argv)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser(
+        "demo",
+        help="walk through mmap_peer() and its errors",
+        description="QNX's mmap_peer() example, then ESRCH, EPERM and EINVAL with their rules.",
+    )
+    run = sub.add_parser(
+        "run",
+        help="run a scenario script",
+        description="Run a scenario script (the language is described by `qnxsim shell` "
+        "help and the README). A failing call or expect stops it with exit code 1.",
+    )
+    run.add_argument("script", metavar="SCRIPT", help="the script file; - reads standard input")
+    run.add_argument("--trace", action="store_true", help="explain every call after it runs")
+    run.add_argument("-q", "--quiet", action="store_true", help="do not echo the statements")
+    _machine_options(run)
+    pidin = sub.add_parser(
+        "pidin",
+        help="print `pidin mem` (or every mapping record) of a machine",
+        description="Print QNX's `pidin mem` view, or with `maps` every mapping record, of a "
+        "freshly booted machine with one process, or of the machine SCRIPT leaves behind.",
+    )
+    pidin.add_argument("view", nargs="?", default="mem", choices=["mem", "maps"])
+    pidin.add_argument("-s", "--script", metavar="SCRIPT", help="run this script first")
+    _machine_options(pidin)
+    shell = sub.add_parser(
+        "shell",
+        help="an interactive prompt for the scenario language",
+        description="Read scenario statements at a prompt, with history and completion. "
+        "Type help for the language; quit or end of input leaves.",
+    )
+    shell.add_argument("--trace", action="store_true", help="explain every call after it runs")
+    _machine_options(shell)
+    return parser
+
+
+def _machine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--arch", default="x86_64", choices=["x86_64", "aarch64"], help="default: x86_64"
+    )
+
+
+def _read_script(path: str) -> list[str] | None:
+    try:
+        if path == "-":
+            return sys.stdin.read().splitlines()
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        sys.stderr.write(f"qnxsim: cannot read {path}: {err}\n")
+        return None
+
+
+def _readline() -> ModuleType | None:
+    """readline for history across sessions, when there is a terminal and a readline."""
+    if not sys.stdin.isatty():
+        return None
+    try:
+        return importlib.import_module("readline")
+    except ImportError:  # pragma: no cover - platforms without readline
+        return None
+
+
+def _shell(scenario: Scenario) -> int:
+    shell = Shell(scenario)
+    history = os.path.expanduser(HISTORY_FILE)
+    readline = _readline()
+    if readline is not None:
+        with contextlib.suppress(OSError):
+            readline.read_history_file(history)
+    try:
+        shell.cmdloop()
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+    finally:
+        if readline is not None:
+            with contextlib.suppress(OSError):
+                readline.write_history_file(history)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``qnxsim`` command; returns the exit code (0 ok, 1 script failure, 2 usage)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "demo":
         return demo(sys.stdout)
-    k = Kernel()
-    k.spawn()
-    print(k.pidin(args.view))
-    return 0
+    kernel = Kernel(arch=args.arch, trace=True)
+    if args.command == "shell":
+        return _shell(Scenario(kernel, sys.stdout, sys.stdout, explain_calls=args.trace))
+    if args.command == "run":
+        lines = _read_script(args.script)
+        if lines is None:
+            return EXIT_USAGE
+        scenario = Scenario(
+            kernel, sys.stdout, sys.stderr, echo=not args.quiet, explain_calls=args.trace
+        )
+        return scenario.run(lines, "<stdin>" if args.script == "-" else args.script)
+    if args.script is None:
+        kernel.spawn()
+    else:
+        lines = _read_script(args.script)
+        if lines is None:
+            return EXIT_USAGE
+        quiet = Scenario(kernel, io.StringIO(), sys.stderr, echo=False)
+        if quiet.run(lines, args.script):
+            return EXIT_FAILURE
+    print(kernel.pidin(args.view))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import attrs
-
-from qnxsim import access, files, vmm
+from qnxsim import access, files, trace, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import peer as peer_calls
@@ -30,6 +28,7 @@ from qnxsim.objects import MemObject
 from qnxsim.pathspace import DEV_MEM, DEV_ZERO, SHMEM_DIR, FdTable, PathSpace, Stat, normalize
 from qnxsim.physmem import MemInfo, PhysMem
 from qnxsim.profile import PROFILES, Profile
+from qnxsim.trace import TraceEvent, TraceList
 
 T = TypeVar("T")
 
@@ -47,18 +46,6 @@ LIBC_TEXT = 0xB0000
 LIBC_DATA = 0x4000
 STACK_SIZE = 0x80000
 STACK_GUARD = 0x1000
-
-
-@attrs.frozen
-class TraceEvent:
-    """One call as the kernel saw it (``Kernel(trace=True)``)."""
-
-    call: str
-    pid: int
-    args: tuple[Any, ...]
-    result: Any
-    errno: int
-    reason: str
 
 
 _NOT_STATE = ("lock", "_handles")  # what snapshot() leaves out
@@ -109,7 +96,7 @@ class Kernel:
         self.ctypes = CTypes(spec.bits)
         self.lock = threading.RLock()
         self.tracing = bool(trace)
-        self.trace: list[TraceEvent] = []
+        self.trace = TraceList()  # TraceEvents, only when tracing (qnxsim.trace)
         self._procs: dict[int, Process] = {}
         self._next_pid = FIRST_PID
         # Every Process object ever made, by pid (pids are never reused), so that
@@ -187,6 +174,8 @@ class Kernel:
         if parent is not None and not isinstance(parent, Process):
             raise TypeError("parent must be a Process or None")
         with self.lock:
+            if parent is not None:
+                parent._require_alive("spawn")  # [SIM] an exited process has no children
             ppid = parent.pid if parent is not None else PROCNTO_PID
             proc = Process(self, self._new_pid(), ppid, path, uid, gid)
             if parent is not None:
@@ -296,24 +285,27 @@ class Kernel:
 
     def _record(self, call: str, pid: int, args: tuple[Any, ...], result: Any) -> None:
         if self.tracing:
-            self.trace.append(TraceEvent(call, pid, args, result, 0, ""))
+            self.trace.append(trace.record(self, call, pid, args, {}, result))
 
     @contextmanager
     def _calling(self, call: str, pid: int, args: tuple[Any, ...]) -> Iterator[list[Any]]:
         """Serialise a call, stamp its errors with call and pid, and trace it."""
         box: list[Any] = [None]
         with self.lock:
+            before = trace.watch(self, call, pid, args) if self.tracing else None
             try:
                 yield box
             except QnxError as err:
                 if not err.call:
                     err.call = call
                 err.pid = pid
-                if self.tracing:
-                    self.trace.append(TraceEvent(call, pid, args, None, err.errno, err.reason))
+                if before is not None:
+                    self.trace.append(
+                        trace.record(self, call, pid, args, before, None, err.errno, err.reason)
+                    )
                 raise
-            if self.tracing:
-                self.trace.append(TraceEvent(call, pid, args, box[0], 0, ""))
+            if before is not None:
+                self.trace.append(trace.record(self, call, pid, args, before, box[0]))
 
     # -- whole-system views -------------------------------------------------------------
 
@@ -347,12 +339,20 @@ class Kernel:
             self.__dict__.update(state)
 
     def pidin(self, what: str = "mem") -> str:
-        """Text in the layout of QNX's ``pidin mem`` (R-MAP-3)."""
+        """Text in the layout of QNX's ``pidin mem`` (R-MAP-3), or with ``"maps"`` every
+        mapping record of every process (``qnxsim.render``)."""
         from qnxsim.render import pidin
 
         with self.lock:
             text: str = pidin(self, what)
             return text
+
+    def _repr_html_(self) -> str:
+        """Jupyter: every process's address space as a picture and a table (``html.py``)."""
+        from qnxsim.html import kernel_html
+
+        with self.lock:
+            return kernel_html(self)
 
 
 class Process:
@@ -390,6 +390,13 @@ class Process:
 
     def __repr__(self) -> str:
         return f"<Process pid={self.pid} {self.path} uid={self.ruid} {self.state}>"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the address space as a picture and a table (``html.py``)."""
+        from qnxsim.html import process_html
+
+        with self.kernel.lock:
+            return process_html(self)
 
     @property
     def uid(self) -> int:
@@ -729,7 +736,10 @@ class Process:
             except QnxError as err:
                 return err.errno
 
-        return self._run("posix_madvise", args, run)
+        try:
+            return self._run("posix_madvise", args, run)
+        except QnxError as err:  # R-MADV-1 / R-CALL-1: returned, never raised (a zombie: ESRCH)
+            return err.errno
 
     def procmgr_ability(self, pid: int, *entries: int) -> int:
         """R-ABLE-4: change the abilities of ``pid`` (0: this process); returns an errno."""
@@ -745,7 +755,10 @@ class Process:
                 return err.errno
             return 0
 
-        return self._run("procmgr_ability", (pid, *words), run)
+        try:
+            return self._run("procmgr_ability", (pid, *words), run)
+        except QnxError as err:  # R-CALL-1: returned, never raised (a zombie caller: ESRCH)
+            return err.errno
 
     def _ability_target(self, pid: int) -> Process:
         """R-ABLE-4: ESRCH first, then PROCMGR_AID_XPROCESS_ABLE for another pid."""
@@ -857,7 +870,9 @@ class Process:
         if pid != -1:
             kids = [p for p in kids if p.pid == pid]
         if not kids:
-            raise QnxError(E.ECHILD, f"pid {pid} is not a child of pid {self.pid}", call="waitpid")
+            raise QnxError(
+                E.ECHILD, f"R-PROC-4: pid {pid} is not a child of pid {self.pid}", call="waitpid"
+            )
         for child in sorted(kids, key=lambda p: p.pid):
             if child.state == "zombie":
                 del k._procs[child.pid]
@@ -919,7 +934,11 @@ class Process:
 
     def _getrlimit(self, resource: int) -> tuple[int, int]:
         if not 0 <= resource < RLIMIT_COUNT:
-            raise QnxError(E.EINVAL, f"resource {resource} is not an RLIMIT_*", call="getrlimit")
+            raise QnxError(
+                E.EINVAL,
+                f"[SIM] SPEC 18 limits: resource {resource} is not an RLIMIT_*",
+                call="getrlimit",
+            )
         return self.rlimits[resource]
 
     def setrlimit(self, resource: int, soft: int, hard: int) -> int:
@@ -932,10 +951,17 @@ class Process:
         old_soft, old_hard = self._getrlimit(resource)
         del old_soft
         if soft > hard:
-            raise QnxError(E.EINVAL, f"soft limit {soft:#x} above hard limit {hard:#x}", call=call)
+            raise QnxError(
+                E.EINVAL,
+                f"[SIM] SPEC 18 limits (POSIX): soft limit {soft:#x} above hard limit {hard:#x}",
+                call=call,
+            )
         if hard > old_hard and self.euid != 0:
             raise QnxError(
-                E.EPERM, f"raising the hard limit above {old_hard:#x} needs euid 0", call=call
+                E.EPERM,
+                f"[SIM] SPEC 18 limits (POSIX): raising the hard limit above {old_hard:#x} "
+                "needs euid 0",
+                call=call,
             )
         self.rlimits[resource] = (soft, hard)
         return 0

@@ -1,0 +1,436 @@
+"""Call trace events (``Kernel(trace=True)``), their mapping diffs and explanations.
+
+A ``TraceEvent`` records one call: who made it, the arguments, the result or errno and
+reason, and the mapping records it added, removed or changed.  ``explain`` turns an event
+into a paragraph with symbolic constants.  The kernel's hook is two calls: ``watch``
+before a call and ``record`` after it; nothing here runs when tracing is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingABC
+from typing import TYPE_CHECKING, Any, SupportsIndex, overload
+
+import attrs
+
+from qnxsim import constants as C
+from qnxsim.addrspace import Mapping
+from qnxsim.errno import errorcode, strerror
+from qnxsim.render import prot_text
+
+if TYPE_CHECKING:
+    from qnxsim.process import Kernel
+
+#: Calls whose first argument is the pid of the process they change (R-PEER-1).
+PEER_CALLS = frozenset({"mmap_peer", "mmap64_peer", "munmap_peer"})
+#: Calls whose result is the pid of a new process, whose mappings the event shows.
+NEW_PROCESS_CALLS = frozenset({"fork", "spawn"})
+#: Calls that return an address.
+ADDRESS_RESULTS = frozenset({"mmap", "mmap64", "mmap_peer", "mmap64_peer", "mmap_device_memory"})
+#: Calls that return an error number instead of raising (R-CALL-1).
+ERRNO_RESULTS = frozenset({"posix_madvise", "procmgr_ability"})
+
+Records = dict[int, tuple[Mapping, ...]]
+
+
+@attrs.frozen
+class TraceEvent:
+    """One call as the kernel saw it (``Kernel(trace=True)``).
+
+    ``errno`` is 0 and ``reason`` empty on success; ``result`` is None on failure.
+    ``added`` and ``removed`` hold ``(pid, record)`` pairs; ``changed`` holds
+    ``(pid, before, after)`` for a record that still starts at the same address but was
+    trimmed, grown, split or re-protected.  All three are sorted by pid and address.
+    """
+
+    call: str
+    pid: int
+    args: tuple[Any, ...]
+    result: Any
+    errno: int
+    reason: str
+    added: tuple[tuple[int, Mapping], ...] = ()
+    removed: tuple[tuple[int, Mapping], ...] = ()
+    changed: tuple[tuple[int, Mapping, Mapping], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the call succeeded."""
+        return self.errno == 0
+
+    def pids(self) -> tuple[int, ...]:
+        """The processes whose mappings the call changed, ascending."""
+        seen = {p for p, _ in self.added} | {p for p, _ in self.removed}
+        seen |= {p for p, _, _ in self.changed}
+        return tuple(sorted(seen))
+
+    def explain(self) -> str:
+        """``explain(self)``."""
+        return explain(self)
+
+    def _repr_html_(self) -> str:
+        from qnxsim.html import before_after_html
+
+        before, after = self.sides()
+        return before_after_html(explain(self), before, after)
+
+    def sides(self) -> tuple[Records, Records]:
+        """Per pid, the records the call took away and the ones it left in their place."""
+        before: dict[int, list[Mapping]] = {p: [] for p in self.pids()}
+        after: dict[int, list[Mapping]] = {p: [] for p in self.pids()}
+        for pid, rec in self.removed:
+            before[pid].append(rec)
+        for pid, rec in self.added:
+            after[pid].append(rec)
+        for pid, old, new in self.changed:
+            before[pid].append(old)
+            after[pid].append(new)
+        return (
+            {p: tuple(sorted(rs, key=_start)) for p, rs in before.items()},
+            {p: tuple(sorted(rs, key=_start)) for p, rs in after.items()},
+        )
+
+
+class TraceList(list[TraceEvent]):
+    """``Kernel.trace``: a plain list of ``TraceEvent`` that also draws itself in Jupyter.
+
+    A slice is a ``TraceList`` too, so ``k.trace[-3:]`` draws the last three calls.
+    """
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> TraceEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> TraceList: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> TraceEvent | TraceList:
+        if isinstance(index, slice):
+            return TraceList(super().__getitem__(index))
+        return super().__getitem__(index)
+
+    def explain(self) -> str:
+        """One paragraph per event, numbered."""
+        return "\n".join(f"{i}. {explain(e)}" for i, e in enumerate(self, 1))
+
+    def _repr_html_(self) -> str:
+        from qnxsim.html import trace_html
+
+        return trace_html([(explain(e), *e.sides()) for e in self])
+
+
+def _start(rec: Mapping) -> int:
+    return rec.start
+
+
+# -- the kernel's hook --------------------------------------------------------------------
+
+
+def _records(kernel: Kernel, pid: int) -> tuple[Mapping, ...]:
+    proc = kernel._lookup(pid)
+    return proc.space.records() if proc is not None else ()
+
+
+def watch(kernel: Kernel, call: str, pid: int, args: tuple[Any, ...]) -> Records:
+    """The records of every process a call may change, taken before it runs.  O(n)."""
+    pids = [pid]
+    if call in PEER_CALLS and args and isinstance(args[0], int) and args[0] not in (0, pid):
+        pids.append(args[0])
+    return {p: _records(kernel, p) for p in pids}
+
+
+def record(
+    kernel: Kernel,
+    call: str,
+    pid: int,
+    args: tuple[Any, ...],
+    before: Records,
+    result: Any = None,
+    errno: int = 0,
+    reason: str = "",
+) -> TraceEvent:
+    """The event for a finished call: its outcome and the diff of ``before`` against now."""
+    pids = list(before)
+    if not errno and call in NEW_PROCESS_CALLS and isinstance(result, int):
+        pids.append(result)
+    after = {p: _records(kernel, p) for p in pids}
+    added, removed, changed = diff({p: before.get(p, ()) for p in pids}, after)
+    return TraceEvent(call, pid, args, result, errno, reason, added, removed, changed)
+
+
+def diff(
+    before: MappingABC[int, Iterable[Mapping]], after: MappingABC[int, Iterable[Mapping]]
+) -> tuple[
+    tuple[tuple[int, Mapping], ...],
+    tuple[tuple[int, Mapping], ...],
+    tuple[tuple[int, Mapping, Mapping], ...],
+]:
+    """``(added, removed, changed)`` between two sets of records per pid.  O(n log n).
+
+    A record in ``after`` that starts where a vanished record started is a change of it.
+
+    >>> a = Mapping(0x1000, 0x3000, 0x2000, 0x300, 0x80002, 0x1000, "anon", None, False)
+    >>> b = attrs.evolve(a, end=0x2000, size=0x1000)
+    >>> c = attrs.evolve(a, start=0x2000, size=0x1000, prot=0x100, offset=0x2000)
+    >>> added, removed, changed = diff({2: [a]}, {2: [b, c]})
+    >>> [hex(r.start) for _, r in added], removed, [hex(n.end) for _, _, n in changed]
+    (['0x2000'], (), ['0x2000'])
+    """
+    added: list[tuple[int, Mapping]] = []
+    removed: list[tuple[int, Mapping]] = []
+    changed: list[tuple[int, Mapping, Mapping]] = []
+    for pid in sorted(set(before) | set(after)):
+        old = set(before.get(pid, ()))
+        new = set(after.get(pid, ()))
+        came = {r.start: r for r in new - old}
+        for rec in sorted(old - new, key=_start):
+            twin = came.pop(rec.start, None)
+            if twin is None:
+                removed.append((pid, rec))
+            else:
+                changed.append((pid, rec, twin))
+        added.extend((pid, came[s]) for s in sorted(came))
+    added.sort(key=lambda pr: (pr[0], pr[1].start))
+    return tuple(added), tuple(removed), tuple(changed)
+
+
+# -- symbolic formatting ------------------------------------------------------------------
+
+
+def _bit_names(prefix: str, skip: Iterable[str] = ()) -> dict[int, str]:
+    """Single-bit constants named ``prefix*``, the first name of each value winning."""
+    table: dict[int, str] = {}
+    for name, value in vars(C).items():
+        if not name.startswith(prefix) or name in skip or not isinstance(value, int):
+            continue
+        if value > 0 and value & (value - 1) == 0:
+            table.setdefault(value, name)
+    return table
+
+
+def _value_names(prefix: str, skip: Iterable[str] = ()) -> dict[int, str]:
+    table: dict[int, str] = {}
+    for name, value in vars(C).items():
+        if name.startswith(prefix) and name not in skip and isinstance(value, int):
+            table.setdefault(value, name)
+    return table
+
+
+_MS = _bit_names("MS_")
+_MCL = _bit_names("MCL_")
+_SHMCTL = _bit_names("SHMCTL_", skip=("SHMCTL_FLAG_MASK",))
+_O_BITS = _bit_names("O_", skip=("O_RDONLY", "O_WRONLY", "O_RDWR", "O_EXEC", "O_ACCMODE"))
+_O_ACCESS = {C.O_RDONLY: "O_RDONLY", C.O_WRONLY: "O_WRONLY", C.O_RDWR: "O_RDWR", C.O_EXEC: "O_EXEC"}
+_MADV = _value_names("POSIX_MADV_")
+_SEEK = _value_names("SEEK_")
+_RLIMIT = {
+    C.RLIMIT_CPU: "RLIMIT_CPU", C.RLIMIT_FSIZE: "RLIMIT_FSIZE", C.RLIMIT_DATA: "RLIMIT_DATA",
+    C.RLIMIT_STACK: "RLIMIT_STACK", C.RLIMIT_CORE: "RLIMIT_CORE",
+    C.RLIMIT_NOFILE: "RLIMIT_NOFILE", C.RLIMIT_AS: "RLIMIT_AS",
+    C.RLIMIT_MEMLOCK: "RLIMIT_MEMLOCK", C.RLIMIT_NPROC: "RLIMIT_NPROC",
+}  # fmt: skip
+WNOHANG = 0x40  # <sys/wait.h>, as process.WNOHANG
+
+_MMAP = ("addr", "size", "prot", "map", "mapfd", "off")
+#: call -> how each argument is shown; arguments past the end are shown as plain values.
+ARG_KINDS: dict[str, tuple[str, ...]] = {
+    "mmap": _MMAP,
+    "mmap64": _MMAP,
+    "mmap_peer": ("pid", *_MMAP),
+    "mmap64_peer": ("pid", *_MMAP),
+    "munmap": ("addr", "size"),
+    "munmap_flags": ("addr", "size", "int"),
+    "munmap_peer": ("pid", "addr", "size"),
+    "mprotect": ("addr", "size", "prot"),
+    "mem_offset": ("addr", "mapfd", "size"),
+    "mem_offset64": ("addr", "mapfd", "size"),
+    "mmap_device_memory": ("addr", "size", "prot", "map", "addr"),
+    "munmap_device_memory": ("addr", "size"),
+    "open": ("str", "oflag", "mode"),
+    "shm_open": ("str", "oflag", "mode"),
+    "shm_unlink": ("str",),
+    "shm_ctl": ("int", "shmctl", "addr", "size"),
+    "ftruncate": ("int", "size"),
+    "lseek": ("int", "int", "whence"),
+    "msync": ("addr", "size", "ms"),
+    "mlock": ("addr", "size"),
+    "munlock": ("addr", "size"),
+    "mlockall": ("mcl",),
+    "posix_madvise": ("addr", "size", "madv"),
+    "procmgr_ability": ("pid",),
+    "waitpid": ("pid", "wait"),
+    "getrlimit": ("rlimit",),
+    "setrlimit": ("rlimit", "rlim", "rlim"),
+    "read_memory": ("addr", "size"),
+    "write_memory": ("addr",),
+    "check_access": ("addr", "size"),
+    "mapping_at": ("addr",),
+}
+
+
+def _oflag(value: int) -> str:
+    access = _O_ACCESS.get(value & C.O_ACCMODE, hex(value & C.O_ACCMODE))
+    rest = value & ~C.O_ACCMODE
+    return access if not rest else f"{access}|{C.flag_names(rest, _O_BITS)}"
+
+
+def _number(value: int) -> str:
+    return str(value) if -0x10000 < value < 0x10000 else hex(value)
+
+
+def format_arg(kind: str, value: Any) -> str:
+    """One argument as C source would spell it.
+
+    >>> format_arg("prot", C.PROT_READ | C.PROT_WRITE), format_arg("mapfd", C.NOFD)
+    ('PROT_READ|PROT_WRITE', 'NOFD')
+    >>> format_arg("oflag", C.O_RDWR | C.O_CREAT), format_arg("mode", 0o600)
+    ('O_RDWR|O_CREAT', '0o600')
+    """
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bytes):
+        return repr(value if len(value) <= 24 else value[:24]) + ("..." if len(value) > 24 else "")
+    if isinstance(value, bool) or not isinstance(value, int):
+        return repr(value)
+    if kind == "prot":
+        return "PROT_NONE" if value == 0 else C.flag_names(value, C.PROT_NAMES)
+    if kind == "map":
+        return C.flag_names(value, C.MAP_FLAG_NAMES)
+    if kind == "mapfd" and value == C.NOFD:
+        return "NOFD"
+    if kind == "addr":
+        return "0" if value == 0 else hex(value)
+    if kind == "oflag":
+        return _oflag(value)
+    if kind == "mode":
+        return oct(value)
+    if kind == "rlim" and value == C.RLIM_INFINITY:
+        return "RLIM_INFINITY"
+    tables = {"ms": _MS, "mcl": _MCL, "shmctl": _SHMCTL, "wait": {WNOHANG: "WNOHANG"}}
+    if kind in tables:
+        return C.flag_names(value, tables[kind])
+    names = {"madv": _MADV, "whence": _SEEK, "rlimit": _RLIMIT}.get(kind)
+    if names is not None and value in names:
+        return names[value]
+    if kind in ("pid", "int"):
+        return str(value)
+    return _number(value)
+
+
+def format_call(call: str, args: tuple[Any, ...]) -> str:
+    """``mmap(0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANON, NOFD, 0)``.
+
+    >>> format_call("mprotect", (0x8001000, 4096, C.PROT_READ))
+    'mprotect(0x8001000, 4096, PROT_READ)'
+    """
+    kinds = ARG_KINDS.get(call, ())
+    parts = [format_arg(kinds[i] if i < len(kinds) else "", a) for i, a in enumerate(args)]
+    return f"{call}({', '.join(parts)})"
+
+
+def errno_text(errno: int) -> str:
+    """``EINVAL (22, Invalid argument)``."""
+    return f"{errorcode.get(errno, 'EUNKNOWN')} ({errno}, {strerror(errno)})"
+
+
+def format_result(call: str, result: Any) -> str:
+    """A call's success value as the C caller would read it.
+
+    >>> format_result("mmap", 0x8000000), format_result("munmap", 0)
+    ('0x8000000', '0')
+    """
+    if call in ADDRESS_RESULTS and isinstance(result, int):
+        return hex(result)
+    if call in ERRNO_RESULTS and isinstance(result, int) and result:
+        return errno_text(result)
+    if call in ("mem_offset", "mem_offset64") and isinstance(result, tuple):
+        return "(" + ", ".join(hex(v) for v in result) + ")"
+    if call in NEW_PROCESS_CALLS and isinstance(result, int):
+        return f"pid {result}"
+    if isinstance(result, int) and not isinstance(result, bool):
+        return _number(result)
+    if isinstance(result, bytes):
+        return format_arg("", result)
+    return repr(result)
+
+
+def human_size(n: int) -> str:
+    """``4 KiB``, ``1 MiB``, ``12288 bytes``.
+
+    >>> human_size(4096), human_size(3 << 20), human_size(12288 + 1)
+    ('4 KiB', '3 MiB', '12289 bytes')
+    """
+    for shift, unit in ((40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+def describe(rec: Mapping) -> str:
+    """``0x8000000-0x8001000 (4 KiB, rw-, anon)`` with the object's name if it has one."""
+    name = f", {rec.name}" if rec.name else ""
+    locked = ", locked" if rec.locked else ""
+    return (
+        f"{rec.start:#x}-{rec.end:#x} ({human_size(rec.size)}, {prot_text(rec.prot)}, "
+        f"{rec.kind}{name}{locked})"
+    )
+
+
+def _changes(event: TraceEvent) -> list[str]:
+    sentences: list[str] = []
+    for pid in event.pids():
+        parts: list[str] = []
+        added = [describe(r) for p, r in event.added if p == pid]
+        removed = [describe(r) for p, r in event.removed if p == pid]
+        changed = [f"{describe(o)} into {describe(n)}" for p, o, n in event.changed if p == pid]
+        if added:
+            parts.append("added " + "; ".join(added))
+        if removed:
+            parts.append("removed " + "; ".join(removed))
+        if changed:
+            parts.append("changed " + "; ".join(changed))
+        sentences.append(f"In pid {pid} it {', '.join(parts)}.")
+    return sentences
+
+
+def explain(event: TraceEvent) -> str:
+    """A one-paragraph explanation of a traced call: call, outcome and rule, changes.
+
+    >>> from qnxsim import Kernel
+    >>> k = Kernel(trace=True)
+    >>> p = k.spawn(image=False)
+    >>> a = p.mmap(0, 4096, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANON, C.NOFD, 0)
+    >>> print(explain(k.trace[-1]))
+    pid 2 called mmap(0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANON, NOFD, 0) and it \
+returned 0x8000000. In pid 2 it added 0x8000000-0x8001000 (4 KiB, rw-, anon).
+    """
+    text = f"pid {event.pid} called {format_call(event.call, event.args)}"
+    if event.errno:
+        reason = event.reason or strerror(event.errno)
+        text += f" and it failed with {errno_text(event.errno)}: {reason}."
+    elif event.result is None:
+        text += " and it succeeded."
+    else:
+        text += f" and it returned {format_result(event.call, event.result)}."
+    changes = _changes(event)
+    if changes:
+        text += " " + " ".join(changes)
+    elif event.errno:
+        text += " Like every failed call it changed nothing (R-CALL-5)."
+    else:
+        text += " No mapping changed."
+    return text
+
+
+__all__ = [
+    "TraceEvent",
+    "TraceList",
+    "describe",
+    "diff",
+    "explain",
+    "format_arg",
+    "format_call",
+    "format_result",
+    "record",
+    "watch",
+]
