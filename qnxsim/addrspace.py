@@ -83,7 +83,10 @@ class Entry:
 
     @property
     def private(self) -> bool:
-        return self.flags & MAP_TYPE == MAP_PRIVATE
+        """MAP_PRIVATE with private copies.  A physical mapping (MAP_PHYS without MAP_ANON)
+        maps the memory itself even with MAP_PRIVATE, as QNX 6.4's vmm_mmap does (R-MMAP-11):
+        no reservation and no copies, writes reach the physical memory (R-SYS-5)."""
+        return self.flags & MAP_TYPE == MAP_PRIVATE and self.kind != "phys"
 
     @property
     def lazy(self) -> bool:
@@ -196,7 +199,8 @@ class AddressSpace:
 
     def private_copies(self, start: int, end: int) -> int:
         """Bytes of private pages (anonymous or privatised) backed by frames in a range."""
-        return sum(hi - lo for lo, hi, _ in self.anon.pages.overlapping(start, end))
+        runs = self.anon.pages.overlapping(start, end)  # unclipped: one run may be wider
+        return sum(min(hi, end) - max(lo, start) for lo, hi, _ in runs)
 
     def remove(self, start: int, end: int) -> list[tuple[int, int, Entry]]:
         """Remove every mapped page of ``[start, end)`` as munmap does (R-UNMAP-5).
@@ -215,7 +219,7 @@ class AddressSpace:
                     pm.unreserve(size - copies)
             obj.mapped -= size
             if obj is not self.anon and not obj.alive:
-                obj.release(pm, 0, obj.size if obj.size is not None else 1 << 64)
+                obj.release(pm, 0, 1 << 64)  # R-OBJ-2: every frame, the last partial page too
             self.total_bytes -= size
             if self.counts_as_data(entry):
                 self.data_bytes -= size

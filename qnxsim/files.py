@@ -91,7 +91,7 @@ def open_file(ps: PathSpace, pm: PhysMem, user: FileUser, path: str, oflag: int,
             f"{'write' if want_write else ''} to euid {user.euid}",
             call,
         )
-    fd = _check_fd_room(user, call)
+    fd = _check_fd_room(user, call, rule=_rule(shm, 2))
     if created:
         kind = "shm" if full.startswith(SHMEM_DIR + "/") else "file"
         obj = MemObject(kind, name=full, size=0)
@@ -111,11 +111,11 @@ def _rule(shm: bool, n: int) -> str:
     return f"R-SHM-{n}" if shm else "R-FS-2"
 
 
-def _check_fd_room(user: FileUser, call: str, start: int = 0) -> int:
+def _check_fd_room(user: FileUser, call: str, start: int = 0, rule: str = "R-SHM-2") -> int:
     fd = user.fdt.lowest_free(start)
     limit = user.rlimits[C.RLIMIT_NOFILE][0]
     if fd >= limit:
-        raise _err(E.EMFILE, f"R-SHM-2: RLIMIT_NOFILE ({limit}) descriptors are open", call)
+        raise _err(E.EMFILE, f"{rule}: RLIMIT_NOFILE ({limit}) descriptors are open", call)
     return fd
 
 
@@ -175,7 +175,7 @@ def close(pm: PhysMem, user: FileUser, fd: int) -> int:
 
 def dup(user: FileUser, fd: int) -> int:
     of = get_open(user, fd, "dup")
-    new = _check_fd_room(user, "dup")
+    new = _check_fd_room(user, "dup", rule="R-FS-2")
     user.fdt.install(new, of, False)  # POSIX: the new fd is not close-on-exec
     return new
 

@@ -280,6 +280,8 @@ class IntervalMap(Generic[V]):
 
     def is_free(self, start: int, end: int) -> bool:
         """True when nothing overlaps ``[start, end)``.  O(log n)."""
+        if start >= end:
+            return True  # an empty range overlaps nothing (as ``overlapping`` says)
         starts = self._starts
         i = self._first_index(start)
         return i >= len(starts) or starts[i] >= end

@@ -234,7 +234,9 @@ def mmap(
             req.size = page_round_up(length + req.pg_off, ps)
             start = check_fixed_range(m, addr, req.size, call)
     else:
-        placed = choose_place(space, addr, req.size, flags)  # R-MMAP-16
+        # R-MMAP-21: /dev/zero MAP_PRIVATE is private anonymous memory, placed as such
+        hint_flags = flags | C.MAP_ANON if req.private_anon else flags
+        placed = choose_place(space, addr, req.size, hint_flags)  # R-MMAP-16, R-PLACE-1
         if placed is None:
             raise fail(
                 E.ENOMEM,
@@ -395,7 +397,7 @@ def check_limits(
             f"{limits[C.RLIMIT_AS][0]:#x}",
             call,
         )
-    if req.kind == "anon" and not req.flags & C.MAP_STACK:
+    if req.private_anon and not req.flags & C.MAP_STACK:  # /dev/zero private too (R-MMAP-21)
         data = space.data_bytes - gone_data + size
         if data > limits[C.RLIMIT_DATA][0]:
             raise fail(
@@ -405,7 +407,9 @@ def check_limits(
                 call,
             )
     if space.lock_future:
-        locked = space.locked_bytes - gone_locked + size
+        # Only what _lock_future will lock: not a PROT_NONE mapping, not a stack guard.
+        new_locked = 0 if req.prot == C.PROT_NONE else size - req.guard
+        locked = space.locked_bytes - gone_locked + new_locked
         if locked > limits[C.RLIMIT_MEMLOCK][0]:
             raise fail(
                 E.EAGAIN,
@@ -448,11 +452,17 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
         return
     if req.anonymous:  # R-MMAP-23 (and /dev/zero shared, R-MMAP-21): a new unnamed object
         name = "/dev/zero" if req.kind == "zero" else None
-        obj = MemObject("shared-anon", name=name, size=req.size, lazy=lazy)
-        if not lazy:
-            ok = obj.populate(pm, 0, req.size, contiguous=contiguous)
+        body = start + req.guard
+        if req.guard:  # R-MMAP-26: MAP_SHARED|MAP_STACK has its guard record too
+            guard = Entry(C.PROT_NONE, flags, space.anon, start, "stack-guard")
+            space.add(start, body, guard)
+        if body == end:
+            return
+        obj = MemObject("shared-anon", name=name, size=end - body, lazy=lazy)
+        if not lazy:  # the object holds the body only: memory_needed is size - guard
+            ok = obj.populate(pm, 0, end - body, contiguous=contiguous)
             assert ok, "R-MMAP-20 was checked"
-        space.add(start, end, Entry(req.prot, flags, obj, 0, req.kind))
+        space.add(body, end, Entry(req.prot, flags, obj, 0, req.kind))
         return
     base = req.off - req.pg_off
     if req.kind == "phys":  # physical memory itself, offset = paddr (R-MMAP-11, R-MMAP-22)

@@ -1,0 +1,630 @@
+"""Placement of non-fixed mappings (SPEC 4.1) and MAP_FIXED (SPEC 4.2).
+
+Rules: R-PLACE-1 .. R-PLACE-5, R-MMAP-16, R-MMAP-17 (= R-MMAP-F1 .. R-MMAP-F4), the user
+range R-SYS-3 and the placement hints and ASLR determinism of R-SYS-4.  Addresses are SPEC
+values; layouts are built with MAP_FIXED (and MAP_LAZY, so that large ranges need no RAM).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qnxsim import Kernel, Process, QnxError
+from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim.abilities import ROOT, DomainEntry
+
+PS = 4096
+RW = C.PROT_READ | C.PROT_WRITE
+PRIV_ANON = C.MAP_PRIVATE | C.MAP_ANON
+SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
+LAZY = PRIV_ANON | C.MAP_LAZY
+FIXED = PRIV_ANON | C.MAP_FIXED
+PHYS = C.MAP_SHARED | C.MAP_PHYS
+BELOW = PRIV_ANON | C.MAP_BELOW
+PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
+SHMEM_BASE = 0x0000_0010_0000_0000
+SO_BASE = 0x0000_0070_0000_0000
+USER_START = PS  # R-SYS-3 [SIM]: page 0 is never handed out
+USER_END = 0x7F_FFFF_F000  # R-SYS-3: 2^39 - page_size on x86_64
+DEVICE_START = 0xF000_0000  # R-SYS-5
+H = 0x4000_0000  # a hint in the middle of nowhere
+
+MmapCall = Callable[[int, int, int, int, int, int], int]
+
+
+@pytest.fixture
+def k() -> Kernel:
+    return Kernel(ram=64 << 20)
+
+
+@pytest.fixture
+def p(k: Kernel) -> Process:
+    return k.spawn(image=False)
+
+
+def expect_fail(
+    k: Kernel, p: Process, errno: int, rule: str, call: MmapCall, *args: int
+) -> QnxError:
+    """Run a call that must fail with ``errno`` by ``rule`` and change nothing (R-CALL-5)."""
+    before = (p.mappings(), k.meminfo())
+    with pytest.raises(QnxError) as info:
+        call(*args)
+    err = info.value
+    assert err.errno == errno, f"{err!r}: expected {E.errorcode[errno]}"
+    assert f"{rule}:" in err.reason, err.reason
+    assert (p.mappings(), k.meminfo()) == before, "R-CALL-5: a failed mmap changed state"
+    k.check_invariants()
+    return err
+
+
+def occupy(p: Process, start: int, end: int) -> None:
+    """A lazy MAP_FIXED mapping of ``[start, end)``: takes the addresses, needs no RAM."""
+    assert p.mmap(start, end - start, C.PROT_NONE, LAZY | C.MAP_FIXED, C.NOFD, 0) == start
+
+
+def spans(p: Process) -> list[tuple[int, int]]:
+    return [(r.start, r.end) for r in p.mappings()]
+
+
+# -- R-SYS-3: the user range -----------------------------------------------------------------
+
+
+def test_R_SYS_3_user_end_on_x86_64_is_0x7f_ffff_f000() -> None:
+    assert USER_END == 2**39 - PS
+    k = Kernel(ram=64 << 20)
+    p = k.spawn(image=False)
+    assert p.mmap(USER_END - PS, PS, RW, FIXED, C.NOFD, 0) == USER_END - PS
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F1", p.mmap, USER_END, PS, RW, FIXED, C.NOFD, 0)
+
+
+@pytest.mark.parametrize(
+    ("arch", "ps"), [("x86_64", 4096), ("aarch64", 4096), ("aarch64", 16384), ("aarch64", 65536)]
+)
+def test_R_SYS_3_user_range_is_page_size_to_2_39_minus_page_size(arch: str, ps: int) -> None:
+    k = Kernel(arch=arch, page_size=ps, ram=64 << 20)
+    p = k.spawn(image=False)
+    user_end = 2**39 - ps
+    assert p.mmap(ps, ps, RW, FIXED, C.NOFD, 0) == ps  # USER_START = page_size
+    assert p.mmap(user_end - ps, ps, RW, FIXED, C.NOFD, 0) == user_end - ps
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F1", p.mmap, ps - 1, ps, RW, FIXED, C.NOFD, 0)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F1", p.mmap, user_end, ps, RW, FIXED, C.NOFD, 0)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-F1", p.mmap, user_end - ps, 2 * ps, RW, FIXED, C.NOFD, 0)
+    k.check_invariants()
+
+
+# -- R-SYS-4 / R-PLACE-1: hints by category ----------------------------------------------------
+
+
+CATEGORY_CASES = [
+    ("private-anon", PRIV_ANON, 0, PROGRAM_BASE),
+    ("private-anon-nofd", C.MAP_PRIVATE, 0, PROGRAM_BASE),
+    ("private-anon-lazy", LAZY, 0, PROGRAM_BASE),
+    ("shared-anon", SHARED_ANON, 0, SHMEM_BASE),
+    ("phys", PHYS, DEVICE_START, SHMEM_BASE),
+    ("shared-anon-phys", SHARED_ANON | C.MAP_PHYS, 0, SHMEM_BASE),
+    ("elf-private-anon", PRIV_ANON | C.MAP_ELF, 0, SO_BASE),
+    ("elf-shared-anon", SHARED_ANON | C.MAP_ELF, 0, SO_BASE),
+    ("elf-phys", PHYS | C.MAP_ELF, DEVICE_START, SO_BASE),
+]
+
+
+@pytest.mark.parametrize("arch_ps", [("x86_64", 4096), ("aarch64", 16384)], ids=str)
+@pytest.mark.parametrize(
+    ("flags", "off", "hint"), [c[1:] for c in CATEGORY_CASES], ids=[c[0] for c in CATEGORY_CASES]
+)
+def test_R_PLACE_1_hint_by_category(
+    arch_ps: tuple[str, int], flags: int, off: int, hint: int
+) -> None:
+    arch, ps = arch_ps
+    k = Kernel(arch=arch, page_size=ps, ram=64 << 20)
+    p = k.spawn(image=False)
+    assert p.mmap(0, ps, RW, flags, C.NOFD, off) == hint
+    k.check_invariants()
+
+
+def test_R_PLACE_1_private_anon_phys_is_private_anonymous(k: Kernel, p: Process) -> None:
+    """[choice] MAP_PRIVATE|MAP_ANON|MAP_PHYS is private anonymous memory: PROGRAM_BASE."""
+    assert p.mmap(0, PS, RW, PRIV_ANON | C.MAP_PHYS, C.NOFD, 0) == PROGRAM_BASE
+
+
+def test_R_PLACE_1_stack_searches_down_from_program_base(k: Kernel, p: Process) -> None:
+    occupy(p, PROGRAM_BASE, PROGRAM_BASE + PS)
+    a = p.mmap(0, 4 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    assert a + 4 * PS == PROGRAM_BASE
+    k.check_invariants()
+
+
+def test_R_PLACE_1_new_stack_goes_below_the_image_and_main_stack() -> None:
+    k = Kernel(ram=64 << 20)
+    p = k.spawn()  # R-PROC-1: program at PROGRAM_BASE, main stack below it
+    below = [r for r in p.mappings() if r.end <= PROGRAM_BASE]
+    assert below, "the image has a stack below PROGRAM_BASE"
+    assert max(r.end for r in below) == PROGRAM_BASE
+    lowest = min(r.start for r in below)
+    a = p.mmap(0, 0x10000, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    assert a + 0x10000 == lowest
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("addr", "expected"), [(H, H), (H + 1, H + PS), (H + PS - 1, H + PS), (H - PS, H - PS)]
+)
+def test_R_PLACE_1_nonzero_addr_is_rounded_up(
+    k: Kernel, p: Process, addr: int, expected: int
+) -> None:
+    for flags, off in [(PRIV_ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START)]:
+        q = k.spawn(image=False)
+        assert q.mmap(addr, PS, RW, flags, C.NOFD, off) == expected
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(("addr", "expected"), [(H, H), (H + 1, H), (H + PS - 1, H)])
+def test_R_PLACE_1_map_below_rounds_addr_down(
+    k: Kernel, p: Process, addr: int, expected: int
+) -> None:
+    assert p.mmap(addr, 2 * PS, RW, BELOW, C.NOFD, 0) == expected
+    k.check_invariants()
+
+
+# -- R-SYS-4: ASLR ----------------------------------------------------------------------------
+
+
+def _aslr_layout(seed: int, aslr: bool = True) -> list[int]:
+    k = Kernel(ram=64 << 20, aslr=aslr, seed=seed)
+    p = k.spawn(image=False)
+    out = [p.mmap(0, PS, RW, PRIV_ANON, C.NOFD, 0) for _ in range(4)]
+    out.append(p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0))
+    out.append(p.mmap(0, PS, RW, PRIV_ANON | C.MAP_ELF, C.NOFD, 0))
+    out.append(p.mmap(0, 4 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS))
+    out.append(p.mmap(0, PS, RW, PHYS, C.NOFD, DEVICE_START + 0x123))
+    k.check_invariants()
+    return out
+
+
+def test_R_SYS_4_aslr_same_seed_gives_same_addresses() -> None:
+    assert _aslr_layout(7) == _aslr_layout(7)
+
+
+def test_R_SYS_4_aslr_different_seed_gives_different_addresses() -> None:
+    a, b = _aslr_layout(7), _aslr_layout(8)
+    assert all(x != y for x, y in zip(a, b, strict=True))
+
+
+def test_R_SYS_4_aslr_moves_hints_by_whole_pages_per_mapping() -> None:
+    plain = _aslr_layout(7, aslr=False)
+    assert plain[:4] == [PROGRAM_BASE + i * PS for i in range(4)]
+    moved = _aslr_layout(7)
+    assert all(x != y for x, y in zip(moved, plain, strict=True))
+    assert [x % PS for x in moved] == [x % PS for x in plain]  # whole pages; 0x123 kept
+    # each mapping draws its own move: the private anonymous ones are not packed together
+    assert sorted(moved[:4]) != [min(moved[:4]) + i * PS for i in range(4)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**64))
+def test_R_SYS_4_aslr_is_deterministic_for_any_seed(seed: int) -> None:
+    assert _aslr_layout(seed) == _aslr_layout(seed)
+
+
+def test_R_SYS_4_aslr_does_not_move_map_fixed() -> None:
+    k = Kernel(ram=64 << 20, aslr=True, seed=3)
+    p = k.spawn(image=False)
+    assert p.mmap(H + 0x10, PS, RW, FIXED, C.NOFD, 0) == H + 0x10
+
+
+# -- R-PLACE-2: upward search -------------------------------------------------------------------
+
+
+def test_R_PLACE_2_hint_inside_a_fitting_hole_is_used(k: Kernel, p: Process) -> None:
+    occupy(p, H - PS, H)
+    occupy(p, H + 2 * PS, H + 3 * PS)
+    assert p.mmap(H, 2 * PS, RW, PRIV_ANON, C.NOFD, 0) == H  # fills [H, H + 2 pages) exactly
+    k.check_invariants()
+
+
+def test_R_PLACE_2_hint_inside_a_mapping_goes_to_the_next_hole(k: Kernel, p: Process) -> None:
+    occupy(p, H, H + 3 * PS)
+    assert p.mmap(H + PS, PS, RW, PRIV_ANON, C.NOFD, 0) == H + 3 * PS
+    k.check_invariants()
+
+
+def test_R_PLACE_2_hint_whose_hole_is_too_short_above_it_goes_up(k: Kernel, p: Process) -> None:
+    """The hole around the hint is big, but not from the hint: the next hole above wins."""
+    occupy(p, H + PS, H + 2 * PS)
+    assert p.mmap(H, 2 * PS, RW, PRIV_ANON, C.NOFD, 0) == H + 2 * PS
+    k.check_invariants()
+
+
+def test_R_PLACE_2_lowest_fitting_hole_above_the_hint(k: Kernel, p: Process) -> None:
+    occupy(p, H, H + PS)
+    occupy(p, H + 2 * PS, H + 3 * PS)  # a one-page hole at H + PS
+    occupy(p, H + 5 * PS, H + 6 * PS)  # a two-page hole at H + 3 pages
+    assert p.mmap(H, 3 * PS, RW, LAZY, C.NOFD, 0) == H + 6 * PS
+    assert p.mmap(H, 2 * PS, RW, LAZY, C.NOFD, 0) == H + 3 * PS
+    assert p.mmap(H, PS, RW, LAZY, C.NOFD, 0) == H + PS
+    k.check_invariants()
+
+
+def test_R_PLACE_2_nothing_above_uses_the_highest_fitting_hole_below(k: Kernel, p: Process) -> None:
+    a, b = 0x1000_0000, 0x3800_0000
+    occupy(p, H, USER_END)  # nothing above the hint
+    occupy(p, a, a + PS)
+    occupy(p, b, b + PS)
+    # holes below: [USER_START, a), [a + 1 page, b) (~640 MiB), [b + 1 page, H) (~128 MiB)
+    assert p.mmap(H + PS, PS, C.PROT_NONE, LAZY, C.NOFD, 0) == b + PS  # at the hole's start
+    assert p.mmap(H + PS, 0x1000_0000, C.PROT_NONE, LAZY, C.NOFD, 0) == a + PS
+    assert p.mmap(H + PS, 0x1000_0000, C.PROT_NONE, LAZY, C.NOFD, 0) == a + PS + 0x1000_0000
+    # now no hole holds 0x1000_0000 bytes: [USER_START, a) is one page short
+    expect_fail(
+        k, p, E.ENOMEM, "R-MMAP-16", p.mmap, H + PS, 0x1000_0000, C.PROT_NONE, LAZY, C.NOFD, 0
+    )
+    k.check_invariants()
+
+
+def test_R_PLACE_2_hint_near_user_end_never_runs_past_it(k: Kernel, p: Process) -> None:
+    """Nothing fits from the hint up to USER_END: the highest fitting hole below is the one
+    hole of the empty space, so the mapping goes to its start, USER_START."""
+    assert p.mmap(USER_END - PS, 2 * PS, RW, PRIV_ANON, C.NOFD, 0) == USER_START
+    k.check_invariants()
+
+
+# -- R-PLACE-3: downward search (MAP_BELOW, MAP_STACK) ------------------------------------------
+
+
+def test_R_PLACE_3_free_hint_is_used(k: Kernel, p: Process) -> None:
+    occupy(p, H + 2 * PS, H + 3 * PS)
+    assert p.mmap(H, 2 * PS, RW, BELOW, C.NOFD, 0) == H
+    k.check_invariants()
+
+
+def test_R_PLACE_3_hint_inside_a_mapping_goes_to_the_top_of_the_hole_below(
+    k: Kernel, p: Process
+) -> None:
+    occupy(p, H, H + 16 * PS)
+    assert p.mmap(H + 8 * PS, 2 * PS, RW, BELOW, C.NOFD, 0) == H - 2 * PS
+    k.check_invariants()
+
+
+def test_R_PLACE_3_hint_in_a_hole_too_short_from_it_takes_that_holes_top(
+    k: Kernel, p: Process
+) -> None:
+    """[hint, hint + size) is not free; the highest hole at or below the hint that fits is
+    the one holding the hint, and the mapping sits at its top (which is above the hint)."""
+    occupy(p, H + PS, H + 2 * PS)
+    assert p.mmap(H, 2 * PS, RW, BELOW, C.NOFD, 0) == H - PS
+    k.check_invariants()
+
+
+def test_R_PLACE_3_skips_holes_below_that_are_too_small(k: Kernel, p: Process) -> None:
+    occupy(p, H, H + PS)
+    occupy(p, H - 3 * PS, H - 2 * PS)  # a two-page hole [H - 2 pages, H)
+    assert p.mmap(H, 3 * PS, RW, BELOW, C.NOFD, 0) == H - 6 * PS
+    assert p.mmap(H, 2 * PS, RW, BELOW, C.NOFD, 0) == H - 2 * PS
+    k.check_invariants()
+
+
+def test_R_PLACE_3_nothing_below_uses_the_top_of_the_lowest_fitting_hole_above(
+    k: Kernel, p: Process
+) -> None:
+    occupy(p, USER_START, H + PS)  # nothing below the hint
+    occupy(p, H + 2 * PS, H + 3 * PS)  # holes above: one page at H + PS, then to USER_END
+    assert p.mmap(H, 2 * PS, RW, BELOW | C.MAP_LAZY, C.NOFD, 0) == USER_END - 2 * PS
+    assert p.mmap(H, PS, RW, BELOW | C.MAP_LAZY, C.NOFD, 0) == H + PS
+    k.check_invariants()
+
+
+def test_R_PLACE_3_stack_is_placed_downward_like_map_below(k: Kernel, p: Process) -> None:
+    occupy(p, PROGRAM_BASE - 2 * PS, PROGRAM_BASE + PS)
+    occupy(p, PROGRAM_BASE - 5 * PS, PROGRAM_BASE - 4 * PS)  # a two-page hole below
+    a = p.mmap(0, 3 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    assert a == PROGRAM_BASE - 8 * PS
+    b = p.mmap(0, 2 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    assert b == PROGRAM_BASE - 4 * PS
+    k.check_invariants()
+
+
+# -- R-PLACE-4: bounds, no overlap, no replacement ----------------------------------------------
+
+
+def test_R_PLACE_4_whole_user_range_is_one_hole(k: Kernel, p: Process) -> None:
+    whole = USER_END - USER_START
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, whole + PS, RW, LAZY, C.NOFD, 0)
+    assert p.mmap(0, whole, RW, LAZY, C.NOFD, 0) == USER_START
+    assert spans(p) == [(USER_START, USER_END)]
+    for flags, off in [(PRIV_ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START), (BELOW, 0)]:
+        expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, PS, RW, flags, C.NOFD, off)
+    k.check_invariants()
+
+
+def test_R_PLACE_4_a_hint_on_a_mapping_never_replaces_it(k: Kernel, p: Process) -> None:
+    x = p.mmap(H, 2 * PS, RW, FIXED, C.NOFD, 0)
+    p.write_memory(x, b"keep me")
+    before = p.mappings()
+    for flags in (PRIV_ANON, SHARED_ANON, BELOW):
+        a = p.mmap(x, 2 * PS, RW, flags, C.NOFD, 0)
+        assert a + 2 * PS <= x or a >= x + 2 * PS
+    assert p.read_memory(x, 7) == b"keep me"
+    assert [r for r in p.mappings() if r.start == x] == [before[0]]
+    k.check_invariants()
+
+
+def test_R_PLACE_4_map_below_near_user_start_stays_inside(k: Kernel, p: Process) -> None:
+    occupy(p, USER_START, USER_START + 4 * PS)
+    a = p.mmap(USER_START + PS, 2 * PS, RW, BELOW, C.NOFD, 0)
+    assert a >= USER_START + 4 * PS  # nothing below: the top of the lowest hole above
+    assert a + 2 * PS == USER_END
+    k.check_invariants()
+
+
+placement_requests = st.lists(
+    st.tuples(
+        st.sampled_from([PRIV_ANON, SHARED_ANON, BELOW, PRIV_ANON | C.MAP_ELF, PHYS]),
+        st.integers(1, 8 * PS),
+        st.one_of(st.just(0), st.integers(0, USER_END + PS)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(requests=placement_requests)
+def test_R_PLACE_4_placements_never_overlap_or_leave_the_user_range(
+    requests: list[tuple[int, int, int]],
+) -> None:
+    k = Kernel(ram=64 << 20)
+    p = k.spawn(image=False)
+    taken: list[tuple[int, int]] = []
+    for flags, length, addr in requests:
+        off = DEVICE_START if flags == PHYS else 0
+        a = p.mmap(addr, length, RW, flags | C.MAP_LAZY, C.NOFD, off)
+        lo, hi = a, a + length
+        assert lo >= USER_START and hi <= USER_END
+        assert all(hi <= s or lo >= e for s, e in taken), "R-PLACE-4: overlaps a mapping"
+        taken.append((a - a % PS, -(-hi // PS) * PS))
+    mapped = sorted(taken)
+    assert sum(e - s for s, e in mapped) == sum(r.size for r in p.mappings())
+    k.check_invariants()
+
+
+# -- R-PLACE-5: cost ----------------------------------------------------------------------------
+
+
+def _placement_cost(holes: int, downward: bool) -> float:
+    """Median seconds for one 2-page placement past ``holes`` one-page holes."""
+    k = Kernel(ram=64 << 20)
+    p = k.spawn(image=False)
+    base = 0x1000_0000
+    for i in range(holes):
+        occupy(p, base + 2 * i * PS, base + (2 * i + 1) * PS)
+    if downward:
+        hint, flags = base + 2 * holes * PS - PS, BELOW | C.MAP_LAZY
+        occupy(p, USER_START, base)
+        occupy(p, base + (2 * holes - 1) * PS, base + 2 * holes * PS + 16 * PS)
+    else:
+        hint, flags = base, LAZY
+    times = []
+    for _ in range(31):
+        t = time.perf_counter()
+        a = p.mmap(hint, 2 * PS, RW, flags, C.NOFD, 0)
+        times.append(time.perf_counter() - t)
+        p.munmap(a, 2 * PS)
+    times.sort()
+    return times[len(times) // 2]
+
+
+@pytest.mark.parametrize("downward", [False, True], ids=["up", "down"])
+def test_R_PLACE_5_placement_does_not_scan_every_hole(downward: bool) -> None:
+    """50 times more one-page holes in the way must not make a placement anywhere near 50
+    times slower (a scan would); O(log n) stays within a small factor."""
+    few = _placement_cost(100, downward)
+    many = _placement_cost(5000, downward)
+    assert many < 10 * few + 50e-6, f"{few * 1e6:.0f} us -> {many * 1e6:.0f} us"
+
+
+# -- R-MMAP-F1 (R-MMAP-17): the fixed range ----------------------------------------------------
+
+
+@pytest.mark.parametrize("addr", [0, 1, PS - 1, USER_END, USER_END + PS, 2**63, 2**64 - PS])
+def test_R_MMAP_F1_start_outside_the_user_range_is_einval(k: Kernel, p: Process, addr: int) -> None:
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F1", p.mmap, addr, PS, RW, FIXED, C.NOFD, 0)
+
+
+@pytest.mark.parametrize(
+    ("addr", "length"),
+    [
+        (USER_END - PS, PS + 1),
+        (USER_END - PS, 2 * PS),
+        (USER_START, USER_END),
+        (USER_END - PS + 0x10, PS),  # start + roundup(len + page offset) runs past
+        (USER_END - PS, 2**64 - 2 * PS),  # start + size wraps
+    ],
+    ids=["one-byte", "one-page", "whole", "page-offset", "wraps"],
+)
+def test_R_MMAP_F1_end_past_user_end_is_enomem(
+    k: Kernel, p: Process, addr: int, length: int
+) -> None:
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-F1", p.mmap, addr, length, RW, FIXED, C.NOFD, 0)
+
+
+def test_R_MMAP_F1_whole_user_range_can_be_mapped_fixed(k: Kernel, p: Process) -> None:
+    flags = FIXED | C.MAP_LAZY
+    assert p.mmap(USER_START, USER_END - USER_START, RW, flags, C.NOFD, 0) == USER_START
+    assert spans(p) == [(USER_START, USER_END)]
+    k.check_invariants()
+
+
+# -- R-MMAP-F2 (R-MMAP-17): congruence of addr and off -----------------------------------------
+
+
+def test_R_MMAP_F2_private_anon_ignores_the_sub_page_part_of_off(k: Kernel, p: Process) -> None:
+    """addr = H + 0xF00, off = 0x100, len = 0x200: the mapping must hold [addr, addr+len),
+    so it is two pages from H (off's page offset would give only one)."""
+    addr = H + 0xF00
+    assert p.mmap(addr, 0x200, RW, FIXED, C.NOFD, 0x100) == addr  # R-MMAP-F4
+    assert spans(p) == [(H, H + 2 * PS)]
+    p.write_memory(addr, bytes(0x200))
+    k.check_invariants()
+
+
+@pytest.mark.parametrize(
+    ("flags", "off"),
+    [(SHARED_ANON | C.MAP_FIXED, 0), (PHYS | C.MAP_FIXED, DEVICE_START)],
+    ids=["shared-anon", "phys"],
+)
+@pytest.mark.parametrize("delta", [0x10, 0xFFF])
+def test_R_MMAP_F2_object_mapping_must_be_congruent(
+    k: Kernel, p: Process, flags: int, off: int, delta: int
+) -> None:
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F2", p.mmap, H + delta, PS, RW, flags, C.NOFD, off)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F2", p.mmap, H, PS, RW, flags, C.NOFD, off + delta)
+
+
+def test_R_MMAP_F2_congruent_phys_maps_addr_exactly(k: Kernel, p: Process) -> None:
+    whole = p.mmap(0, PS, RW, PHYS, C.NOFD, DEVICE_START)
+    p.write_memory(whole + 0x10, b"dev")
+    a = p.mmap(H + 0x10, PS, C.PROT_READ, PHYS | C.MAP_FIXED, C.NOFD, DEVICE_START + 0x10)
+    assert a == H + 0x10
+    rec = p.mapping_at(a)
+    assert rec is not None
+    assert (rec.start, rec.end, rec.offset) == (H, H + 2 * PS, DEVICE_START)
+    assert p.read_memory(a, 3) == b"dev"
+    k.check_invariants()
+
+
+def test_R_MMAP_F2_congruent_shared_anon_is_accepted(k: Kernel, p: Process) -> None:
+    a = p.mmap(H + 0x10, PS, RW, SHARED_ANON | C.MAP_FIXED, C.NOFD, 0x10)
+    assert a == H + 0x10
+    assert spans(p) == [(H, H + 2 * PS)]
+    k.check_invariants()
+
+
+# -- R-MMAP-F3 (R-MMAP-17): silent replacement, only after every check --------------------------
+
+
+def test_R_MMAP_F3_replaces_and_splits_what_it_covers(k: Kernel, p: Process) -> None:
+    x = p.mmap(H, 3 * PS, RW, FIXED, C.NOFD, 0)
+    p.write_memory(x, b"A" * 3 * PS)
+    assert p.mmap(x + PS, PS, C.PROT_READ, FIXED, C.NOFD, 0) == x + PS
+    assert [(r.start, r.end, r.prot) for r in p.mappings()] == [
+        (x, x + PS, RW),
+        (x + PS, x + 2 * PS, C.PROT_READ),
+        (x + 2 * PS, x + 3 * PS, RW),
+    ]
+    assert p.read_memory(x, 3 * PS) == b"A" * PS + bytes(PS) + b"A" * PS  # new page is zero
+    assert k.meminfo().allocated == 3 * PS  # the replaced page's frame went back
+    k.check_invariants()
+
+
+def test_R_MMAP_F3_replaces_several_mappings_of_different_kinds(k: Kernel, p: Process) -> None:
+    p.mmap(H, PS, RW, FIXED, C.NOFD, 0)
+    p.mmap(H + PS, PS, RW, SHARED_ANON | C.MAP_FIXED, C.NOFD, 0)
+    p.mmap(H + 2 * PS, PS, RW, PHYS | C.MAP_FIXED, C.NOFD, DEVICE_START)
+    assert k.meminfo().allocated == 2 * PS
+    assert p.mmap(H - PS, 5 * PS, RW, FIXED | C.MAP_LAZY, C.NOFD, 0) == H - PS
+    (rec,) = p.mappings()
+    assert (rec.start, rec.end, rec.kind) == (H - PS, H + 4 * PS, "anon")
+    assert k.meminfo().allocated == 0  # the shared object lost its last mapping (R-MMAP-23)
+    k.check_invariants()
+
+
+def test_R_MMAP_F3_shared_object_kept_by_another_process_survives(k: Kernel, p: Process) -> None:
+    a = p.mmap(H, PS, RW, SHARED_ANON | C.MAP_FIXED, C.NOFD, 0)
+    p.write_memory(a, b"shared")
+    child = k.process(p.fork())
+    p.mmap(H, PS, RW, FIXED, C.NOFD, 0)
+    assert p.read_memory(H, 6) == bytes(6)
+    assert child.read_memory(H, 6) == b"shared"
+    k.check_invariants()
+
+
+def _fixed_over_existing(p: Process) -> int:
+    x = p.mmap(H, 4 * PS, RW, FIXED, C.NOFD, 0)
+    p.write_memory(x, b"before")
+    return x
+
+
+def test_R_MMAP_F3_nothing_replaced_when_r_mmap_f2_fails(k: Kernel, p: Process) -> None:
+    x = _fixed_over_existing(p)
+    flags = SHARED_ANON | C.MAP_FIXED
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F2", p.mmap, x + 0x10, PS, RW, flags, C.NOFD, 0)
+    assert p.read_memory(x, 6) == b"before"
+
+
+def test_R_MMAP_F3_nothing_replaced_when_r_mmap_f1_fails(k: Kernel, p: Process) -> None:
+    x = _fixed_over_existing(p)
+    occupy(p, USER_END - PS, USER_END)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-F1", p.mmap, USER_END - PS, 2 * PS, RW, FIXED, C.NOFD, 0)
+    assert p.read_memory(x, 6) == b"before"
+
+
+def test_R_MMAP_F3_nothing_replaced_when_r_mmap_9_fails(k: Kernel, p: Process) -> None:
+    x = _fixed_over_existing(p)
+    p.abilities.set(C.PROCMGR_AID_PROT_WRITE_AND_EXEC, ROOT, DomainEntry(False))
+    prot = C.PROT_READ | C.PROT_EXEC
+    expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, x, PS, prot, FIXED, C.NOFD, 0)
+    assert p.read_memory(x, 6) == b"before"
+
+
+def test_R_MMAP_F3_nothing_replaced_when_r_mmap_18_fails(k: Kernel, p: Process) -> None:
+    x = _fixed_over_existing(p)
+    p.setrlimit(C.RLIMIT_AS, 4 * PS, C.RLIM_INFINITY)
+    # inside the old mapping the total stays 4 pages: allowed
+    assert p.mmap(x + PS, 2 * PS, RW, FIXED, C.NOFD, 0) == x + PS
+    # one page over the end makes 5 pages: refused, and nothing is replaced
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, x + 3 * PS, 2 * PS, RW, FIXED, C.NOFD, 0)
+    assert p.read_memory(x, 6) == b"before"
+
+
+def test_R_MMAP_F3_nothing_replaced_when_r_mmap_20_fails(k: Kernel, p: Process) -> None:
+    x = _fixed_over_existing(p)
+    length = k.meminfo().free + 8 * PS  # more than free RAM plus what replacement gives back
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, x, length, RW, FIXED, C.NOFD, 0)
+    assert p.read_memory(x, 6) == b"before"
+
+
+def test_R_MMAP_F3_replaced_memory_counts_as_available(k: Kernel, p: Process) -> None:
+    """R-MMAP-20 with replacement: the frames the replaced pages give back can be reused."""
+    big = 48 << 20
+    x = p.mmap(H, big, RW, FIXED, C.NOFD, 0)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, x + big, big, RW, FIXED, C.NOFD, 0)
+    assert p.mmap(x, big, RW, FIXED, C.NOFD, 0) == x
+    assert k.meminfo().allocated == big
+    k.check_invariants()
+
+
+# -- R-MMAP-F4 (R-MMAP-17): the result is exactly addr -----------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    addr=st.integers(USER_START, USER_END - 17 * PS),
+    length=st.integers(1, 16 * PS),
+    off=st.integers(0, 2**40),
+)
+def test_R_MMAP_F4_private_anon_fixed_returns_exactly_addr(
+    addr: int, length: int, off: int
+) -> None:
+    k = Kernel(ram=1 << 20)
+    p = k.spawn(image=False)
+    assert p.mmap(addr, length, RW, FIXED | C.MAP_LAZY, C.NOFD, off) == addr
+    (rec,) = p.mappings()
+    assert rec.start == addr - addr % PS
+    assert rec.end == -(-(addr + length) // PS) * PS  # exactly [addr, addr + len) in pages
+    k.check_invariants()
+
+
+def test_R_MMAP_F4_fixed_result_is_exactly_addr_for_every_kind(k: Kernel, p: Process) -> None:
+    assert p.mmap(H + 0x123, PS, RW, FIXED, C.NOFD, 0) == H + 0x123
+    y = H + 0x10_0000
+    assert p.mmap(y + 0x20, PS, RW, SHARED_ANON | C.MAP_FIXED, C.NOFD, 0x20) == y + 0x20
+    z = H + 0x20_0000
+    got = p.mmap(z + 0x30, PS, RW, PHYS | C.MAP_FIXED, C.NOFD, DEVICE_START + 0x30)
+    assert got == z + 0x30
+    k.check_invariants()
