@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/qnxsim demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check qnxsim tests benchmarks
-	$(BIN)/ruff format --check qnxsim tests benchmarks
+	$(BIN)/ruff check qnxsim tests benchmarks examples
+	$(BIN)/ruff format --check qnxsim tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict qnxsim

@@ -1,0 +1,116 @@
+"""pytest fixtures for tests written against qnxsim, and failure reports of address spaces.
+
+Installed with qnxsim through the ``pytest11`` entry point, so no conftest is needed:
+``qnx_kernel`` (a fresh Kernel per test), ``qnx_process`` (a root process spawned in it),
+the ``@pytest.mark.qnxsim(...)`` marker that configures them, and, when a test that used
+them fails, a report section showing every process's address space (``pidin mem``).
+Only pytest imports this module; ``import qnxsim`` does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from qnxsim.process import Kernel, Process
+
+#: ``@pytest.mark.qnxsim`` keywords passed to ``Kernel(...)``.
+KERNEL_OPTIONS = ("arch", "version", "ram", "page_size", "aslr", "seed", "trace")
+#: ``@pytest.mark.qnxsim`` keywords used by ``qnx_process``.
+PROCESS_OPTIONS = ("image",)
+#: The title of the failure report section.
+SECTION_TITLE = "qnxsim address spaces (pidin mem)"
+#: How many trace events the failure report shows for a kernel made with ``trace=True``.
+TRACE_TAIL = 20
+
+MARKER_HELP = (
+    "qnxsim(arch='x86_64', version='8.0', ram=1 << 30, page_size=4096, aslr=False, seed=0, "
+    "trace=False, image=True): configure the qnx_kernel fixture (Kernel options) and "
+    "qnx_process (image=False spawns it with an empty address space)"
+)
+
+KERNEL_KEY = pytest.StashKey[Kernel]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+def marker_options(node: pytest.Item) -> dict[str, Any]:
+    """The ``qnxsim`` marker keywords of a test, the closest marker winning per keyword."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(node.iter_markers("qnxsim"))):
+        if marker.args:
+            pytest.fail(
+                f"@pytest.mark.qnxsim takes keywords only ({', '.join(KERNEL_OPTIONS)}, "
+                f"image), not {marker.args!r}",
+                pytrace=False,
+            )
+        options.update(marker.kwargs)
+    unknown = sorted(set(options) - set(KERNEL_OPTIONS) - set(PROCESS_OPTIONS))
+    if unknown:
+        pytest.fail(
+            f"@pytest.mark.qnxsim: unknown keyword(s) {', '.join(unknown)}; known: "
+            f"{', '.join(KERNEL_OPTIONS + PROCESS_OPTIONS)}",
+            pytrace=False,
+        )
+    return options
+
+
+@pytest.fixture
+def qnx_kernel(request: pytest.FixtureRequest) -> Kernel:
+    """A fresh simulated QNX machine for this test, configured by ``@pytest.mark.qnxsim``
+    (defaults: x86_64, QNX 8.0, 1 GiB of RAM, 4 KiB pages, no ASLR)."""
+    options = marker_options(request.node)
+    kwargs = {k: v for k, v in options.items() if k in KERNEL_OPTIONS}
+    try:
+        kernel = Kernel(**kwargs)
+    except ValueError as err:
+        pytest.fail(f"@pytest.mark.qnxsim{kwargs}: {err}", pytrace=False)
+    request.node.stash[KERNEL_KEY] = kernel
+    return kernel
+
+
+@pytest.fixture
+def qnx_process(qnx_kernel: Kernel, request: pytest.FixtureRequest) -> Process:
+    """A root process spawned in ``qnx_kernel``: program image, libc and a main stack
+    (R-PROC-1), or an empty address space with ``@pytest.mark.qnxsim(image=False)``."""
+    image = marker_options(request.node).get("image", True)
+    return qnx_kernel.spawn(uid=0, image=bool(image))
+
+
+def describe(kernel: Kernel) -> str:
+    """The failure report: ``pidin mem``, RAM use and, with tracing, the last calls."""
+    try:
+        lines = [kernel.pidin("mem")]
+        info = kernel.meminfo()
+        lines.append(
+            f"\nRAM: total {info.total:#x}, free {info.free:#x}, allocated "
+            f"{info.allocated:#x}, reserved {info.reserved:#x}"
+        )
+        if kernel.tracing and kernel.trace:
+            lines.append(f"\nlast {min(TRACE_TAIL, len(kernel.trace))} calls:")
+            for ev in kernel.trace[-TRACE_TAIL:]:
+                outcome = f"errno {ev.errno}: {ev.reason}" if ev.errno else repr(ev.result)
+                lines.append(f"  pid {ev.pid} {ev.call}{ev.args!r} -> {outcome}")
+        return "\n".join(lines)
+    except Exception as err:  # the report must not hide the test's own failure
+        return f"(the address spaces could not be shown: {type(err).__name__}: {err})"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Hook wrapper: a failed phase of a test that used ``qnx_kernel`` gets a report
+    section with every process's address space."""
+    report = yield
+    kernel = item.stash.get(KERNEL_KEY, None)
+    if kernel is not None:
+        if report.failed:
+            report.sections.append((SECTION_TITLE, describe(kernel)))
+        if call.when == "teardown":
+            del item.stash[KERNEL_KEY]  # do not keep every test's kernel for the session
+    return report

@@ -1,0 +1,1057 @@
+"""Hypothesis strategies for qnxsim, and ``KernelMachine``, a ready state machine.
+
+The strategies compose from small named pieces and shrink towards "one process, one page":
+``one_of`` branches come simplest first, integers count up from the smallest and flag sets
+shrink to no flags.  Values follow the QNX 8.0 profile (SPEC 18, 19).
+
+This module imports hypothesis.  Nothing else in qnxsim imports it, so ``import qnxsim``
+works without the ``test`` extra.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim.access import MemoryFault
+from qnxsim.errno import QnxError
+from qnxsim.process import Kernel, Process
+from qnxsim.refmodel import Fault, KernelModel, ObjectModel, round_up
+from qnxsim.render import process_lines
+
+T = TypeVar("T")
+
+#: What the strategies accept to learn the page size and address range from.
+KernelOrPageSize = Kernel | Process | int
+
+#: R-SYS-3: the top of a 64-bit user address space (USER_END is this minus one page).
+USER_TOP_64 = 1 << 39
+#: R-SYS-4: PROGRAM_BASE on the 64-bit arches.
+PROGRAM_BASE_64 = 0x0800_0000
+
+#: Valid PROT_* bits (R-MMAP-3 accepts any OR of them).
+PROT_BITS = (C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC, C.PROT_NOCACHE)
+#: Bits outside PROT_MASK: any of them makes a prot invalid (R-MMAP-3, R-MPROT-1).
+STRAY_PROT_BITS = tuple(1 << b for b in range(32) if not (1 << b) & C.PROT_MASK)
+#: The flags a valid ``map_flags()`` may add to its type, simplest first.  MAP_HANDLE is
+#: a known flag but left out: plain mmap refuses it (R-MMAP-5).
+OPTIONAL_MAP_FLAGS = (
+    C.MAP_ANON, C.MAP_NOINHERIT, C.MAP_LAZY, C.MAP_NOINIT, C.MAP_FIXED, C.MAP_BELOW,
+    C.MAP_ELF, C.MAP_STACK, C.MAP_PHYS,
+)  # fmt: skip
+#: R-MMAP-4: PROT bits other than PROT_NOCACHE (which mmap moves to prot) refused in flags.
+PROT_BITS_IN_FLAGS = (C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC)
+#: R-MMAP-4: the reserved bits (MAP_RESERVMASK), MAP_SYSRAM first.
+RESERVED_MAP_BITS = (C.MAP_SYSRAM, *(1 << b for b in range(20, 32) if 1 << b != C.MAP_SYSRAM))
+#: R-MMAP-4: bits below the reserved mask that are no MAP_* flag of QNX 8.0 and no PROT
+#: bit (0x40 is MAP_NOSYNCFILE in 7.1 but nothing in 8.0).
+UNDEFINED_MAP_BITS = (0x4, 0x8, 0x40, 0x8000)
+#: The flags ``mmap_args()`` draws by default: those a fresh process always accepts for
+#: anonymous memory (no MAP_STACK, MAP_PHYS, whose extra rules need more than flags).
+MMAP_ARGS_FLAGS = (C.MAP_NOINHERIT, C.MAP_LAZY, C.MAP_NOINIT, C.MAP_FIXED, C.MAP_BELOW, C.MAP_ELF)
+
+
+# -- small pieces -------------------------------------------------------------------------
+
+
+def _or_all(bits: Iterable[int]) -> int:
+    return functools.reduce(operator.or_, bits, 0)
+
+
+def _bit_sets(bits: Sequence[int], *, min_size: int = 0) -> st.SearchStrategy[int]:
+    """Any OR of ``bits`` (each at most once); shrinks towards no bits."""
+    if not bits:
+        if min_size:
+            raise ValueError("no bits to choose from")
+        return st.just(0)
+    return st.lists(st.sampled_from(bits), unique=True, min_size=min_size).map(_or_all)
+
+
+def page_size_of(kernel_or_page_size: KernelOrPageSize) -> int:
+    """The page size of a Kernel or Process, or the int given (a power of two)."""
+    x = kernel_or_page_size
+    if isinstance(x, Process):
+        return x.kernel.page_size
+    if isinstance(x, Kernel):
+        return x.page_size
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise TypeError(f"expected a Kernel, a Process or a page size, not {type(x).__name__}")
+    if x <= 0 or x & (x - 1):
+        raise ValueError(f"page size {x} is not a power of two")
+    return x
+
+
+def _user_range(kernel_or_page_size: KernelOrPageSize) -> tuple[int, int]:
+    """``[USER_START, USER_END)`` of the kernel, or of a 64-bit arch for a bare page size."""
+    x = kernel_or_page_size
+    kernel = x.kernel if isinstance(x, Process) else x
+    if isinstance(kernel, Kernel):
+        return kernel.machine.user_start, kernel.machine.user_end
+    ps = page_size_of(x)
+    return ps, USER_TOP_64 - ps
+
+
+def _program_base(kernel_or_page_size: KernelOrPageSize) -> int:
+    x = kernel_or_page_size
+    kernel = x.kernel if isinstance(x, Process) else x
+    if isinstance(kernel, Kernel):
+        return kernel.machine.arch.program_base
+    return PROGRAM_BASE_64
+
+
+# -- value strategies ---------------------------------------------------------------------
+
+
+def prot_values(
+    *, valid: bool = True, with_exec: bool = True, with_nocache: bool = True
+) -> st.SearchStrategy[int]:
+    """PROT_* values for mmap and mprotect.
+
+    ``valid=True``: any OR of PROT_READ, PROT_WRITE and (unless left out) PROT_EXEC and
+    PROT_NOCACHE, all of which R-MMAP-3 accepts; shrinks towards PROT_NONE.
+    ``valid=False``: such a value plus at least one bit outside PROT_MASK, which mmap
+    (R-MMAP-3) and mprotect (R-MPROT-1) refuse with EINVAL.
+
+    >>> from hypothesis import find
+    >>> find(prot_values(), lambda p: True)
+    0
+    >>> hex(find(prot_values(valid=False), lambda p: True))
+    '0x1'
+    """
+    bits = [C.PROT_READ, C.PROT_WRITE]
+    if with_exec:
+        bits.append(C.PROT_EXEC)
+    if with_nocache:
+        bits.append(C.PROT_NOCACHE)
+    good = _bit_sets(bits)
+    if valid:
+        return good
+    return st.builds(operator.or_, good, _bit_sets(STRAY_PROT_BITS, min_size=1))
+
+
+def page_counts(*, max_pages: int = 16, min_pages: int = 1) -> st.SearchStrategy[int]:
+    """A number of pages in ``[min_pages, max_pages]``; shrinks towards ``min_pages``."""
+    if not 0 <= min_pages <= max_pages:
+        raise ValueError(f"need 0 <= min_pages ({min_pages}) <= max_pages ({max_pages})")
+    return st.integers(min_pages, max_pages)
+
+
+def page_aligned_addresses(
+    kernel_or_page_size: KernelOrPageSize = 4096,
+    *,
+    min_value: int | None = None,
+    max_value: int | None = None,
+) -> st.SearchStrategy[int]:
+    """Page-aligned addresses of pages inside the user range (R-SYS-3).
+
+    From a Kernel (or Process) the range is that kernel's ``[USER_START, USER_END)``;
+    from a bare page size it is a 64-bit arch's.  ``min_value``/``max_value`` narrow it
+    (rounded inwards to pages).  Shrinks towards the lowest address.
+
+    >>> from hypothesis import find
+    >>> hex(find(page_aligned_addresses(4096), lambda a: True))
+    '0x1000'
+    """
+    ps = page_size_of(kernel_or_page_size)
+    lo, end = _user_range(kernel_or_page_size)
+    hi = end - ps
+    if min_value is not None:
+        lo = max(lo, round_up(min_value, ps))
+    if max_value is not None:
+        hi = min(hi, max_value - max_value % ps)
+    if lo > hi:
+        raise ValueError(f"no page-aligned address in [{lo:#x}, {hi:#x}]")
+    return st.integers(lo // ps, hi // ps).map(lambda n: n * ps)
+
+
+def map_flags(
+    valid: bool = True,
+    *,
+    types: Sequence[int] = (C.MAP_PRIVATE, C.MAP_SHARED),
+    optional: Sequence[int] = OPTIONAL_MAP_FLAGS,
+) -> st.SearchStrategy[int]:
+    """MAP_* flag words.
+
+    ``valid=True``: exactly one of ``types`` (MAP_PRIVATE first) ORed with any of
+    ``optional`` (known MAP_* flags; MAP_HANDLE is not among the defaults, R-MMAP-5).
+    Such flags pass R-MMAP-1 and R-MMAP-4.  Shrinks towards ``MAP_PRIVATE``.
+
+    ``valid=False``: flags that mmap refuses with EINVAL by R-MMAP-1 or R-MMAP-4, one kind
+    of fault per value, simplest kind first: a MAP_TYPE field that is neither or both of
+    MAP_SHARED and MAP_PRIVATE (R-MMAP-1); valid flags plus a PROT bit other than
+    PROT_NOCACHE, plus a reserved bit (MAP_RESERVMASK, MAP_SYSRAM first), or plus a bit
+    that is no MAP_* flag of QNX 8.0 (R-MMAP-4).
+
+    >>> from hypothesis import find
+    >>> find(map_flags(), lambda f: True) == C.MAP_PRIVATE
+    True
+    >>> find(map_flags(valid=False), lambda f: True)
+    0
+    """
+    if not types or any(t not in (C.MAP_PRIVATE, C.MAP_SHARED) for t in types):
+        raise ValueError("types must be MAP_PRIVATE and/or MAP_SHARED")
+    if any(f & (C.MAP_TYPE | C.PROT_MASK | C.MAP_RESERVMASK) for f in optional):
+        raise ValueError("optional flags must be MAP_* flags other than the type")
+    good = st.builds(operator.or_, st.sampled_from(tuple(types)), _bit_sets(optional))
+    if valid:
+        return good
+
+    def plus(bits: Sequence[int]) -> st.SearchStrategy[int]:
+        return st.builds(operator.or_, good, st.sampled_from(bits))
+
+    bad_type = st.builds(operator.or_, st.sampled_from((0, C.MAP_TYPE)), _bit_sets(optional))
+    return st.one_of(
+        bad_type, plus(PROT_BITS_IN_FLAGS), plus(RESERVED_MAP_BITS), plus(UNDEFINED_MAP_BITS)
+    )
+
+
+MmapArgs = tuple[int, int, int, int, int, int]
+
+
+def mmap_args(
+    kernel_or_page_size: KernelOrPageSize = 4096,
+    *,
+    max_pages: int = 16,
+    fd: int | st.SearchStrategy[int] = C.NOFD,
+    flags: st.SearchStrategy[int] | None = None,
+    prot: st.SearchStrategy[int] | None = None,
+    addresses: st.SearchStrategy[int] | None = None,
+) -> st.SearchStrategy[MmapArgs]:
+    """``(addr, len, prot, flags, fd, off)`` tuples that mmap accepts.
+
+    With ``fd`` NOFD (the default) the tuple maps anonymous memory (MAP_ANON set, ``off``
+    0) and a fresh process with the RAM for ``max_pages`` pages accepts every one.  With
+    an fd (an int or a strategy), MAP_ANON is never set and ``off`` is a page multiple
+    below ``max_pages`` pages; the fd must be open for reading and writing.
+
+    ``len`` is a whole number of pages (up to ``max_pages``) first, then any byte count up
+    to that.  ``flags`` default to valid ``map_flags`` with MAP_NOINHERIT, MAP_LAZY,
+    MAP_NOINIT, MAP_FIXED, MAP_BELOW or MAP_ELF; ``prot`` to ``prot_values()``.
+    ``addr``: with MAP_FIXED, one of ``addresses`` (default: page-aligned addresses that
+    leave room for ``len``); otherwise 0 (no hint) first, then one of them as a hint.
+
+    Shrinks to ``(0, page_size, PROT_NONE, MAP_PRIVATE | MAP_ANON, NOFD, 0)``.
+    """
+    ps = page_size_of(kernel_or_page_size)
+    _, end = _user_range(kernel_or_page_size)
+    if addresses is None:
+        addresses = page_aligned_addresses(kernel_or_page_size, max_value=end - max_pages * ps)
+    flag_words = flags if flags is not None else map_flags(optional=MMAP_ARGS_FLAGS)
+    prots = prot if prot is not None else prot_values()
+    fds = fd if isinstance(fd, st.SearchStrategy) else st.just(fd)
+    lengths = st.one_of(
+        page_counts(max_pages=max_pages).map(lambda n: n * ps), st.integers(1, max_pages * ps)
+    )
+    hints = st.one_of(st.just(0), addresses)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> MmapArgs:
+        length = draw(lengths)
+        p = draw(prots)
+        f = draw(flag_words)
+        fdv = draw(fds)
+        if fdv == C.NOFD:
+            f |= C.MAP_ANON
+            off = 0
+        else:
+            f &= ~C.MAP_ANON
+            off = draw(st.integers(0, max_pages - 1)) * ps
+        addr = draw(addresses if f & C.MAP_FIXED else hints)
+        return addr, length, p, f, fdv, off
+
+    return build()
+
+
+# -- call sequences -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Call:
+    """One step of a call sequence: process number ``proc`` makes call ``name``.
+
+    ``proc`` (and ``target`` in ``args``) index the processes made so far, modulo their
+    count, so any value names a live process.  ``args`` by ``name``:
+
+    - ``mmap``: an ``mmap_args()`` tuple; ``mmap_peer``: ``(target, *mmap_args)``;
+    - ``munmap``: ``(mapping, page, pages)``; ``munmap_peer``: ``(target, mapping, page,
+      pages)``; ``mprotect``: ``(mapping, page, pages, prot)``: the range starts ``page``
+      pages into mapping number ``mapping`` of the process (modulo their count; at
+      PROGRAM_BASE when it has none);
+    - ``write_memory``: ``(mapping, page, value)`` stores 8 bytes of ``value`` there;
+      ``read_memory``: ``(mapping, page)`` reads 8 bytes;
+    - ``fork``, ``exit``: ``()``; ``spawn``: ``(uid,)``, a new process with an empty
+      address space.
+    """
+
+    name: str
+    proc: int = 0
+    args: tuple[int, ...] = ()
+
+
+#: Every call ``run_calls`` knows, in the order ``calls()`` tries them (simplest first).
+CALL_NAMES = (
+    "mmap", "write_memory", "read_memory", "munmap", "mprotect", "fork", "spawn",
+    "mmap_peer", "munmap_peer", "exit",
+)  # fmt: skip
+
+
+def calls(
+    kernel_or_page_size: KernelOrPageSize = 4096,
+    *,
+    max_pages: int = 4,
+    max_processes: int = 3,
+    names: Sequence[str] = CALL_NAMES,
+) -> st.SearchStrategy[Call]:
+    """One ``Call`` among ``names``; shrinks towards a one-page mmap by process 0.
+
+    MAP_FIXED and hint addresses lie in the 64 pages from PROGRAM_BASE, where private
+    anonymous memory goes, so that calls meet each other's mappings.
+    """
+    unknown = set(names) - set(CALL_NAMES)
+    if unknown or not names:
+        raise ValueError(f"unknown call names {sorted(unknown)}; known: {CALL_NAMES}")
+    ps = page_size_of(kernel_or_page_size)
+    base = _program_base(kernel_or_page_size)
+    window = page_aligned_addresses(
+        kernel_or_page_size, min_value=base, max_value=base + (64 - max_pages) * ps
+    )
+    args = mmap_args(kernel_or_page_size, max_pages=max_pages, addresses=window)
+    proc = st.integers(0, max_processes - 1)
+    mapping = st.integers(0, 7)
+    page = st.integers(0, max_pages)
+    pages = page_counts(max_pages=max_pages)
+
+    def call(name: str, *parts: st.SearchStrategy[Any]) -> st.SearchStrategy[Call]:
+        def make(p: int, *values: Any) -> Call:
+            flat: list[int] = []
+            for v in values:
+                flat.extend(v if isinstance(v, tuple) else (v,))
+            return Call(name, p, tuple(flat))
+
+        return st.builds(make, proc, *parts)
+
+    table: dict[str, st.SearchStrategy[Call]] = {
+        "mmap": call("mmap", args),
+        "write_memory": call("write_memory", mapping, page, st.integers(1, 255)),
+        "read_memory": call("read_memory", mapping, page),
+        "munmap": call("munmap", mapping, page, pages),
+        "mprotect": call("mprotect", mapping, page, pages, prot_values()),
+        "fork": call("fork"),
+        "spawn": call("spawn", st.sampled_from((0, 1000))),
+        "mmap_peer": call("mmap_peer", proc, args),
+        "munmap_peer": call("munmap_peer", proc, mapping, page, pages),
+        "exit": call("exit"),
+    }
+    return st.one_of([table[n] for n in CALL_NAMES if n in names])
+
+
+def call_sequences(
+    kernel_or_page_size: KernelOrPageSize = 4096,
+    *,
+    max_calls: int = 20,
+    max_pages: int = 4,
+    max_processes: int = 3,
+    names: Sequence[str] = CALL_NAMES,
+) -> st.SearchStrategy[list[Call]]:
+    """Lists of up to ``max_calls`` ``Call`` for ``run_calls``, each beginning with an mmap
+    by process 0, so that they shrink towards one process mapping one page:
+    ``[Call("mmap", 0, (0, page_size, PROT_NONE, MAP_PRIVATE | MAP_ANON, NOFD, 0))]``.
+    """
+    if max_calls < 1:
+        raise ValueError("max_calls must be at least 1")
+    first = calls(kernel_or_page_size, max_pages=max_pages, max_processes=1, names=("mmap",))
+    rest = calls(kernel_or_page_size, max_pages=max_pages, max_processes=max_processes, names=names)
+    return st.builds(
+        lambda head, tail: [head, *tail], first, st.lists(rest, max_size=max_calls - 1)
+    )
+
+
+Outcome = int | bytes | Process | QnxError | MemoryFault | None
+
+
+def run_calls(kernel: Kernel, calls: Iterable[Call], *, uid: int = 0) -> list[Outcome]:
+    """Spawn process 0 (``uid``, empty address space) in ``kernel``, then run ``calls``.
+
+    Returns one outcome per call: the call's result, the ``QnxError`` or ``MemoryFault``
+    it raised, or None for an ``exit`` of the last live process (skipped, so that a
+    sequence always has a process to run the next call).  Any other exception propagates.
+    """
+    procs = [kernel.spawn(uid=uid, image=False)]
+    outcomes: list[Outcome] = []
+    for call in calls:
+        proc = procs[call.proc % len(procs)]
+        try:
+            outcomes.append(_run_call(kernel, procs, proc, call))
+        except (QnxError, MemoryFault) as err:
+            outcomes.append(err)
+    return outcomes
+
+
+def _call_address(proc: Process, mapping: int, page: int) -> int:
+    records = proc.mappings()
+    if records:
+        start = records[mapping % len(records)].start
+    else:
+        start = proc.kernel.machine.arch.program_base
+    return start + page * proc.kernel.page_size
+
+
+def _run_call(kernel: Kernel, procs: list[Process], proc: Process, call: Call) -> Outcome:
+    ps = kernel.page_size
+    a = call.args
+    name = call.name
+    if name == "mmap":
+        return proc.mmap(*a)
+    if name == "mmap_peer":
+        return proc.mmap_peer(procs[a[0] % len(procs)].pid, *a[1:])
+    if name == "munmap":
+        return proc.munmap(_call_address(proc, a[0], a[1]), a[2] * ps)
+    if name == "munmap_peer":
+        target = procs[a[0] % len(procs)]
+        return proc.munmap_peer(target.pid, _call_address(target, a[1], a[2]), a[3] * ps)
+    if name == "mprotect":
+        return proc.mprotect(_call_address(proc, a[0], a[1]), a[2] * ps, a[3])
+    if name == "write_memory":
+        proc.write_memory(_call_address(proc, a[0], a[1]), bytes([a[2]]) * 8)
+        return None
+    if name == "read_memory":
+        return proc.read_memory(_call_address(proc, a[0], a[1]), 8)
+    if name == "fork":
+        child = kernel.process(proc.fork())
+        procs.append(child)
+        return child
+    if name == "spawn":
+        child = kernel.spawn(uid=a[0], image=False)
+        procs.append(child)
+        return child
+    if name == "exit":
+        if len(procs) == 1:
+            return None
+        procs.remove(proc)
+        proc.exit(0)
+        return None
+    raise ValueError(f"unknown call {name!r}")
+
+
+# -- the state machine --------------------------------------------------------------------
+
+#: Rule arguments.  Indexes are taken modulo what exists, so every value is usable and
+#: each shrinks to 0: the first process, the lowest mapped page, the first fd.  A few
+#: lean on their simplest value (``one_of`` it and the full range) so that most steps
+#: act on memory that is there: a page of the mapping, readable and writable.
+PROCESS = st.integers(0, 7)
+PAGES = page_counts(max_pages=4)
+WHERE = st.integers(0, 63)
+DELTA = st.one_of(st.just(0), st.integers(-1, 2))
+FIXED = st.none() | st.integers(0, 31)
+FD = st.integers(0, 3)
+BYTE = st.integers(1, 255)
+LENGTH = st.integers(1, 64)
+IN_PAGE = st.integers(0, 63)
+MAP_PROT = st.one_of(st.just(C.PROT_READ | C.PROT_WRITE), prot_values())
+#: The kinds of mapping ``KernelMachine.check_mmap`` makes.
+MAPPING_KINDS = ("private-anon", "shared-anon", "shm-shared", "shm-private")
+MAPPING_KIND = st.one_of(st.just(MAPPING_KINDS[0]), st.sampled_from(MAPPING_KINDS))
+
+
+class KernelMachine(RuleBasedStateMachine):
+    """A hypothesis state machine that drives a ``Kernel`` and checks it after every step.
+
+    Every run starts with one process (``uids[0]``, an empty address space) and one
+    private anonymous mapping in it (``first_mapping``).  Rules by purpose --
+    processes: ``spawn``, ``fork``, ``exit``;
+    mappings: ``mmap``, ``mmap_peer``, ``munmap``, ``munmap_peer``, ``mprotect``;
+    memory: ``write_memory``, ``read_memory``;
+    shm objects: ``shm_open``, ``ftruncate``, ``pwrite``, ``pread``, ``close``,
+    ``shm_unlink``;
+    calls that must fail: ``mmap_invalid_flags``, ``peer_call_to_exited``.
+
+    The machine predicts each call's outcome from a reference model
+    (``qnxsim.refmodel``): the errno of a failure (and that it changed nothing,
+    R-CALL-5), the address of a mapping, the fault of an access, the bytes a read
+    returns.  After every step it runs ``Kernel.check_invariants()``, compares every
+    process's pages (prot and kind) with the model and, with
+    ``check_contents_every_step``, reads every readable page back.
+
+    Run it under pytest with ``TestKernel = KernelMachine.TestCase``, or with
+    ``hypothesis.stateful.run_state_machine_as_test(KernelMachine)``.
+
+    Attributes for rules and invariants of your own --
+    ``kernel``: the Kernel; ``processes``: its live processes (oldest first; never
+    empty); ``model``: the ``KernelModel`` (``model.procs[pid]`` has the pages, private
+    copies and fds the machine expects); ``page_size``, ``program_base``, ``shmem_base``.
+
+    Class attributes to override --
+    ``kernel_options`` (``Kernel(**kernel_options)``, default ``{"ram": 64 << 20}``),
+    ``max_processes`` (live processes, default 4), ``uids`` (for spawn; the first is the
+    first process's), ``shm_names``, ``check_contents_every_step`` (False: read contents
+    back only at teardown, for long runs).
+
+    Helpers that keep the model in step (use them in your rules): ``check_mmap``,
+    ``check_munmap``, ``check_write``, ``check_read``, ``check_contents``, ``process``,
+    ``process_with_memory``, ``add_process``, ``expect_failure``.  A rule that changes
+    memory behind the model's back makes the next comparison fail.  To drop a rule,
+    override it with a plain method.
+
+    Subclassing, for example to test a server that maps a client's buffer::
+
+        from hypothesis import settings
+        from hypothesis.stateful import invariant, rule
+        from qnxsim.constants import PROT_READ, PROT_WRITE
+        from qnxsim.strategies import PAGES, PROCESS, KernelMachine
+
+        class ServerMachine(KernelMachine):
+            kernel_options = {"ram": 32 << 20, "arch": "aarch64"}
+            max_processes = 3
+
+            @rule(client=PROCESS, pages=PAGES)
+            def server_maps_client_buffer(self, client, pages):
+                server = self.processes[0]  # root: may map into anyone (R-PEER-3)
+                self.check_mmap(server, self.process(client), pages, PROT_READ | PROT_WRITE,
+                                "shared-anon")
+
+            @invariant()
+            def no_process_maps_more_than_a_megabyte(self):
+                for proc in self.processes:
+                    assert sum(m.size for m in proc.mappings()) <= 1 << 20
+
+        TestServer = settings(max_examples=30, stateful_step_count=30, deadline=None)(
+            ServerMachine
+        ).TestCase
+    """
+
+    kernel_options: ClassVar[dict[str, Any]] = {"ram": 64 << 20}
+    max_processes: ClassVar[int] = 4
+    uids: ClassVar[tuple[int, ...]] = (0, 1000, 1001)
+    shm_names: ClassVar[tuple[str, ...]] = ("/qnxsim-machine-a", "/qnxsim-machine-b")
+    check_contents_every_step: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernel = Kernel(**self.kernel_options)
+        self.page_size = self.kernel.page_size
+        arch = self.kernel.machine.arch
+        self.program_base = arch.program_base
+        self.shmem_base = arch.shmem_base
+        self.model = KernelModel(self.page_size)
+        self.processes: list[Process] = []
+        self.add_process(self.kernel.spawn(uid=self.uids[0], image=False))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def process(self, index: int) -> Process:
+        """The live process number ``index`` (modulo their count)."""
+        return self.processes[index % len(self.processes)]
+
+    def process_with_memory(self, index: int) -> Process:
+        """Number ``index`` among the live processes that map something (modulo their
+        count); any live process when none does."""
+        mapped = [p for p in self.processes if self.model.procs[p.pid].pages]
+        return mapped[index % len(mapped)] if mapped else self.process(index)
+
+    def add_process(self, proc: Process, *, forked_from: Process | None = None) -> None:
+        """Start tracking a new process (spawned empty, or forked from a tracked one)."""
+        if forked_from is not None:
+            self.model.fork(forked_from.pid, proc.pid)
+        else:
+            assert not proc.mappings(), "the model starts a spawned process empty"
+            self.model.spawn(proc.pid, proc.euid)
+        self.processes.append(proc)
+
+    def _observe(self) -> object:
+        """What a failing call must leave as it was (R-CALL-5)."""
+        k = self.kernel
+        return tuple((p.pid, p.state, p.mappings()) for p in k.processes()), k.meminfo()
+
+    def expect_failure(self, errno: int, call: Callable[[], object], what: str) -> QnxError:
+        """Run ``call``; it must raise QnxError ``errno`` and change nothing (R-CALL-5)."""
+        before = self._observe()
+        name = E.errorcode.get(errno, str(errno))
+        try:
+            result = call()
+        except QnxError as err:
+            assert err.errno == errno, f"{what}: expected {name} ({errno}), got {err}"
+            assert self._observe() == before, f"{what}: failed ({err}) but changed state"
+            return err
+        raise AssertionError(f"{what}: expected {name} ({errno}), but it returned {result!r}")
+
+    def _expect_success(
+        self, call: Callable[[], T], what: str, need: int = 0, short: int = E.ENOMEM
+    ) -> T | None:
+        """Run ``call``; it must succeed, except that QnxError ``short`` is allowed when
+        fewer than ``need`` bytes of RAM are free (and then it must change nothing)."""
+        before = self._observe() if need else None
+        try:
+            return call()
+        except QnxError as err:
+            free = self.kernel.meminfo().free
+            if err.errno == short and free < need:
+                assert self._observe() == before, f"{what}: failed ({err}) but changed state"
+                return None
+            raise AssertionError(f"{what}: expected success, got {err}") from err
+
+    def _pick_address(self, proc: Process, where: int, delta: int) -> int:
+        """A page address near the process's mappings: mapped page number ``where``
+        (modulo their count) moved by ``delta`` pages; near PROGRAM_BASE when none."""
+        pages = sorted(self.model.procs[proc.pid].pages)
+        base = pages[where % len(pages)] * self.page_size if pages else self.program_base
+        return max(0, base + delta * self.page_size)
+
+    def _fd(self, proc: Process, index: int) -> tuple[int, ObjectModel | None]:
+        """One of the process's open fds, or (as the last choice) one that is not open."""
+        pm = self.model.procs[proc.pid]
+        choices = [*sorted(pm.fds), pm.lowest_free_fd()]
+        fd = choices[index % len(choices)]
+        return fd, pm.fds.get(fd)
+
+    def _may_map_into(self, caller: Process, target: Process) -> bool:
+        """R-PEER-3 with default abilities: root, or a shared uid."""
+        if caller.pid == target.pid or caller.euid == 0:
+            return True
+        return bool({caller.ruid, caller.euid} & {target.ruid, target.suid})
+
+    def _may_use(self, proc: Process, obj: ObjectModel) -> bool:
+        """R-SHM-2, R-SHM-4 for mode 0600 objects: the owner or root."""
+        return proc.euid in (0, obj.owner)
+
+    def check_mmap(
+        self,
+        caller: Process,
+        target: Process,
+        pages: int,
+        prot: int,
+        kind: str,
+        *,
+        fd_index: int = 0,
+        off_pages: int = 0,
+        fixed: int | None = None,
+        noinherit: bool = False,
+    ) -> int | None:
+        """mmap (``caller is target``) or mmap_peer of ``pages`` pages of ``kind`` (one of
+        ``MAPPING_KINDS``); predicts the outcome and updates the model.
+
+        ``fixed``: MAP_FIXED at that many pages above PROGRAM_BASE (private anonymous) or
+        SHMEM_BASE (the others).  Returns the address, or None when the call failed.
+        """
+        ps = self.page_size
+        size = pages * ps
+        shared = kind in ("shared-anon", "shm-shared")
+        flags = C.MAP_SHARED if shared else C.MAP_PRIVATE
+        if noinherit:
+            flags |= C.MAP_NOINHERIT
+        obj: ObjectModel | None = None
+        if kind in ("private-anon", "shared-anon"):
+            flags |= C.MAP_ANON
+            fd, off = C.NOFD, 0
+        else:
+            fd, obj = self._fd(caller, fd_index)
+            off = off_pages * ps
+        base = self.program_base if kind == "private-anon" else self.shmem_base
+        addr = 0
+        if fixed is not None:
+            flags |= C.MAP_FIXED
+            addr = base + fixed * ps
+        peer = caller.pid != target.pid
+
+        def call() -> int:
+            if peer:
+                return caller.mmap_peer(target.pid, addr, size, prot, flags, fd, off)
+            return caller.mmap(addr, size, prot, flags, fd, off)
+
+        what = f"{'mmap_peer' if peer else 'mmap'} of {pages} page(s) of {kind}"
+        if peer and not self._may_map_into(caller, target):
+            self.expect_failure(E.EPERM, call, what)  # R-PEER-3
+            return None
+        if kind.startswith("shm") and obj is None:
+            self.expect_failure(E.EBADF, call, what)  # R-MMAP-12
+            return None
+        need = 0 if kind == "shm-shared" else size  # R-MMAP-20: allocate or reserve
+        start = self._expect_success(call, what, need)
+        if start is None:
+            return None
+        assert start % ps == 0, f"{what}: returned unaligned {start:#x}"
+        if fixed is not None:
+            assert start == addr, f"{what}: MAP_FIXED at {addr:#x} returned {start:#x}"
+        elif not self.kernel.aslr:
+            expected = self.model.place(target.pid, base, size)  # R-PLACE-1, R-PLACE-2
+            assert start == expected, f"{what}: placed at {start:#x}, expected {expected:#x}"
+        else:
+            assert self.model.is_free(target.pid, start, start + size), (
+                f"{what}: placed at {start:#x} over existing mappings (R-PLACE-4)"
+            )
+        if kind == "shared-anon":
+            obj = ObjectModel("shared-anon", ps, size)
+        record = {"private-anon": "anon", "shared-anon": "shared-anon"}.get(kind, "shm")
+        self.model.map(target.pid, start, size, prot, record, obj, off // ps,
+                       private=not shared, noinherit=noinherit)  # fmt: skip
+        return start
+
+    def check_munmap(self, caller: Process, target: Process, addr: int, size: int) -> None:
+        """munmap or munmap_peer; predicts the outcome and updates the model."""
+        peer = caller.pid != target.pid
+
+        def call() -> int:
+            if peer:
+                return caller.munmap_peer(target.pid, addr, size)
+            return caller.munmap(addr, size)
+
+        what = f"{'munmap_peer' if peer else 'munmap'}({addr:#x}, {size:#x})"
+        if peer and not self._may_map_into(caller, target):
+            self.expect_failure(E.EPERM, call, what)  # R-UNMAP-7
+            return
+        assert self._expect_success(call, what) == 0
+        self.model.unmap(target.pid, addr, addr + size)  # R-UNMAP-5
+
+    def _check_fault(self, fault: Fault, call: Callable[[], object], what: str) -> None:
+        try:
+            result = call()
+        except MemoryFault as err:
+            got = (err.signo, err.code, err.addr)
+            assert got == (fault.signo, fault.code, fault.addr), f"{what}: {err}, expected {fault}"
+            return
+        raise AssertionError(f"{what}: expected {fault}, but it returned {result!r}")
+
+    def check_write(self, proc: Process, addr: int, data: bytes) -> None:
+        """write_memory, with its fault or its effect predicted (R-FAULT-1, R-OBJ-4/5)."""
+        what = f"pid {proc.pid} write_memory({addr:#x}, {len(data)} bytes)"
+        fault = self.model.fault(proc.pid, addr, len(data), "w")
+        if fault is not None:
+            self._check_fault(fault, lambda: proc.write_memory(addr, data), what)
+            return
+        try:
+            proc.write_memory(addr, data)
+        except MemoryFault as err:
+            short = self.kernel.meminfo().free < 2 * self.page_size
+            if (err.signo, err.code) == (C.SIGBUS, C.BUS_ADRERR) and short:
+                return  # R-SYS-6: no frame for a new page
+            raise AssertionError(f"{what}: unexpected {err}") from err
+        self.model.write(proc.pid, addr, data)
+
+    def check_read(self, proc: Process, addr: int, size: int) -> None:
+        """read_memory, with its fault or the bytes predicted."""
+        what = f"pid {proc.pid} read_memory({addr:#x}, {size})"
+        fault = self.model.fault(proc.pid, addr, size, "r")
+        if fault is not None:
+            self._check_fault(fault, lambda: proc.read_memory(addr, size), what)
+            return
+        got = proc.read_memory(addr, size)
+        expected = self.model.read(proc.pid, addr, size)
+        assert got == expected, f"{what}: read {got[:32]!r}..., expected {expected[:32]!r}..."
+
+    def check_contents(self) -> None:
+        """Read back every readable page of every process and compare with the model."""
+        for proc in self.processes:
+            for addr, expected in self.model.readable_runs(proc.pid):
+                got = proc.read_memory(addr, len(expected))
+                if got != expected:
+                    bad = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True))
+                               if a != b)  # fmt: skip
+                    raise AssertionError(
+                        f"pid {proc.pid}: byte at {addr + bad:#x} reads {got[bad]:#04x}, the "
+                        f"model expects {expected[bad]:#04x}\n" + "\n".join(process_lines(proc))
+                    )
+
+    # -- processes ----------------------------------------------------------------------
+
+    def _room(self) -> bool:
+        return len(self.processes) < self.max_processes
+
+    @precondition(lambda self: self._room())
+    @rule(uid=st.integers(0, 3))
+    def spawn(self, uid: int) -> None:
+        """R-PROC-1: a new process with an empty address space."""
+        self.add_process(self.kernel.spawn(uid=self.uids[uid % len(self.uids)], image=False))
+
+    @precondition(lambda self: self._room())
+    @rule(proc=PROCESS)
+    def fork(self, proc: int) -> None:
+        """R-PROC-2: the child's pages are the parent's, private ones copied."""
+        parent = self.process(proc)
+        need = sum(m.size for m in parent.mappings())
+        pid = self._expect_success(parent.fork, f"pid {parent.pid} fork", need)
+        if pid is not None:
+            self.add_process(self.kernel.process(pid), forked_from=parent)
+
+    @initialize(pages=PAGES, prot=MAP_PROT)
+    def first_mapping(self, pages: int, prot: int) -> None:
+        """Every run starts with one private anonymous mapping in the first process."""
+        first = self.processes[0]
+        self.check_mmap(first, first, pages, prot, "private-anon")
+
+    @precondition(lambda self: len(self.processes) > 1)
+    @rule(proc=PROCESS)
+    def exit(self, proc: int) -> None:
+        """R-PROC-4: mappings and fds go; the pid gives ESRCH to peers from now on.
+        ``proc`` counts from the youngest process, so that a forked child exits first
+        and stays a zombie while its parent lives."""
+        p = self.processes[-1 - proc % len(self.processes)]
+        p.exit(0)
+        self.processes.remove(p)
+        self.model.exit(p.pid)
+
+    @precondition(lambda self: bool(self.model.dead))
+    @rule(proc=PROCESS, which=st.integers(0, 7), unmap=st.booleans())
+    def peer_call_to_exited(self, proc: int, which: int, unmap: bool) -> None:
+        """R-PEER-2: a pid that has exited gives ESRCH, before any other check."""
+        caller = self.process(proc)
+        pid = self.model.dead[-1 - which % len(self.model.dead)]  # the latest first
+        ps = self.page_size
+        if unmap:
+            self.expect_failure(E.ESRCH, lambda: caller.munmap_peer(pid, self.program_base, ps),
+                                f"munmap_peer to exited pid {pid}")  # fmt: skip
+        else:
+            flags = C.MAP_PRIVATE | C.MAP_ANON
+            self.expect_failure(
+                E.ESRCH,
+                lambda: caller.mmap_peer(pid, 0, ps, C.PROT_READ, flags, C.NOFD, 0),
+                f"mmap_peer to exited pid {pid}",
+            )
+
+    # -- mappings -----------------------------------------------------------------------
+
+    @rule(
+        proc=PROCESS, pages=PAGES, prot=MAP_PROT, kind=MAPPING_KIND, fd=FD,
+        off=st.integers(0, 3), fixed=FIXED, noinherit=st.booleans(),
+    )  # fmt: skip
+    def mmap(
+        self, proc: int, pages: int, prot: int, kind: str, fd: int, off: int,
+        fixed: int | None, noinherit: bool,
+    ) -> None:  # fmt: skip
+        p = self.process(proc)
+        self.check_mmap(p, p, pages, prot, kind, fd_index=fd, off_pages=off, fixed=fixed,
+                        noinherit=noinherit)  # fmt: skip
+
+    @rule(
+        proc=PROCESS, peer=PROCESS, pages=PAGES, prot=MAP_PROT, kind=MAPPING_KIND, fd=FD,
+        fixed=FIXED,
+    )  # fmt: skip
+    def mmap_peer(
+        self, proc: int, peer: int, pages: int, prot: int, kind: str, fd: int,
+        fixed: int | None,
+    ) -> None:  # fmt: skip
+        """SPEC 6: the caller's fd and abilities, the peer's address space.  (Rule
+        arguments cannot be called ``target``: hypothesis keeps that name for bundles.)"""
+        self.check_mmap(self.process(proc), self.process(peer), pages, prot, kind,
+                        fd_index=fd, fixed=fixed)  # fmt: skip
+
+    @rule(proc=PROCESS, flags=map_flags(valid=False), prot=prot_values(), pages=PAGES)
+    def mmap_invalid_flags(self, proc: int, flags: int, prot: int, pages: int) -> None:
+        """R-MMAP-1, R-MMAP-4: EINVAL, whatever else the call asks."""
+        p = self.process(proc)
+        size = pages * self.page_size
+        err = self.expect_failure(
+            E.EINVAL,
+            lambda: p.mmap(0, size, prot, flags, C.NOFD, 0),
+            f"mmap with invalid flags {flags:#x}",
+        )
+        assert err.reason.startswith(("R-MMAP-1:", "R-MMAP-4:")), (
+            f"mmap with invalid flags {flags:#x}: EINVAL, but by the wrong rule: {err}"
+        )
+
+    @rule(proc=PROCESS, where=WHERE, delta=DELTA, pages=PAGES)
+    def munmap(self, proc: int, where: int, delta: int, pages: int) -> None:
+        p = self.process_with_memory(proc)
+        self.check_munmap(p, p, self._pick_address(p, where, delta), pages * self.page_size)
+
+    @rule(proc=PROCESS, peer=PROCESS, where=WHERE, delta=DELTA, pages=PAGES)
+    def munmap_peer(self, proc: int, peer: int, where: int, delta: int, pages: int) -> None:
+        t = self.process(peer)
+        addr = self._pick_address(t, where, delta)
+        self.check_munmap(self.process(proc), t, addr, pages * self.page_size)
+
+    @rule(proc=PROCESS, where=WHERE, delta=DELTA, pages=PAGES, prot=prot_values())
+    def mprotect(self, proc: int, where: int, delta: int, pages: int, prot: int) -> None:
+        """R-MPROT-2: the range must be wholly mapped (ENOMEM); R-MPROT-4."""
+        p = self.process_with_memory(proc)
+        addr = self._pick_address(p, where, delta)
+        size = pages * self.page_size
+        what = f"pid {p.pid} mprotect({addr:#x}, {size:#x}, {prot:#x})"
+        call = functools.partial(p.mprotect, addr, size, prot)
+        if not self.model.is_mapped(p.pid, addr, addr + size):
+            self.expect_failure(E.ENOMEM, call, what)
+            return
+        assert self._expect_success(call, what) == 0
+        self.model.protect(p.pid, addr, addr + size, prot)
+
+    # -- memory -------------------------------------------------------------------------
+
+    def _access_address(self, proc: Process, where: int, delta: int, at_end: bool, x: int) -> int:
+        page = self._pick_address(proc, where, delta)
+        return page + (self.page_size - 64 + x if at_end else x)
+
+    @rule(
+        proc=PROCESS, where=WHERE, delta=DELTA, at_end=st.booleans(), x=IN_PAGE, value=BYTE,
+        length=LENGTH,
+    )  # fmt: skip
+    def write_memory(
+        self, proc: int, where: int, delta: int, at_end: bool, x: int, value: int, length: int
+    ) -> None:
+        p = self.process_with_memory(proc)
+        self.check_write(p, self._access_address(p, where, delta, at_end, x),
+                         bytes([value]) * length)  # fmt: skip
+
+    @rule(proc=PROCESS, where=WHERE, delta=DELTA, at_end=st.booleans(), x=IN_PAGE, length=LENGTH)
+    def read_memory(
+        self, proc: int, where: int, delta: int, at_end: bool, x: int, length: int
+    ) -> None:
+        p = self.process_with_memory(proc)
+        self.check_read(p, self._access_address(p, where, delta, at_end, x), length)
+
+    # -- shared memory objects ----------------------------------------------------------
+
+    @rule(proc=PROCESS, name=st.integers(0, 3))
+    def shm_open(self, proc: int, name: int) -> None:
+        """R-SHM-1..3: mode 0600, O_RDWR|O_CREAT; the lowest free fd."""
+        p = self.process(proc)
+        path = self.shm_names[name % len(self.shm_names)]
+        pm = self.model.procs[p.pid]
+        obj = self.model.names.get(path)
+        call = functools.partial(p.shm_open, path, C.O_RDWR | C.O_CREAT, 0o600)
+        what = f"pid {p.pid} shm_open({path!r})"
+        if obj is not None and not self._may_use(p, obj):
+            self.expect_failure(E.EACCES, call, what)
+            return
+        fd = self._expect_success(call, what)
+        assert fd == pm.lowest_free_fd(), f"{what}: fd {fd}, expected {pm.lowest_free_fd()}"
+        if obj is None:
+            obj = ObjectModel("shm", self.page_size, 0, path, p.euid)
+            self.model.names[path] = obj
+        pm.fds[fd] = obj
+
+    @rule(proc=PROCESS, fd=FD, pages=st.integers(0, 5), extra=st.sampled_from((0, 1, 100)))
+    def ftruncate(self, proc: int, fd: int, pages: int, extra: int) -> None:
+        """R-SHM-5, R-OBJ-6."""
+        p = self.process(proc)
+        fdv, obj = self._fd(p, fd)
+        size = pages * self.page_size + extra
+        call = functools.partial(p.ftruncate, fdv, size)
+        what = f"pid {p.pid} ftruncate({fdv}, {size:#x})"
+        if obj is None:
+            self.expect_failure(E.EBADF, call, what)
+            return
+        grow = round_up(size, self.page_size) - round_up(obj.size, self.page_size)
+        if self._expect_success(call, what, max(grow, 0)) is not None:
+            obj.resize(size)
+
+    @rule(proc=PROCESS, fd=FD, offset=st.integers(0, 5 * 4096), value=BYTE, length=LENGTH)
+    def pwrite(self, proc: int, fd: int, offset: int, value: int, length: int) -> None:
+        """R-FS-2, R-OBJ-5: writes through the fd show in every shared mapping."""
+        p = self.process(proc)
+        fdv, obj = self._fd(p, fd)
+        data = bytes([value]) * length
+        call = functools.partial(p.pwrite, fdv, data, offset)
+        what = f"pid {p.pid} pwrite({fdv}, {length} bytes, {offset:#x})"
+        if obj is None:
+            self.expect_failure(E.EBADF, call, what)
+            return
+        ps = self.page_size
+        need = max(0, round_up(offset + length, ps) - round_up(obj.size, ps)) + 2 * ps
+        done = self._expect_success(call, what, need, short=E.ENOSPC)
+        if done is not None:
+            assert done == length, f"{what}: wrote {done}"
+            obj.pwrite(offset, data)
+
+    @rule(proc=PROCESS, fd=FD, offset=st.integers(0, 5 * 4096), length=st.integers(1, 256))
+    def pread(self, proc: int, fd: int, offset: int, length: int) -> None:
+        """R-FS-2, R-OBJ-5: reads through the fd see what mappings wrote."""
+        p = self.process(proc)
+        fdv, obj = self._fd(p, fd)
+        call = functools.partial(p.pread, fdv, length, offset)
+        what = f"pid {p.pid} pread({fdv}, {length}, {offset:#x})"
+        if obj is None:
+            self.expect_failure(E.EBADF, call, what)
+            return
+        got = self._expect_success(call, what)
+        assert got == obj.pread(offset, length), f"{what}: read {got!r}"
+
+    @rule(proc=PROCESS, fd=FD)
+    def close(self, proc: int, fd: int) -> None:
+        """R-OBJ-2: closing the fd does not end the mappings."""
+        p = self.process(proc)
+        fdv, obj = self._fd(p, fd)
+        call = functools.partial(p.close, fdv)
+        if obj is None:
+            self.expect_failure(E.EBADF, call, f"pid {p.pid} close({fdv})")
+            return
+        assert self._expect_success(call, f"pid {p.pid} close({fdv})") == 0
+        del self.model.procs[p.pid].fds[fdv]
+
+    @rule(proc=PROCESS, name=st.integers(0, 3))
+    def shm_unlink(self, proc: int, name: int) -> None:
+        """R-SHM-4: the name goes at once; the object lives while referenced."""
+        p = self.process(proc)
+        path = self.shm_names[name % len(self.shm_names)]
+        obj = self.model.names.get(path)
+        call = functools.partial(p.shm_unlink, path)
+        what = f"pid {p.pid} shm_unlink({path!r})"
+        if obj is None:
+            self.expect_failure(E.ENOENT, call, what)
+        elif not self._may_use(p, obj):
+            self.expect_failure(E.EPERM, call, what)
+        else:
+            assert self._expect_success(call, what) == 0
+            del self.model.names[path]
+
+    # -- checks after every step --------------------------------------------------------
+
+    @invariant()
+    def kernel_invariants_hold(self) -> None:
+        self.kernel.check_invariants()
+
+    @invariant()
+    def layout_matches_model(self) -> None:
+        """Every live process maps exactly the model's pages, with its prot and kind;
+        processes that exited are gone or zombies."""
+        ps = self.page_size
+        for proc in self.processes:
+            got = [
+                (page, m.prot, m.kind)
+                for m in proc.mappings()
+                for page in range(m.start, m.end, ps)
+            ]
+            expected = self.model.layout(proc.pid)
+            if got != expected:
+                diff = sorted(set(got) ^ set(expected))[:4]
+                raise AssertionError(
+                    f"pid {proc.pid}: pages differ from the model, first (page, prot, kind) "
+                    f"in only one of them: {[(hex(a), hex(p), k) for a, p, k in diff]}\n"
+                    + "\n".join(process_lines(proc))
+                )
+        for pid in self.model.dead:
+            try:
+                state = self.kernel.process(pid).state
+            except LookupError:
+                continue
+            assert state == "zombie", f"pid {pid} exited but is {state}"
+
+    @invariant()
+    def contents_match_model(self) -> None:
+        if self.check_contents_every_step:
+            self.check_contents()
+
+    def teardown(self) -> None:
+        if not self.check_contents_every_step:
+            self.check_contents()
+
+
+__all__ = [
+    "CALL_NAMES",
+    "Call",
+    "KernelMachine",
+    "call_sequences",
+    "calls",
+    "map_flags",
+    "mmap_args",
+    "page_aligned_addresses",
+    "page_counts",
+    "prot_values",
+    "run_calls",
+]

@@ -1,0 +1,209 @@
+"""qnxsim.strategies.KernelMachine: it runs clean against the kernel, it can be subclassed,
+and it has teeth: a kernel broken on purpose (one check away, munmap that frees nothing, a
+fork that does not copy) is caught.
+
+The broken kernels are hunted without shrinking (``Phase.generate`` only) and with a
+fixed seed (``derandomize``), so each hunt takes the same path every run and stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
+
+from qnxsim import QnxError, vmm
+from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim.objects import MemObject
+from qnxsim.physmem import PhysMem
+from qnxsim.strategies import PAGES, PROCESS, KernelMachine
+
+BOUNDED = settings(
+    max_examples=30,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+#: For the broken kernels: find a failure fast, the same way every run (derandomize), and
+#: do not store it in the database.
+HUNT = settings(
+    max_examples=200,
+    derandomize=True,
+    stateful_step_count=30,
+    deadline=None,
+    database=None,
+    phases=[Phase.generate],
+    report_multiple_bugs=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@BOUNDED
+class CheckedMachine(KernelMachine):
+    """The machine as shipped."""
+
+
+TestKernelMachine = CheckedMachine.TestCase
+
+
+# -- subclassing --------------------------------------------------------------------------
+
+
+class ServerMachine(KernelMachine):
+    """A user's machine: another kernel configuration, a rule and an invariant of its own."""
+
+    kernel_options: ClassVar[dict[str, Any]] = {
+        "arch": "aarch64",
+        "page_size": 16384,
+        "ram": 32 << 20,
+        "aslr": True,
+        "seed": 7,
+    }
+    max_processes = 3
+    uids = (0, 1000)
+    check_contents_every_step = False
+    served = 0
+
+    @rule(client=PROCESS, pages=PAGES)
+    def server_maps_client_buffer(self, client: int, pages: int) -> None:
+        server = self.processes[0]
+        if self.check_mmap(server, self.process(client), pages, C.PROT_READ, "shared-anon"):
+            type(self).served += 1
+
+    @invariant()
+    def kernel_is_configured(self) -> None:
+        k = self.kernel
+        assert (k.arch, k.page_size, k.ram, k.aslr) == ("aarch64", 16384, 32 << 20, True)
+        assert self.page_size == 16384
+
+
+def test_a_subclass_changes_the_kernel_and_adds_rules_and_invariants() -> None:
+    ServerMachine.served = 0
+    run_state_machine_as_test(ServerMachine, settings=BOUNDED)
+    assert ServerMachine.served > 0
+
+
+class SingleProcessMachine(KernelMachine):
+    """Rules dropped by overriding them with plain methods."""
+
+    def spawn(self, uid: int) -> None:
+        raise AssertionError("spawn is no rule here")
+
+    def fork(self, proc: int) -> None:
+        raise AssertionError("fork is no rule here")
+
+
+def test_a_subclass_drops_rules_by_overriding_them_with_plain_methods() -> None:
+    names = {r.function.__name__ for r in SingleProcessMachine.setup_state().rules}
+    assert "mmap" in names and not names & {"spawn", "fork"}
+    run_state_machine_as_test(SingleProcessMachine, settings=settings(BOUNDED, max_examples=10))
+
+
+def test_the_machine_exposes_kernel_model_and_processes() -> None:
+    m = CheckedMachine()
+    assert [p.pid for p in m.processes] == [2] and m.processes[0].euid == 0
+    assert set(m.model.procs) == {2} and m.kernel.ram == 64 << 20
+    a = m.check_mmap(m.processes[0], m.processes[0], 2, C.PROT_READ | C.PROT_WRITE, "shared-anon")
+    assert a == m.shmem_base  # R-PLACE-1: shared anonymous memory goes to SHMEM_BASE
+    m.check_write(m.processes[0], a + 10, b"abc")
+    m.check_read(m.processes[0], a + 8, 8)
+    assert m.model.read(2, a + 10, 3) == b"abc"
+    m.fork(0)
+    m.layout_matches_model()
+    m.contents_match_model()
+    m.kernel_invariants_hold()
+
+
+def test_expect_failure_demands_the_errno_and_an_unchanged_kernel() -> None:
+    m = CheckedMachine()
+    p = m.processes[0]
+    err = m.expect_failure(
+        E.EINVAL, lambda: p.mmap(0, 0, C.PROT_READ, C.MAP_PRIVATE, C.NOFD, 0), "len 0"
+    )
+    assert isinstance(err, QnxError) and err.reason.startswith("R-MMAP-2:")
+    with pytest.raises(AssertionError, match="expected ENOMEM"):
+        m.expect_failure(E.ENOMEM, lambda: p.mmap(0, 0, 0, C.MAP_PRIVATE, C.NOFD, 0), "len 0")
+    with pytest.raises(AssertionError, match="but it returned"):
+        m.expect_failure(E.EINVAL, lambda: p.munmap(m.program_base, 4096), "munmap")
+
+
+# -- teeth --------------------------------------------------------------------------------
+
+
+def hunt(machine: type[KernelMachine] = KernelMachine) -> str:
+    """Run the machine against a broken kernel; it must fail.  Returns the message."""
+    with pytest.raises(AssertionError) as info:
+        run_state_machine_as_test(machine, settings=HUNT)
+    return str(info.value)
+
+
+def test_teeth_R_MMAP_1_no_type_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vmm, "check_map_type", lambda flags, call: None)
+    assert "invalid flags" in hunt()
+
+
+def test_teeth_R_MMAP_4_reserved_bits_let_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = vmm.check_flag_bits
+
+    def lenient(prot: int, flags: int, call: str) -> tuple[int, int]:
+        return real(prot, flags & ~C.MAP_RESERVMASK, call)
+
+    monkeypatch.setattr(vmm, "check_flag_bits", lenient)
+    assert "invalid flags" in hunt()
+
+
+def test_teeth_munmap_that_removes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vmm, "munmap", lambda space, addr, length, call="munmap": 0)
+    assert "pages differ from the model" in hunt()
+
+
+def test_teeth_munmap_that_frees_no_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pages go from the object but their frames never return to the free pool."""
+
+    def leak(self: MemObject, pm: PhysMem, start: int, end: int) -> int:
+        return sum(hi - lo for lo, hi, _ in self.pages.remove(start, end))
+
+    monkeypatch.setattr(MemObject, "release", leak)
+    assert "allocated frames and object pages disagree" in hunt()
+
+
+def test_teeth_fork_that_does_not_copy_private_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PhysMem, "copy_frames", lambda self, src, dst, size: None)
+    assert "the model expects" in hunt()
+
+
+def test_teeth_mprotect_that_forgets_the_range_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = vmm.check_range_mapped
+
+    def lenient(space: Any, addr: int, length: int, rule: str, call: str) -> tuple[int, int]:
+        ps = space.m.page_size
+        if call == "mprotect":
+            return addr - addr % ps, -(-(addr + length) // ps) * ps
+        return real(space, addr, length, rule, call)
+
+    monkeypatch.setattr(vmm, "check_range_mapped", lenient)
+    assert "expected ENOMEM" in hunt()
+
+
+def test_teeth_peer_call_to_an_exited_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R-PEER-2 broken: a zombie's pid is taken as a live process."""
+    from qnxsim import peer
+
+    real = peer.resolve_peer
+
+    def lenient(caller: Any, pid: int, lookup: Any, call: str) -> Any:
+        target = lookup(pid)
+        if target is not None and not target.alive:
+            return target
+        return real(caller, pid, lookup, call)
+
+    monkeypatch.setattr(peer, "resolve_peer", lenient)
+    assert "expected ESRCH" in hunt()
+
+
+def test_rule_strategies_are_public_for_subclasses() -> None:
+    assert isinstance(PROCESS, st.SearchStrategy) and isinstance(PAGES, st.SearchStrategy)
