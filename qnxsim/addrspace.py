@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from qnxsim.arch import Arch
-from qnxsim.constants import MAP_LAZY, MAP_PRIVATE, MAP_STACK, MAP_TYPE
+from qnxsim.constants import MAP_LAZY, MAP_NOINHERIT, MAP_PRIVATE, MAP_STACK, MAP_TYPE
 from qnxsim.intervals import IntervalMap
 from qnxsim.objects import MemObject
 from qnxsim.physmem import PhysMem
@@ -271,23 +271,58 @@ class AddressSpace:
         return need
 
     def fork_into(self, child: AddressSpace, inherit: list[tuple[int, int, Entry]]) -> None:
-        """Recreate ``inherit`` in ``child`` (R-PROC-2); the caller checked ``fork_cost``."""
+        """Recreate ``inherit`` in ``child`` (R-PROC-2); the caller checked ``fork_cost``.
+
+        O(n + m) for n mappings and m runs of private pages: the child's map is a copy of
+        this one (no insertion one by one), and private pages are copied run by run.
+        """
         pm = self.m.pm
+        skipped = [(s, e) for s, e, v in self.map if v.flags & MAP_NOINHERIT]
+        for run_lo, run_hi, paddr in self.anon.pages:  # R-PROC-2: private memory is copied
+            for lo, hi in _minus(run_lo, run_hi, skipped):
+                src = paddr + (lo - run_lo)
+                ok = child.anon.populate(pm, lo, hi)
+                assert ok, "fork_cost was checked"
+                for c_lo, c_hi, c_paddr in child.anon.pages.overlapping(lo, hi):
+                    a, b = max(c_lo, lo), min(c_hi, hi)
+                    pm.copy_frames(src + (a - lo), c_paddr + (a - c_lo), b - a)
         for s, e, entry in inherit:
-            if entry.private:
-                for run_lo, run_hi, paddr in self.anon.pages.overlapping(s, e):
-                    lo, hi = max(run_lo, s), min(run_hi, e)
-                    src = paddr + (lo - run_lo)
-                    ok = child.anon.populate(pm, lo, hi)
-                    assert ok, "fork_cost was checked"
-                    for c_lo, c_hi, c_paddr in child.anon.pages.overlapping(lo, hi):
-                        a, b = max(c_lo, lo), min(c_hi, hi)
-                        pm.copy_frames(src + (a - lo), c_paddr + (a - c_lo), b - a)
-                if entry.obj is not self.anon and not entry.lazy:
-                    ok = pm.reserve((e - s) - self.private_copies(s, e))
-                    assert ok, "fork_cost was checked"
+            if entry.private and entry.obj is not self.anon and not entry.lazy:
+                ok = pm.reserve((e - s) - self.private_copies(s, e))
+                assert ok, "fork_cost was checked"
+        m = self.map.copy()
+        for s, e in skipped:
+            m.remove(s, e)
+        unlocked = False
+        for s, e, entry in m:
             new = _rebind(entry, child.anon if entry.obj is self.anon else entry.obj)
-            child.add(s, e, new.evolve(locked=False) if new.locked else new)  # R-LOCK-4
+            if new.locked:
+                new = new.evolve(locked=False)  # R-LOCK-4: locks are not inherited
+                unlocked = True
+            if new is not entry:
+                m.replace(s, new)
+            size = e - s
+            new.obj.mapped += size
+            child.total_bytes += size
+            if self.counts_as_data(new):
+                child.data_bytes += size
+        if unlocked:
+            m.coalesce(self.m.user_start, self.m.user_end)
+        child.map = m
+
+
+def _minus(lo: int, hi: int, holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``[lo, hi)`` without the ranges in ``holes`` (sorted, disjoint)."""
+    out = []
+    for h_lo, h_hi in holes:
+        if h_hi <= lo or h_lo >= hi:
+            continue
+        if h_lo > lo:
+            out.append((lo, h_lo))
+        lo = max(lo, h_hi)
+    if lo < hi:
+        out.append((lo, hi))
+    return out
 
 
 def _rebind(entry: Entry, obj: MemObject) -> Entry:
