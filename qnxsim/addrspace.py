@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from qnxsim.arch import Arch
-from qnxsim.constants import MAP_LAZY, MAP_NOINHERIT, MAP_PRIVATE, MAP_STACK, MAP_TYPE
+from qnxsim.constants import MAP_LAZY, MAP_PRIVATE, MAP_STACK, MAP_TYPE
 from qnxsim.intervals import IntervalMap
 from qnxsim.objects import MemObject
 from qnxsim.physmem import PhysMem
@@ -277,7 +277,8 @@ class AddressSpace:
         this one (no insertion one by one), and private pages are copied run by run.
         """
         pm = self.m.pm
-        skipped = [(s, e) for s, e, v in self.map if v.flags & MAP_NOINHERIT]
+        kept = {s for s, _, _ in inherit}  # the caller chose them by its profile's MAP_NOINHERIT
+        skipped = [(s, e) for s, e, _ in self.map if s not in kept]
         for run_lo, run_hi, paddr in self.anon.pages:  # R-PROC-2: private memory is copied
             for lo, hi in _minus(run_lo, run_hi, skipped):
                 src = paddr + (lo - run_lo)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import attrs
 
+from qnxsim.profile import PROFILES
+
 
 @attrs.frozen
 class Arch:
@@ -20,6 +22,11 @@ class Arch:
     program_base: int
     shmem_base: int
     so_base: int
+
+    @property
+    def rlim_infinity(self) -> int:
+        """SPEC 18: RLIM_INFINITY, 2^64 - 3 on 64-bit arches and 0x7FFFFFFF on 32-bit ones."""
+        return 0x7FFFFFFF if self.bits == 32 else 2**64 - 3
 
     def user_end(self, page_size: int) -> int:
         """End of the user address range (R-SYS-3)."""
@@ -41,8 +48,8 @@ ARCHES: dict[str, Arch] = {
     "armle-v7": Arch("armle-v7", 32, (4096,), 0x7FFFF000, 0x00100000, 0x28000000, 0x78000000),
 }  # fmt: skip
 
-#: Arches whose whole model is implemented; the 32-bit ones are data-ready (R-SYS-2).
-SUPPORTED_ARCHES = ("x86_64", "aarch64")
+#: Arches whose whole model is implemented (R-SYS-1, R-SYS-2).
+SUPPORTED_ARCHES = ("x86_64", "aarch64", "x86", "armle-v7")
 
 
 def _check_int(name: str, value: object) -> int:
@@ -95,7 +102,8 @@ class CTypes:
         return self.signed(name, value, 64)
 
     def rlim_t(self, name: str, value: object) -> int:
-        return self.unsigned(name, value, 64)
+        """``rlim_t``: as wide as the arch's ``long`` (SPEC 18: RLIM_INFINITY 0x7FFFFFFF)."""
+        return self.unsigned(name, value, self.bits)
 
 
 def page_round_up(value: int, page_size: int) -> int:
@@ -108,8 +116,8 @@ def check_kernel_config(arch: str, version: str, ram: int, page_size: int) -> Ar
         raise ValueError(f"unknown arch {arch!r}; expected one of {sorted(ARCHES)}")
     if arch not in SUPPORTED_ARCHES:
         raise ValueError(f"arch {arch!r} is not simulated yet; use one of {SUPPORTED_ARCHES}")
-    if version != "8.0":
-        raise ValueError(f"QNX version {version!r} is not simulated yet; use '8.0'")
+    if version not in PROFILES:
+        raise ValueError(f"unknown QNX version {version!r}; expected one of {sorted(PROFILES)}")
     spec = ARCHES[arch]
     if isinstance(page_size, bool) or not isinstance(page_size, int):
         raise ValueError("page_size must be an int")

@@ -6,7 +6,7 @@ Values that differ in the "7.1" and "6.4" profiles are per-profile data (SPEC se
 
 from __future__ import annotations
 
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 # --- mmap() flags (sys/mman.h) ---
 MAP_FILE: Final = 0x0
@@ -80,6 +80,11 @@ SHMCTL_TYMEM: Final = 0x2000
 SHMCTL_GET_FLAGS: Final = 0x4000
 SHMCTL_HAS_SPECIAL: Final = 0x8000
 SHMCTL_FLAG_MASK: Final = 0xFFFF
+
+# --- posix_typed_mem_open() tflag (sys/mman.h) ---
+POSIX_TYPED_MEM_ALLOCATE: Final = 0x1
+POSIX_TYPED_MEM_ALLOCATE_CONTIG: Final = 0x2
+POSIX_TYPED_MEM_MAP_ALLOCATABLE: Final = 0x4
 
 # --- open() flags (octal, as in fcntl.h) ---
 O_RDONLY: Final = 0o0
@@ -306,3 +311,15 @@ def flag_names(value: int, table: dict[int, str]) -> str:
     if unknown:
         parts.append(hex(unknown))
     return "|".join(parts)
+
+
+def for_version(version: str) -> Any:
+    """The constants of QNX ``version`` ("8.0", "7.1", "6.4") as a namespace of names ->
+    values: this module's values with the profile's differences (SPEC 19).
+
+    >>> hex(for_version("6.4").MAP_NOX64K), hasattr(for_version("6.4"), "MAP_NOINHERIT")
+    ('0x20000', False)
+    """
+    from qnxsim.profile import constants_for  # profile.py builds on this module
+
+    return constants_for(version)

@@ -388,9 +388,24 @@ class IntervalMap(Generic[V]):
             raise ValueError(f"empty interval [{start:#x}, {end:#x})")
         if not self.is_free(start, end):
             raise ValueError(f"[{start:#x}, {end:#x}) overlaps an existing interval")
+        hole = self.gap_at(start) if self._gaps is not None else None
         self._put(start, end, value)
-        self._refresh_gaps(start, end)
+        if hole is not None and end <= hole[1]:
+            self._carve_hole(hole, start, end)
+        else:
+            self._refresh_gaps(start, end)
         self.coalesce(start, end)
+
+    def _carve_hole(self, hole: tuple[int, int], start: int, end: int) -> None:
+        """The hole index after ``[start, end)`` is put inside ``hole``.  O(log n)."""
+        gaps = self._gaps
+        assert gaps is not None
+        lo, hi = hole
+        gaps.discard_range(lo, lo + 1)
+        if lo < start:
+            gaps.add(lo, start - lo)
+        if end < hi:
+            gaps.add(end, hi - end)
 
     def _put(self, start: int, end: int, value: V) -> None:
         if start not in self._items:
@@ -419,8 +434,16 @@ class IntervalMap(Generic[V]):
         removed = self.overlapping(start, end)
         for s, _, _ in removed:
             self._drop(s)
-        if removed:
-            self._refresh_gaps(start, end)
+        if removed and self._gaps is not None and self._bounds is not None:
+            # Everything between the neighbours of [start, end) is now one hole.
+            lo, hi = self._bounds
+            before = self._floor(start - 1)
+            hole_lo = max(self._items[before][0] if before is not None else lo, lo)
+            after = self._ceil(end)
+            hole_hi = min(after if after is not None else hi, hi)
+            if hole_lo < hole_hi:
+                self._gaps.discard_range(hole_lo, hole_hi)
+                self._gaps.add(hole_lo, hole_hi - hole_lo)
         return removed
 
     def replace(self, start: int, value: V) -> None:

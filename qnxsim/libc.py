@@ -58,9 +58,13 @@ FAILURE: dict[str, int] = {
     "mlockall": -1,
     "munlockall": -1,
     "exec": -1,
+    "posix_typed_mem_open": -1,
 }
 #: Functions that return an error number instead of setting errno (R-CALL-1).
 RETURNS_ERRNO = ("posix_madvise", "procmgr_ability")
+#: Functions that return an error number and give results through pointers: the facade
+#: returns ``(0, result)`` or ``(error number, None)`` (POSIX 1003.1j).
+RETURNS_ERRNO_AND_RESULT = ("posix_typed_mem_get_info", "posix_mem_offset")
 
 
 class Libc:
@@ -82,6 +86,17 @@ class Libc:
         if name in RETURNS_ERRNO:
             direct: Callable[..., Any] = getattr(self._proc, name)
             return direct
+        if name in RETURNS_ERRNO_AND_RESULT:
+            outer: Callable[..., Any] = getattr(self._proc, name)
+
+            def pair(*args: Any) -> tuple[int, Any]:
+                try:
+                    return 0, outer(*args)
+                except QnxError as err:
+                    return err.errno, None
+
+            pair.__name__ = name
+            return pair
         if name not in FAILURE:
             raise AttributeError(f"libc has no simulated function {name!r}")
         method: Callable[..., Any] = getattr(self._proc, name)
@@ -99,4 +114,4 @@ class Libc:
         return call
 
     def __dir__(self) -> list[str]:
-        return sorted({*FAILURE, *RETURNS_ERRNO, "errno"})
+        return sorted({*FAILURE, *RETURNS_ERRNO, *RETURNS_ERRNO_AND_RESULT, "errno"})

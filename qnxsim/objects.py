@@ -102,8 +102,12 @@ class MemObject:
         *,
         contiguous: bool = False,
         from_reserve: bool = False,
+        within: tuple[int, int] | None = None,
+        window: int | None = None,
     ) -> bool:
         """Give every page of ``[start, end)`` a frame.  False, changing nothing, if RAM is short.
+
+        ``within`` and ``window`` constrain where the frames lie (``PhysMem.allocate``).
 
         ``pages`` has no bounds, so its holes are walked with ``gaps`` (O(log n + k)).
         """
@@ -113,10 +117,10 @@ class MemObject:
         need = sum(hi - lo for lo, hi in holes)
         if not need:
             return True
-        if contiguous and len(holes) == 1:
-            extents = pm.allocate(need, contiguous=True, from_reserve=from_reserve)
-        else:
-            extents = pm.allocate(need, from_reserve=from_reserve)
+        whole = contiguous and len(holes) == 1
+        extents = pm.allocate(
+            need, contiguous=whole, from_reserve=from_reserve, within=within, window=window
+        )
         if extents is None:
             return False
         ext = iter(extents)

@@ -14,6 +14,8 @@ from qnxsim.intervals import IntervalMap
 RAM_START = 0x0010_0000  # R-SYS-5
 DEVICE_START = 0xF000_0000  # R-SYS-5
 DEVICE_END = 0x1_0000_0000
+BELOW_16M = 0x100_0000  # SPEC 19 (6.4): MAP_BELOW16M allocates below this address
+WINDOW_64K = 0x1_0000  # SPEC 19 (6.4): MAP_NOX64K never crosses a multiple of this
 
 
 @attrs.frozen
@@ -78,20 +80,36 @@ class PhysMem:
     # -- allocation ---------------------------------------------------------------------
 
     def allocate(
-        self, size: int, *, contiguous: bool = False, from_reserve: bool = False
+        self,
+        size: int,
+        *,
+        contiguous: bool = False,
+        from_reserve: bool = False,
+        within: tuple[int, int] | None = None,
+        window: int | None = None,
     ) -> list[tuple[int, int]] | None:
         """Allocate ``size`` bytes (whole frames) as extents ``(paddr, length)``, lowest first.
 
         Returns None, changing nothing, when RAM is short or (``contiguous``) no run is
         long enough.  With ``from_reserve`` the bytes come out of the reservation.
-        O(log n) per extent.  New frames read as zero (R-OBJ-6).
+        ``within`` keeps every frame inside a physical range (MAP_BELOW16M, a typed memory
+        pool); ``window`` makes the allocation one contiguous run that crosses no multiple
+        of ``window`` (MAP_NOX64K).  O(log n) per extent without constraints; O(h) for the
+        h free holes examined with them.  New frames read as zero (R-OBJ-6).
         """
         if size <= 0:
             return []
         if not from_reserve and size > self.free_bytes:
             return None
         used = self._used
-        if contiguous:
+        if within is not None or window is not None:
+            found = self.constrained_extents(size, contiguous, within, window)
+            if found is None:
+                return None
+            extents = found
+            for lo, take in extents:
+                used.insert(lo, lo + take, True)
+        elif contiguous:
             start = used.find_hole_above(RAM_START, size)
             if start is None:
                 return None
@@ -114,6 +132,45 @@ class PhysMem:
         if from_reserve:
             self.reserved -= size
         return extents
+
+    def constrained_extents(
+        self,
+        size: int,
+        contiguous: bool,
+        within: tuple[int, int] | None,
+        window: int | None,
+    ) -> list[tuple[int, int]] | None:
+        """Where ``allocate`` with ``within``/``window`` would put ``size`` bytes (lowest
+        addresses first), or None when it cannot; changes nothing.  O(h) in free holes."""
+        lo, hi = within if within is not None else (RAM_START, self.ram_end)
+        lo, hi = max(lo, RAM_START), min(hi, self.ram_end)
+        if lo >= hi:
+            return None
+        holes = self._used.gaps(lo, hi)
+        if window is not None or contiguous:
+            for g_lo, g_hi in holes:
+                at = g_lo
+                if window is not None and at // window != (at + size - 1) // window:
+                    at = -(-at // window) * window  # the next window
+                    if size > window:
+                        return None
+                if at + size <= g_hi:
+                    return [(at, size)]
+            return None
+        extents: list[tuple[int, int]] = []
+        need = size
+        for g_lo, g_hi in holes:
+            take = min(need, g_hi - g_lo)
+            extents.append((g_lo, take))
+            need -= take
+            if not need:
+                return extents
+        return None
+
+    def free_runs(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Free RAM inside ``[lo, hi)`` as ``(start, end)`` runs, ascending.  O(log n + k)."""
+        lo, hi = max(lo, RAM_START), min(hi, self.ram_end)
+        return list(self._used.gaps(lo, hi)) if lo < hi else []
 
     def has_run(self, size: int) -> bool:
         """Is there a physically contiguous run of ``size`` free bytes?  O(log n)."""

@@ -51,16 +51,24 @@ def hint_for(m: Machine, addr: int, flags: int) -> tuple[int, bool]:
     return category_hint(m, flags), downward
 
 
-def choose_place(space: AddressSpace, addr: int, size: int, flags: int) -> int | None:
+def choose_place(
+    space: AddressSpace, addr: int, size: int, flags: int, slack: int = 0
+) -> int | None:
     """R-PLACE-1..4: the start of a new non-fixed mapping of ``size`` bytes, or None.
 
-    O(log n) Python steps: the hole index of the address space's IntervalMap answers
-    without walking the holes (R-PLACE-5).
+    ``slack`` (SPEC 19, 6.4's quirk: one page) is what a hole must hold beyond ``size``;
+    the search asks for ``size + slack`` and the rules are otherwise the same: upward, the
+    mapping starts at the hole's start (or the hint); downward it ends at the hole's top
+    (or starts at the hint).  O(log n) Python steps: the hole index of the address space's
+    IntervalMap answers without walking the holes (R-PLACE-5).
     """
     hint, downward = hint_for(space.m, addr, flags)
     if downward:
-        return space.map.find_hole_below(hint, size)
-    return space.map.find_hole_above(hint, size)
+        found = space.map.find_hole_below(hint, size + slack)
+        if found is None or found == hint:
+            return found
+        return found + slack  # the top of the hole, not size + slack below it
+    return space.map.find_hole_above(hint, size + slack)
 
 
 def check_fixed_range(m: Machine, addr: int, size: int, call: str) -> int:

@@ -11,11 +11,10 @@ import copy
 import itertools
 import random
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from qnxsim import access, files, trace, vmm
+from qnxsim import access, files, trace, tymem, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import peer as peer_calls
@@ -25,9 +24,18 @@ from qnxsim.arch import CTypes, check_kernel_config
 from qnxsim.errno import QnxError
 from qnxsim.files import release_if_dead
 from qnxsim.objects import MemObject
-from qnxsim.pathspace import DEV_MEM, DEV_ZERO, SHMEM_DIR, FdTable, PathSpace, Stat, normalize
+from qnxsim.pathspace import (
+    DEV_MEM,
+    DEV_ZERO,
+    SHMEM_DIR,
+    FdTable,
+    OpenFile,
+    PathSpace,
+    Stat,
+    normalize,
+)
 from qnxsim.physmem import MemInfo, PhysMem
-from qnxsim.profile import PROFILES, Profile
+from qnxsim.profile import PROFILES, ROOT_ONLY_AIDS, Profile
 from qnxsim.trace import TraceEvent, TraceList
 
 T = TypeVar("T")
@@ -54,8 +62,9 @@ _NOT_STATE = ("lock", "_handles")  # what snapshot() leaves out
 class _Everything:
     """A caller with every ability and no fds: the kernel itself, building an image."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile: Profile) -> None:
         self.fdt = FdTable()
+        self.profile = profile
 
     def able(self, aid: int, lo: int | None, hi: int | None) -> bool:
         return True
@@ -72,14 +81,19 @@ class Kernel:
 
     def __init__(
         self,
-        arch: str = "x86_64",
+        arch: str | None = None,
         version: str = "8.0",
         ram: int = 1 << 30,
         page_size: int = 4096,
         aslr: bool = False,
         seed: int = 0,
         trace: bool = False,
+        typed_memory: dict[str, tuple[int, int]] | None = None,
     ) -> None:
+        if arch is None and isinstance(version, str) and version in PROFILES:
+            arch = PROFILES[version].default_arch  # SPEC 19: the profile's default arch
+        if not isinstance(arch, str):
+            raise ValueError("arch must be a str (or None for the version's default)")
         spec = check_kernel_config(arch, version, ram, page_size)
         if not isinstance(aslr, bool):
             raise ValueError("aslr must be a bool")
@@ -90,6 +104,9 @@ class Kernel:
         self._aslr = aslr
         self._seed = seed
         self.pm = PhysMem(ram, page_size)
+        # R-OBJ-1: typed memory pools, name -> (physical start, size)
+        pools = tymem.default_pools(ram) if typed_memory is None else typed_memory
+        self.typed_memory = tymem.check_pools(pools, self.pm)
         self.paths = PathSpace()
         rng = random.Random(seed) if aslr else None
         self.machine = Machine(spec, page_size, self.pm, rng, self.paths.dev_mem)
@@ -125,6 +142,11 @@ class Kernel:
     @property
     def aslr(self) -> bool:
         return self._aslr
+
+    @property
+    def constants(self) -> Any:
+        """This kernel's constants: ``qnxsim.constants`` with the profile's values (SPEC 19)."""
+        return self.profile.constants()
 
     @property
     def seed(self) -> int:
@@ -251,18 +273,25 @@ class Kernel:
         shift = 0
         if self.machine.rng is not None:
             shift = self.machine.rng.randrange(1 << 18) * ps
-        prog = self._image_object(path, IMAGE_TEXT + IMAGE_DATA)
-        libc = self._image_object(LIBC_PATH, LIBC_TEXT + LIBC_DATA)
+
+        def pages(n: int) -> int:  # whole pages, for 16 KiB and 64 KiB pages too
+            return -(-n // ps) * ps
+
+        text, data = pages(IMAGE_TEXT), pages(IMAGE_DATA)
+        so_text, so_data = pages(LIBC_TEXT), pages(LIBC_DATA)
+        prog = self._image_object(path, text + data)
+        libc = self._image_object(LIBC_PATH, so_text + so_data)
         rx = C.PROT_READ | C.PROT_EXEC
         rw = C.PROT_READ | C.PROT_WRITE
-        base = arch.program_base + shift
-        self._map_elf(proc, prog, base, 0, IMAGE_TEXT, rx)
-        self._map_elf(proc, prog, base + IMAGE_TEXT, IMAGE_TEXT, IMAGE_DATA, rw)
-        so = arch.so_base + shift
-        self._map_elf(proc, libc, so, 0, LIBC_TEXT, rx)
-        self._map_elf(proc, libc, so + LIBC_TEXT, LIBC_TEXT, LIBC_DATA, rw)
+        base = arch.program_base - arch.program_base % ps + shift
+        self._map_elf(proc, prog, base, 0, text, rx)
+        self._map_elf(proc, prog, base + text, text, data, rw)
+        so = arch.so_base - arch.so_base % ps + shift
+        self._map_elf(proc, libc, so, 0, so_text, rx)
+        self._map_elf(proc, libc, so + so_text, so_text, so_data, rw)
         flags = C.MAP_PRIVATE | C.MAP_ANON | C.MAP_STACK | C.MAP_LAZY
-        vmm.mmap(proc.space, proc.rlimits, _Everything(), 0, STACK_SIZE, rw, flags, C.NOFD,
+        kernel_caller = _Everything(self.profile)
+        vmm.mmap(proc.space, proc.rlimits, kernel_caller, 0, STACK_SIZE, rw, flags, C.NOFD,
                  STACK_GUARD, call="spawn")  # fmt: skip
 
     def _map_elf(
@@ -287,14 +316,13 @@ class Kernel:
         if self.tracing:
             self.trace.append(trace.record(self, call, pid, args, {}, result))
 
-    @contextmanager
-    def _calling(self, call: str, pid: int, args: tuple[Any, ...]) -> Iterator[list[Any]]:
-        """Serialise a call, stamp its errors with call and pid, and trace it."""
-        box: list[Any] = [None]
+    def run_call(self, call: str, pid: int, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
+        """Run one call: serialised by the kernel lock, its errors stamped with call and
+        pid, and traced when tracing is on (nothing is copied when it is off)."""
         with self.lock:
             before = trace.watch(self, call, pid, args) if self.tracing else None
             try:
-                yield box
+                result = fn()
             except QnxError as err:
                 if not err.call:
                     err.call = call
@@ -305,7 +333,8 @@ class Kernel:
                     )
                 raise
             if before is not None:
-                self.trace.append(trace.record(self, call, pid, args, before, box[0]))
+                self.trace.append(trace.record(self, call, pid, args, before, result))
+            return result
 
     # -- whole-system views -------------------------------------------------------------
 
@@ -380,7 +409,8 @@ class Process:
         self.umask = 0o022
         self.abilities = Abilities()
         self.rlimits: dict[int, tuple[int, int]] = {
-            r: (DEFAULT_RLIMITS.get(r, C.RLIM_INFINITY),) * 2 for r in range(RLIMIT_COUNT)
+            r: (DEFAULT_RLIMITS.get(r, kernel.machine.arch.rlim_infinity),) * 2
+            for r in range(RLIMIT_COUNT)
         }
         self.space = AddressSpace(kernel.machine)
         self.fdt = FdTable()
@@ -414,8 +444,20 @@ class Process:
     def alive(self) -> bool:
         return self.state == "running"
 
+    @property
+    def profile(self) -> Profile:
+        """The kernel's version profile (SPEC 19); the rules read it through the caller."""
+        return self.kernel.profile
+
     def able(self, aid: int, lo: int | None, hi: int | None) -> bool:
-        """R-ABLE-2 against this process's table, in the domain of its current euid."""
+        """R-ABLE-2 against this process's table, in the domain of its current euid.
+
+        SPEC 19: a profile without abilities (6.4) checks euid 0 for the abilities that
+        deny non-root by default, and lets every other check pass.
+        """
+        profile = self.kernel.profile
+        if not profile.abilities:
+            return self.euid == 0 if aid in ROOT_ONLY_AIDS else True
         return self.abilities.check(aid, self.euid, lo, hi)
 
     def _require_alive(self, call: str) -> None:
@@ -465,10 +507,11 @@ class Process:
     # -- memory calls -------------------------------------------------------------------
 
     def _run(self, call: str, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
-        with self.kernel._calling(call, self.pid, args) as box:
+        def alive_then_call() -> T:
             self._require_alive(call)
-            box[0] = result = fn()
-        return result
+            return fn()
+
+        return self.kernel.run_call(call, self.pid, args, alive_then_call)
 
     def mmap(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
         """SPEC 3: map memory into this process; returns the address."""
@@ -688,7 +731,74 @@ class Process:
         c = self.kernel.ctypes
         args = (c.int_("fd", fd), c.int_("flags", flags), c.unsigned("paddr", paddr, 64),
                 c.unsigned("size", size, 64))  # fmt: skip
-        return self._run("shm_ctl", args, lambda: files.shm_ctl(self.kernel.pm, self, *args))
+        return self._run("shm_ctl", args, lambda: self._shm_ctl(*args))
+
+    def _shm_ctl(self, fd: int, flags: int, paddr: int, size: int) -> int:
+        try:
+            return files.shm_ctl(self.kernel.pm, self, fd, flags, paddr, size)
+        except QnxError as err:
+            errno = self.kernel.profile.shm_ctl_errno
+            if errno is None:
+                raise
+            raise QnxError(  # SPEC 19 (6.4 libc): every shm_ctl failure reports ENOSYS
+                errno,
+                f"R-SHM-6 [6.4]: every shm_ctl failure is {E.errorcode[errno]} on this profile "
+                f"(the rule that failed: {E.errorcode[err.errno]}, {err.reason})",
+                call="shm_ctl",
+            ) from None
+
+    # -- typed memory (R-OBJ-1; POSIX 1003.1j) -----------------------------------------
+
+    def posix_typed_mem_open(self, name: str, oflag: int, tflag: int) -> int:
+        """Open the typed memory pool ``name``; returns an fd to map (R-OBJ-1).
+
+        ``tflag``: at most one of POSIX_TYPED_MEM_ALLOCATE, _ALLOCATE_CONTIG,
+        _MAP_ALLOCATABLE (else EINVAL); an unknown pool is ENOENT.
+        """
+        c = self.kernel.ctypes
+        args = (self._path("name", name), c.int_("oflag", oflag), c.int_("tflag", tflag))
+        return self._run("posix_typed_mem_open", args, lambda: self._typed_open(*args))
+
+    def _typed_open(self, name: str, oflag: int, tflag: int) -> int:
+        obj = tymem.open_pool(self.kernel.typed_memory, name, tflag)
+        fd = files._check_fd_room(self, "posix_typed_mem_open", rule="R-OBJ-1")
+        obj.ino = self.kernel.paths.new_ino()
+        self.fdt.install(fd, OpenFile(obj, oflag), False)
+        return fd
+
+    def posix_typed_mem_get_info(self, fd: int) -> int:
+        """``posix_tmi_length`` of a typed memory fd: EBADF, or ENODEV for another object."""
+        fd = self.kernel.ctypes.int_("fd", fd)
+
+        def run() -> int:
+            of = files.get_open(self, fd, "posix_typed_mem_get_info", "R-OBJ-1")
+            if not isinstance(of.obj, tymem.TypedMemory):
+                raise QnxError(E.ENODEV, f"R-OBJ-1: fd {fd} is no typed memory object",
+                               call="posix_typed_mem_get_info")  # fmt: skip
+            return tymem.tmi_length(self.kernel.pm, of.obj)
+
+        return self._run("posix_typed_mem_get_info", (fd,), run)
+
+    def posix_mem_offset(self, addr: int, len: int) -> tuple[int, int, int]:
+        """``(off, contig_len, fd)`` of the memory at ``addr`` (R-OBJ-1, R-MOFF-1).
+
+        Not mapped: EACCES.  [SIM] When a typed memory fd open in this process has a pool
+        holding the physical address, ``off`` is the offset in that pool and ``fd`` the
+        lowest such fd; otherwise ``off`` is the physical address and ``fd`` is NOFD.
+        """
+        c = self.kernel.ctypes
+        args = (c.addr("addr", addr), c.size_t("len", len))
+
+        def run() -> tuple[int, int, int]:
+            paddr, contig = vmm.mem_offset64(self.space, args[0], C.NOFD, args[1],
+                                             "posix_mem_offset")  # fmt: skip
+            for fd in sorted(self.fdt.fds):
+                obj = self.fdt.fds[fd][0].obj
+                if isinstance(obj, tymem.TypedMemory) and obj.pool_start <= paddr < obj.pool_end:
+                    return paddr - obj.pool_start, min(contig, obj.pool_end - paddr), fd
+            return paddr, contig, C.NOFD
+
+        return self._run("posix_mem_offset", args, run)
 
     # -- control calls (SPEC 9, 10, 11, 16) ---------------------------------------------
 
@@ -789,7 +899,8 @@ class Process:
     def _fork(self) -> int:
         k = self.kernel
         space = self.space
-        inherit = [(s, e, v) for s, e, v in space.map if not v.flags & C.MAP_NOINHERIT]
+        noinherit = k.profile.flag("MAP_NOINHERIT")  # SPEC 19: 6.4 has none
+        inherit = [(s, e, v) for s, e, v in space.map if not v.flags & noinherit]
         need = space.fork_cost(inherit)
         if need > k.pm.free_bytes:
             raise QnxError(
@@ -836,23 +947,24 @@ class Process:
     def exit(self, status: int = 0) -> None:
         """R-PROC-4: unmap everything; a zombie until the parent waits (orphans go at once)."""
         status = self.kernel.ctypes.int_("status", status)
-        with self.kernel._calling("exit", self.pid, (status,)):
-            self._require_alive("exit")
-            if self.pid == PROCNTO_PID:
-                raise QnxError(E.EPERM, "[SIM] procnto cannot exit", call="exit")
-            k = self.kernel
-            self._release_all()
-            self.state = "zombie"
-            self.exit_status = status & 0xFF
-            for child in list(k._procs.values()):
-                if child.ppid == self.pid:
-                    if child.state == "zombie":
-                        del k._procs[child.pid]
-                    else:
-                        child.ppid = PROCNTO_PID
-            parent = k._procs.get(self.ppid)
-            if parent is None or parent.pid == PROCNTO_PID or not parent.alive:
-                del k._procs[self.pid]  # an orphan is reaped at once
+        self._run("exit", (status,), lambda: self._exit(status))
+
+    def _exit(self, status: int) -> None:
+        if self.pid == PROCNTO_PID:
+            raise QnxError(E.EPERM, "[SIM] procnto cannot exit", call="exit")
+        k = self.kernel
+        self._release_all()
+        self.state = "zombie"
+        self.exit_status = status & 0xFF
+        for child in list(k._procs.values()):
+            if child.ppid == self.pid:
+                if child.state == "zombie":
+                    del k._procs[child.pid]
+                else:
+                    child.ppid = PROCNTO_PID
+        parent = k._procs.get(self.ppid)
+        if parent is None or parent.pid == PROCNTO_PID or not parent.alive:
+            del k._procs[self.pid]  # an orphan is reaped at once
 
     def waitpid(self, pid: int, options: int = 0) -> tuple[int, int]:
         """Reap an exited child: ``(pid, exit status)``; ``pid`` -1 means any child.
@@ -950,13 +1062,15 @@ class Process:
         call = "setrlimit"
         old_soft, old_hard = self._getrlimit(resource)
         del old_soft
-        if soft > hard:
+        inf = self.kernel.machine.arch.rlim_infinity  # SPEC 18: no limit
+        if soft > hard and hard != inf:
             raise QnxError(
                 E.EINVAL,
                 f"[SIM] SPEC 18 limits (POSIX): soft limit {soft:#x} above hard limit {hard:#x}",
                 call=call,
             )
-        if hard > old_hard and self.euid != 0:
+        raising = hard != old_hard and old_hard != inf and (hard > old_hard or hard == inf)
+        if raising and self.euid != 0:
             raise QnxError(
                 E.EPERM,
                 f"[SIM] SPEC 18 limits (POSIX): raising the hard limit above {old_hard:#x} "

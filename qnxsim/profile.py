@@ -1,27 +1,232 @@
 """Per-version differences of QNX, as data (SPEC section 19).
 
 A ``Profile`` holds every point on which QNX versions differ; the rules read these fields
-instead of testing version strings.  Only the 8.0 profile is simulated so far.
+instead of testing version strings.  ``PROFILES`` has "8.0" (the default), "7.1" and "6.4";
+``differences_markdown`` renders the README's table of differences from the same data.
 """
 
 from __future__ import annotations
 
+import functools
+import types
+from typing import Any
+
 import attrs
+
+from qnxsim import constants as C
+from qnxsim import errno as E
+
+#: Abilities whose R-ABLE-3 default denies non-root; on a profile without abilities (6.4)
+#: these checks are "euid == 0" and every other ability check passes (SPEC 19).
+ROOT_ONLY_AIDS = frozenset(
+    {
+        C.PROCMGR_AID_MEM_ADD,
+        C.PROCMGR_AID_MEM_PHYS,
+        C.PROCMGR_AID_MEM_SPECIAL,
+        C.PROCMGR_AID_MEM_GLOBAL,
+        C.PROCMGR_AID_MEM_PEER,
+        C.PROCMGR_AID_MEM_LOCK,
+        C.PROCMGR_AID_XPROCESS_ABLE,
+    }
+)
+
+#: The MAP_* flags (other than the type field) QNX 8.0 defines, name -> value (SPEC 18).
+_FLAGS_8_0: tuple[tuple[str, int], ...] = (
+    ("MAP_FIXED", 0x10), ("MAP_ELF", 0x20), ("MAP_LAZY", 0x80), ("MAP_STACK", 0x1000),
+    ("MAP_BELOW", 0x2000), ("MAP_NOINIT", 0x4000), ("MAP_PHYS", 0x10000),
+    ("MAP_NOINHERIT", 0x20000), ("MAP_HANDLE", 0x40000), ("MAP_ANON", 0x80000),
+)  # fmt: skip
+#: 7.1 adds MAP_NOSYNCFILE 0x40 (SPEC 18).
+_FLAGS_7_1 = (*_FLAGS_8_0, ("MAP_NOSYNCFILE", 0x40))
+#: 6.4's <sys/mman.h> (openqnx): 0x20000 and 0x40000 are physical placement flags, and
+#: MAP_NOSYNCFILE 0x40 and MAP_RENAME 0x8000 are defined.
+_FLAGS_6_4: tuple[tuple[str, int], ...] = (
+    ("MAP_FIXED", 0x10), ("MAP_ELF", 0x20), ("MAP_NOSYNCFILE", 0x40), ("MAP_LAZY", 0x80),
+    ("MAP_STACK", 0x1000), ("MAP_BELOW", 0x2000), ("MAP_NOINIT", 0x4000),
+    ("MAP_RENAME", 0x8000), ("MAP_PHYS", 0x10000), ("MAP_NOX64K", 0x20000),
+    ("MAP_BELOW16M", 0x40000), ("MAP_ANON", 0x80000),
+)  # fmt: skip
 
 
 @attrs.frozen
 class Profile:
-    """What one QNX version does where versions differ (SPEC 19)."""
+    """What one QNX version does where versions differ (SPEC 19).
+
+    Read by: ``vmm`` (MAP_TYPE, flag bits, PROT_EXEC, mlockall, posix_madvise, msync),
+    ``placement`` (hole fit), ``process`` (abilities or euid 0, shm_ctl errno, fork's
+    MAP_NOINHERIT, the default arch), ``physmem`` (MAP_BELOW16M / MAP_NOX64K).
+    """
 
     version: str
+    #: SPEC 19 "arch default": the arch of ``Kernel(version=...)`` without ``arch``.
+    default_arch: str
+    #: R-MMAP-1: the mask of the sharing-type field.
+    map_type_mask: int
+    #: SPEC 19 (6.4): type values rewritten before R-MMAP-1, as ``(type, flags for it)``.
+    map_type_compat: tuple[tuple[int, int], ...]
+    #: SPEC 19 (6.4): the flags any other type value in 4..mask becomes; None: EINVAL.
+    map_type_other: int | None
+    #: R-MMAP-4: reserved bits.
+    reserved_mask: int
+    #: R-MMAP-4: the defined MAP_* flags, name -> value (the type field excluded).
+    map_flags: tuple[tuple[str, int], ...]
+    #: R-MMAP-9 / R-MPROT-3: "8.0" (R-MMAP-9), "7.1" (PROT_EXEC always needs
+    #: PROCMGR_AID_PROT_EXEC; W+X also PROCMGR_AID_PROT_WRITE_AND_EXEC) or "none".
+    exec_rule: str
+    #: SPEC 16: abilities exist; False (6.4): ROOT_ONLY_AIDS checks are euid 0, others pass.
+    abilities: bool
     #: R-LOCK-3: 8.0's mlockall/munlockall do nothing and return 0.
     mlockall_noop: bool
     #: R-MADV-2: posix_madvise with len 0 is EINVAL (8.0) or succeeds.
     madvise_len0_einval: bool
     #: R-MSYNC-1: MS_SYNC_FULL is a valid msync flag (8.0 only).
     ms_sync_full: bool
+    #: SPEC 19 hole fit: a hole must hold size + this many pages (6.4 quirk: 1).
+    hole_slack_pages: int
+    #: SPEC 19 / R-SHM-6: the errno of every shm_ctl failure (6.4 libc: ENOSYS); None: R-SHM-6.
+    shm_ctl_errno: int | None
+
+    def flag(self, name: str) -> int:
+        """The value of MAP_* flag ``name`` in this profile; 0 when it does not define it."""
+        return _flag_table(self.map_flags).get(name, 0)
+
+    @property
+    def known_map_flags(self) -> int:
+        """R-MMAP-4: every bit that is a defined MAP_* flag (the type field included)."""
+        bits = self.map_type_mask
+        for _, value in self.map_flags:
+            bits |= value
+        return bits
+
+    def constants(self) -> types.SimpleNamespace:
+        """``qnxsim.constants`` with this profile's values (SPEC 18, 19): names it does not
+        define are left out (6.4 has no MAP_NOINHERIT), names it adds are put in."""
+        values: dict[str, Any] = {n: v for n, v in vars(C).items() if n.isupper()}
+        for name in ("MAP_NOINHERIT", "MAP_HANDLE", "MAP_NOX64K", "MAP_BELOW16M"):
+            values.pop(name, None)
+        if not self.ms_sync_full:
+            values.pop("MS_SYNC_FULL", None)
+        values.update(self.map_flags)
+        values["MAP_NOSYNCFILE"] = self.flag("MAP_NOSYNCFILE")
+        values["MAP_RENAME"] = self.flag("MAP_RENAME")
+        values["MAP_TYPE"] = self.map_type_mask
+        values["MAP_RESERVMASK"] = self.reserved_mask
+        for value, flags in self.map_type_compat:
+            if flags == C.MAP_PRIVATE | C.MAP_ANON:
+                values["MAP_PRIVATEANON"] = value
+        return types.SimpleNamespace(**values)
 
 
 PROFILES: dict[str, Profile] = {
-    "8.0": Profile("8.0", mlockall_noop=True, madvise_len0_einval=True, ms_sync_full=True),
+    "8.0": Profile(
+        "8.0", default_arch="x86_64", map_type_mask=0x3, map_type_compat=(),
+        map_type_other=None, reserved_mask=0xFFF00000, map_flags=_FLAGS_8_0, exec_rule="8.0",
+        abilities=True, mlockall_noop=True, madvise_len0_einval=True, ms_sync_full=True,
+        hole_slack_pages=0, shm_ctl_errno=None,
+    ),
+    "7.1": Profile(
+        "7.1", default_arch="x86_64", map_type_mask=0x3, map_type_compat=(),
+        map_type_other=None, reserved_mask=0xFFF00000, map_flags=_FLAGS_7_1, exec_rule="7.1",
+        abilities=True, mlockall_noop=False, madvise_len0_einval=False, ms_sync_full=False,
+        hole_slack_pages=0, shm_ctl_errno=None,
+    ),
+    "6.4": Profile(
+        "6.4", default_arch="x86", map_type_mask=0xF,
+        map_type_compat=((0, C.MAP_PRIVATE), (3, C.MAP_PRIVATE | C.MAP_ANON)),
+        map_type_other=C.MAP_SHARED, reserved_mask=0xF1F00F00, map_flags=_FLAGS_6_4,
+        exec_rule="none", abilities=False, mlockall_noop=False, madvise_len0_einval=False,
+        ms_sync_full=False, hole_slack_pages=1, shm_ctl_errno=E.ENOSYS,
+    ),
+}  # fmt: skip
+
+
+@functools.cache
+def _flag_table(flags: tuple[tuple[str, int], ...]) -> dict[str, int]:
+    """``map_flags`` as a dict, built once per profile (``flag`` is on the mmap path)."""
+    return dict(flags)
+
+
+def normalize_map_type(flags: int, profile: Profile) -> int:
+    """SPEC 19 (6.4): rewrite the type field to MAP_SHARED or MAP_PRIVATE before R-MMAP-1.
+
+    Type 0 becomes MAP_PRIVATE, 3 (MAP_PRIVATEANON) MAP_PRIVATE|MAP_ANON, and [SIM] 4..15
+    pass as MAP_SHARED (6.4's memory manager privatises only MAP_PRIVATE).  Profiles
+    without compatibility types return ``flags`` unchanged.
+
+    >>> hex(normalize_map_type(0x3, PROFILES["6.4"])), hex(normalize_map_type(0x3, PROFILES["8.0"]))
+    ('0x80002', '0x3')
+    """
+    if not profile.map_type_compat and profile.map_type_other is None:
+        return flags
+    mask = profile.map_type_mask
+    t = flags & mask
+    if t in (C.MAP_SHARED, C.MAP_PRIVATE):
+        return flags
+    new = dict(profile.map_type_compat).get(t, profile.map_type_other)
+    if new is None:
+        return flags
+    return (flags & ~mask) | new
+
+
+def constants_for(version: str) -> types.SimpleNamespace:
+    """The constants of QNX ``version`` (KeyError for an unknown one)."""
+    return PROFILES[version].constants()
+
+
+# -- the README table ---------------------------------------------------------------------
+
+_EXEC_WORDS = {
+    "8.0": "R-MMAP-9: PROT_EXEC (object, no PROT_WRITE) or PROT_WRITE_AND_EXEC",
+    "7.1": "PROT_EXEC always; W+X also PROT_WRITE_AND_EXEC",
+    "none": "no ability checks",
 }
+
+
+def _flag_words(p: Profile) -> str:
+    parts = [f"{name} {value:#x}" for name, value in p.map_flags if value & 0x7FF40]
+    return ", ".join(parts) + f"; reserved {p.reserved_mask:#010x}"
+
+
+def _type_words(p: Profile) -> str:
+    words = f"{p.map_type_mask:#x}"
+    if not p.map_type_compat and p.map_type_other is None:
+        return words + ", exactly one type required"
+    compat = "; ".join(f"{t} → {_name_flags(f)}" for t, f in p.map_type_compat)
+    other = f"; other types → {_name_flags(p.map_type_other)}" if p.map_type_other else ""
+    return f"{words}; {compat}{other}"
+
+
+def _name_flags(flags: int | None) -> str:
+    names = {C.MAP_SHARED: "MAP_SHARED", C.MAP_PRIVATE: "MAP_PRIVATE", C.MAP_ANON: "MAP_ANON"}
+    return "\\|".join(n for bit, n in names.items() if flags is not None and flags & bit)
+
+
+#: (row label, how a profile's cell reads); one row per point of SPEC 19.
+ROWS: tuple[tuple[str, Any], ...] = (
+    ("MAP_TYPE", _type_words),
+    ("flag bits", _flag_words),
+    ("PROT_EXEC rule", lambda p: _EXEC_WORDS[p.exec_rule]),
+    ("peer permission", lambda p: "R-PEER-3 (ability or uid match)" if p.abilities
+     else "euid 0 or uid match"),
+    ("MAP_PHYS, mlock, shm_ctl privilege", lambda p: "abilities" if p.abilities else "euid 0"),
+    ("mlockall/munlockall", lambda p: "no-op, return 0" if p.mlockall_noop else "R-LOCK-3"),
+    ("posix_madvise len 0", lambda p: "EINVAL" if p.madvise_len0_einval else "success"),
+    ("msync MS_SYNC_FULL", lambda p: "valid" if p.ms_sync_full else "EINVAL"),
+    ("hole fit for placement", lambda p: "hole ≥ size" if not p.hole_slack_pages
+     else f"hole ≥ size + {p.hole_slack_pages} page(s)"),
+    ("shm_ctl failure errno", lambda p: "R-SHM-6" if p.shm_ctl_errno is None
+     else f"always {E.errorcode[p.shm_ctl_errno]}"),
+    ("arch default", lambda p: p.default_arch),
+)  # fmt: skip
+
+
+def differences_markdown() -> str:
+    """The README's "Differences between QNX versions" table, from ``PROFILES``."""
+    versions = list(PROFILES)
+    lines = [
+        "| point | " + " | ".join(f'"{v}"' for v in versions) + " |",
+        "|---|" + "---|" * len(versions),
+    ]
+    for label, cell in ROWS:
+        lines.append(f"| {label} | " + " | ".join(cell(PROFILES[v]) for v in versions) + " |")
+    return "\n".join(lines) + "\n"

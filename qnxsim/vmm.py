@@ -20,8 +20,10 @@ from qnxsim.arch import page_round_up
 from qnxsim.errno import QnxError
 from qnxsim.objects import MemObject
 from qnxsim.pathspace import FdTable, OpenFile
+from qnxsim.physmem import BELOW_16M, WINDOW_64K
 from qnxsim.placement import check_fixed_congruence, check_fixed_range, choose_place
-from qnxsim.profile import Profile
+from qnxsim.profile import PROFILES, Profile, normalize_map_type
+from qnxsim.tymem import TypedMemory
 
 #: The MAP_* bits QNX 8.0 defines (R-MMAP-4); anything else is EINVAL.
 KNOWN_MAP_FLAGS = (
@@ -36,6 +38,11 @@ class Caller(Protocol):
     """What the rules need of the calling process (R-PEER-4: its fds and abilities)."""
 
     fdt: FdTable
+
+    @property
+    def profile(self) -> Profile:
+        """The kernel's version profile (SPEC 19)."""
+        ...
 
     def able(self, aid: int, lo: int | None, hi: int | None) -> bool: ...
 
@@ -63,8 +70,15 @@ def check_map_type(flags: int, call: str) -> None:
         )
 
 
-def check_flag_bits(prot: int, flags: int, call: str) -> tuple[int, int]:
-    """R-MMAP-3 and R-MMAP-4; returns ``(prot, flags)`` with PROT_NOCACHE moved to prot."""
+def check_flag_bits(
+    prot: int, flags: int, call: str, profile: Profile = PROFILES["8.0"]
+) -> tuple[int, int]:
+    """R-MMAP-3 and R-MMAP-4; returns ``(prot, flags)`` with PROT_NOCACHE moved to prot.
+
+    The reserved mask and the defined flags are the profile's (SPEC 19).
+    """
+    reserved = profile.reserved_mask
+    known = profile.known_map_flags
     if prot & ~C.PROT_MASK:
         raise fail(
             E.EINVAL,
@@ -76,28 +90,49 @@ def check_flag_bits(prot: int, flags: int, call: str) -> tuple[int, int]:
         prot |= C.PROT_NOCACHE
     if flags & C.PROT_MASK:
         raise fail(E.EINVAL, f"R-MMAP-4: flags holds PROT bits {flags & C.PROT_MASK:#x}", call)
-    if flags & C.MAP_RESERVMASK:
+    if flags & reserved:
         raise fail(
             E.EINVAL,
-            f"R-MMAP-4: flags holds reserved bits {flags & C.MAP_RESERVMASK:#x} "
-            "(MAP_RESERVMASK, which includes MAP_SYSRAM)",
+            f"R-MMAP-4: flags holds reserved bits {flags & reserved:#x} "
+            f"(reserved mask {reserved:#x}, which includes MAP_SYSRAM)",
             call,
         )
-    if flags & ~KNOWN_MAP_FLAGS:
+    if flags & ~known:
         raise fail(
             E.EINVAL,
-            f"R-MMAP-4: flags holds bits {flags & ~KNOWN_MAP_FLAGS:#x} that are no MAP_* flag "
-            "of QNX 8.0",
+            f"R-MMAP-4: flags holds bits {flags & ~known:#x} that are no MAP_* flag "
+            f"of QNX {profile.version}",
             call,
         )
     return prot, flags
 
 
 def exec_ability(prot: int, object_backed: bool) -> int:
-    """R-MMAP-9 / R-MPROT-3: which ability PROT_EXEC needs."""
+    """R-MMAP-9 / R-MPROT-3: which ability PROT_EXEC needs (8.0)."""
     if object_backed and not prot & C.PROT_WRITE:
         return C.PROCMGR_AID_PROT_EXEC
     return C.PROCMGR_AID_PROT_WRITE_AND_EXEC
+
+
+def exec_abilities(profile: Profile, prot: int, object_backed: bool) -> tuple[int, ...]:
+    """The abilities PROT_EXEC needs under the profile's rule (SPEC 19), in check order.
+
+    "8.0": R-MMAP-9; "7.1": PROCMGR_AID_PROT_EXEC, and with PROT_WRITE also
+    PROCMGR_AID_PROT_WRITE_AND_EXEC; "none" (6.4): nothing.
+    """
+    if profile.exec_rule == "none":
+        return ()
+    if profile.exec_rule == "7.1":
+        if prot & C.PROT_WRITE:
+            return (C.PROCMGR_AID_PROT_EXEC, C.PROCMGR_AID_PROT_WRITE_AND_EXEC)
+        return (C.PROCMGR_AID_PROT_EXEC,)
+    return (exec_ability(prot, object_backed),)
+
+
+def soft_limit(space: AddressSpace, limits: Limits, resource: int) -> int | None:
+    """The soft limit of ``resource``; None for the arch's RLIM_INFINITY (SPEC 18)."""
+    value = limits[resource][0]
+    return None if value == space.m.arch.rlim_infinity else value
 
 
 def _aid_name(aid: int) -> str:
@@ -112,8 +147,20 @@ class _Request:
     """An mmap request after the argument checks: what it maps and how big it is."""
 
     __slots__ = (
-        "addr", "flags", "guard", "kind", "length", "obj", "off", "open_file", "pg_off", "prot",
+        "addr",
+        "contig",
+        "flags",
+        "guard",
+        "kind",
+        "length",
+        "obj",
+        "off",
+        "open_file",
+        "pg_off",
+        "prot",
         "size",
+        "window",
+        "within",
     )  # fmt: skip
 
     def __init__(self, addr: int, length: int, prot: int, flags: int, off: int) -> None:
@@ -128,6 +175,9 @@ class _Request:
         self.kind = ""
         self.open_file: OpenFile | None = None  # the caller's description (R-PEER-4)
         self.obj: MemObject | None = None
+        self.within: tuple[int, int] | None = None  # physical range for the frames
+        self.window: int | None = None  # frames in one run crossing no multiple of this
+        self.contig = False  # physically contiguous (POSIX_TYPED_MEM_ALLOCATE_CONTIG)
 
     @property
     def private(self) -> bool:
@@ -164,11 +214,13 @@ def mmap(
     m = space.m
     ps = m.page_size
     bits = m.arch.bits
+    profile = caller.profile
+    flags = normalize_map_type(flags, profile)  # SPEC 19: 6.4's compatibility types
     check_map_type(flags, call)  # R-MMAP-1
     if length == 0:
         raise fail(E.EINVAL, "R-MMAP-2: len is 0", call)
-    prot, flags = check_flag_bits(prot, flags, call)  # R-MMAP-3, R-MMAP-4
-    if flags & C.MAP_HANDLE:
+    prot, flags = check_flag_bits(prot, flags, call, profile=profile)  # R-MMAP-3, R-MMAP-4
+    if flags & profile.flag("MAP_HANDLE"):
         raise fail(E.EINVAL, "R-MMAP-5: MAP_HANDLE is not valid with plain mmap", call)
     if fd == C.NOFD and not flags & C.MAP_PHYS:
         flags |= C.MAP_ANON  # R-MMAP-6: NOFD implies MAP_ANON
@@ -181,13 +233,17 @@ def mmap(
     if flags & (C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY) == C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY:
         raise fail(E.EINVAL, "R-MMAP-7: MAP_ANON, MAP_PHYS and MAP_LAZY together", call)
     req = _Request(addr, length, prot, flags, off)
+    if flags & profile.flag("MAP_BELOW16M"):  # SPEC 19 (6.4): physical placement only
+        req.within = (0, BELOW_16M)
+    if flags & profile.flag("MAP_NOX64K"):
+        req.window = WINDOW_64K
     if flags & C.MAP_STACK:
         check_stack(req, bits, call)  # R-MMAP-8
     classify(req)
     sized = size_request(req, ps, bits)  # R-MMAP-14's arithmetic; its error comes later
-    if prot & C.PROT_EXEC:  # R-MMAP-9, against the final range
-        aid = exec_ability(prot, fd != C.NOFD)
-        lo, hi = _final_range(space, req) if sized else (None, None)
+    for aid in exec_abilities(profile, prot, fd != C.NOFD) if prot & C.PROT_EXEC else ():
+        # R-MMAP-9 (SPEC 19 for 7.1 and 6.4), against the final range
+        lo, hi = _final_range(space, req, profile) if sized else (None, None)
         if not caller.able(aid, lo, hi):
             where = f" for [{lo:#x}, {hi:#x}]" if lo is not None and hi is not None else ""
             raise fail(
@@ -236,7 +292,8 @@ def mmap(
     else:
         # R-MMAP-21: /dev/zero MAP_PRIVATE is private anonymous memory, placed as such
         hint_flags = flags | C.MAP_ANON if req.private_anon else flags
-        placed = choose_place(space, addr, req.size, hint_flags)  # R-MMAP-16, R-PLACE-1
+        slack = profile.hole_slack_pages * ps  # SPEC 19: 6.4's hole fit
+        placed = choose_place(space, addr, req.size, hint_flags, slack)  # R-MMAP-16
         if placed is None:
             raise fail(
                 E.ENOMEM,
@@ -249,12 +306,19 @@ def mmap(
     check_limits(space, limits, req, start, end, replace, call)  # R-MMAP-18, R-MMAP-19
     need = memory_needed(req)
     available = m.pm.free_bytes + (space.reclaimable(start, end) if replace else 0)
-    contiguous = bool(flags & C.MAP_PHYS) and req.kind != "phys"  # R-MMAP-24
-    if need > available or (contiguous and not m.pm.has_run(req.size)):
+    contiguous = (bool(flags & C.MAP_PHYS) and req.kind != "phys") or req.contig  # R-MMAP-24
+    if req.within is not None or req.window is not None:
+        short = bool(need) and m.pm.constrained_extents(need, contiguous, req.within,
+                                                        req.window) is None  # fmt: skip
+    else:
+        short = contiguous and not m.pm.has_run(req.size)
+    if need > available or short:
+        where = " (within MAP_BELOW16M/MAP_NOX64K's limits)" if req.within or req.window else ""
         raise fail(
             E.ENOMEM,
             f"R-MMAP-20: {need:#x} bytes of RAM needed, {available:#x} available"
-            + (" (physically contiguous)" if flags & C.MAP_PHYS else ""),
+            + (" (physically contiguous)" if flags & C.MAP_PHYS else "")
+            + where,
             call,
         )
     # Every check has passed: from here on nothing fails (R-CALL-5).
@@ -320,6 +384,32 @@ def open_for_mapping(caller: Caller, req: _Request, fd: int, call: str) -> None:
     req.open_file = of
     req.obj = obj
     req.kind = obj.kind  # "file", "shm", "zero" or "phys" (/dev/mem)
+    if isinstance(obj, TypedMemory):
+        map_typed_memory(req, obj, call)
+
+
+def map_typed_memory(req: _Request, obj: TypedMemory, call: str) -> None:
+    """R-OBJ-1 typed memory: with POSIX_TYPED_MEM_ALLOCATE(_CONTIG) the mapping is new
+    anonymous memory whose frames come from the pool (contiguous for _CONTIG); without,
+    it maps the pool's physical memory at ``off`` (as MAP_PHYS, R-MMAP-11), and a range
+    past the pool's end is ENXIO (POSIX mmap)."""
+    if obj.allocating:
+        req.kind = "anon" if req.private else "shared-anon"
+        req.obj = None
+        req.within = (obj.pool_start, obj.pool_end)
+        req.contig = bool(obj.tflag & C.POSIX_TYPED_MEM_ALLOCATE_CONTIG)
+        return
+    pool_size = obj.pool_end - obj.pool_start
+    if req.off < 0 or req.off - req.pg_off + req.size > pool_size:
+        raise fail(
+            E.ENXIO,
+            f"R-OBJ-1 (POSIX mmap): [{req.off:#x}, +{req.length:#x}) is outside typed memory "
+            f"{obj.name} of {pool_size:#x} bytes",
+            call,
+        )
+    req.kind = "phys"
+    req.obj = None
+    req.off += obj.pool_start
 
 
 def size_request(req: _Request, ps: int, bits: int) -> bool:
@@ -332,7 +422,9 @@ def size_request(req: _Request, ps: int, bits: int) -> bool:
     return req.size < (1 << bits)
 
 
-def _final_range(space: AddressSpace, req: _Request) -> tuple[int | None, int | None]:
+def _final_range(
+    space: AddressSpace, req: _Request, profile: Profile
+) -> tuple[int | None, int | None]:
     """Where the mapping would go, as an inclusive range, for R-MMAP-9's ability check."""
     m = space.m
     size = req.size
@@ -342,7 +434,8 @@ def _final_range(space: AddressSpace, req: _Request) -> tuple[int | None, int | 
         if req.private_anon and req.addr % ps != req.off % ps:  # R-MMAP-F2 resizes it
             size = page_round_up(req.length + req.addr % ps, ps)
     else:
-        placed = choose_place(space, req.addr, req.size, req.flags)
+        slack = profile.hole_slack_pages * m.page_size
+        placed = choose_place(space, req.addr, req.size, req.flags, slack)
         if placed is None:
             return None, None
         start = placed
@@ -390,7 +483,8 @@ def check_limits(
             if entry.locked:
                 gone_locked += piece
     total = space.total_bytes - gone + size
-    if total > limits[C.RLIMIT_AS][0]:
+    as_limit = soft_limit(space, limits, C.RLIMIT_AS)
+    if as_limit is not None and total > as_limit:
         raise fail(
             E.ENOMEM,
             f"R-MMAP-18: {total:#x} mapped bytes would exceed RLIMIT_AS "
@@ -399,7 +493,8 @@ def check_limits(
         )
     if req.private_anon and not req.flags & C.MAP_STACK:  # /dev/zero private too (R-MMAP-21)
         data = space.data_bytes - gone_data + size
-        if data > limits[C.RLIMIT_DATA][0]:
+        data_limit = soft_limit(space, limits, C.RLIMIT_DATA)
+        if data_limit is not None and data > data_limit:
             raise fail(
                 E.ENOMEM,
                 f"R-MMAP-18: {data:#x} bytes of private anonymous memory would exceed "
@@ -410,7 +505,8 @@ def check_limits(
         # Only what _lock_future will lock: not a PROT_NONE mapping, not a stack guard.
         new_locked = 0 if req.prot == C.PROT_NONE else size - req.guard
         locked = space.locked_bytes - gone_locked + new_locked
-        if locked > limits[C.RLIMIT_MEMLOCK][0]:
+        lock_limit = soft_limit(space, limits, C.RLIMIT_MEMLOCK)
+        if lock_limit is not None and locked > lock_limit:
             raise fail(
                 E.EAGAIN,
                 f"R-MMAP-19: mlockall(MCL_FUTURE) would lock {locked:#x} bytes, over "
@@ -437,7 +533,7 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
     pm = space.m.pm
     flags = req.flags
     lazy = bool(flags & C.MAP_LAZY)
-    contiguous = bool(flags & C.MAP_PHYS)
+    contiguous = bool(flags & C.MAP_PHYS) or req.contig
     if req.private_anon:
         obj = space.anon
         body = start + req.guard
@@ -446,7 +542,8 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
             space.add(start, body, guard)  # R-MMAP-26: a record of its own
         if body < end:
             if not lazy:
-                ok = obj.populate(pm, body, end, contiguous=contiguous)
+                ok = obj.populate(pm, body, end, contiguous=contiguous, within=req.within,
+                                  window=req.window)  # fmt: skip
                 assert ok, "R-MMAP-20 was checked"
             space.add(body, end, Entry(req.prot, flags, obj, body, req.kind))
         return
@@ -460,7 +557,8 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
             return
         obj = MemObject("shared-anon", name=name, size=end - body, lazy=lazy)
         if not lazy:  # the object holds the body only: memory_needed is size - guard
-            ok = obj.populate(pm, 0, end - body, contiguous=contiguous)
+            ok = obj.populate(pm, 0, end - body, contiguous=contiguous, within=req.within,
+                              window=req.window)  # fmt: skip
             assert ok, "R-MMAP-20 was checked"
         space.add(body, end, Entry(req.prot, flags, obj, 0, req.kind))
         return
@@ -585,13 +683,14 @@ def mprotect(space: AddressSpace, caller: Caller, addr: int, length: int, prot: 
             if entry.kind == "stack-guard":
                 continue
             lo, hi = max(s, start), min(e, end)
-            aid = exec_ability(prot, entry.kind in ("file", "shm", "elf"))
-            if not caller.able(aid, lo, hi - 1):
-                raise fail(
-                    E.EPERM,
-                    f"R-MPROT-3: PROT_EXEC needs {_aid_name(aid)} for [{lo:#x}, {hi - 1:#x}]",
-                    call,
-                )
+            backed = entry.kind in ("file", "shm", "elf")
+            for aid in exec_abilities(caller.profile, prot, backed):  # SPEC 19 per profile
+                if not caller.able(aid, lo, hi - 1):
+                    raise fail(
+                        E.EPERM,
+                        f"R-MPROT-3: PROT_EXEC needs {_aid_name(aid)} for [{lo:#x}, {hi - 1:#x}]",
+                        call,
+                    )
     refused: tuple[int, int] | None = None
     if prot & C.PROT_WRITE:  # R-MPROT-5: pieces below the refused one keep their change
         for s, e, entry in pieces:
@@ -686,7 +785,7 @@ def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length
             raise fail(E.ENOMEM, f"R-LOCK-1: page {max(s, start):#x} is PROT_NONE", call)
     total = space.locked_bytes + unlocked_bytes(space, start, end)
     limit = limits[C.RLIMIT_MEMLOCK][0]
-    if total > limit:
+    if soft_limit(space, limits, C.RLIMIT_MEMLOCK) is not None and total > limit:
         raise fail(E.EAGAIN, f"R-LOCK-1: {total:#x} locked bytes would exceed RLIMIT_MEMLOCK "
                    f"{limit:#x}", call)  # fmt: skip
     space.replace_entries(start, end, _set_locked(True))
@@ -723,7 +822,8 @@ def mlockall(
     if flags & C.MCL_CURRENT:
         pieces = [(s, e) for s, e, v in space.map if v.prot != C.PROT_NONE and not v.locked]
         total = space.locked_bytes + sum(e - s for s, e in pieces)
-        if total > limits[C.RLIMIT_MEMLOCK][0]:
+        lock_limit = soft_limit(space, limits, C.RLIMIT_MEMLOCK)
+        if lock_limit is not None and total > lock_limit:
             raise fail(E.EAGAIN, "R-LOCK-3: locking every mapping would exceed RLIMIT_MEMLOCK",
                        call)  # fmt: skip
         for s, e in pieces:

@@ -1,8 +1,9 @@
-"""Smoke test of benchmarks/bench.py: every operation runs at a tiny size.
+"""Smoke test of benchmarks/bench.py and benchmarks/check_ratios.py at a tiny size.
 
 Nothing here looks at a time: the test proves that the script builds its address spaces,
-that each measured operation runs and leaves the address space as it found it, and that
-the command line prints the table.
+that each measured operation (and each host-kernel call pair) runs and leaves the address
+space as it found it, that the memory and KernelMachine rows run, and that both command
+lines print their tables (check_ratios.py's exit status follows its threshold).
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ N = 50
 PS = 4096
 
 
-def _load_bench() -> ModuleType:
-    name = "qnxsim_benchmarks_bench"
+CHECK_PATH = BENCH_PATH.parent / "check_ratios.py"
+#: The tiny KernelMachine budget of the command-line runs.
+MACHINE_ARGS = ["--machine-examples", "1", "--machine-steps", "5"]
+
+
+def _load(name: str, path: Path) -> ModuleType:
     loaded = sys.modules.get(name)
     if loaded is not None:
         return loaded
-    spec = importlib.util.spec_from_file_location(name, BENCH_PATH)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the file runs
@@ -37,8 +42,12 @@ def _load_bench() -> ModuleType:
     return module
 
 
-bench = _load_bench()
+bench = _load("qnxsim_benchmarks_bench", BENCH_PATH)
+# check_ratios.py imports its neighbour as ``bench`` (it runs from benchmarks/).
+sys.modules.setdefault("bench", bench)
+check_ratios = _load("qnxsim_benchmarks_check_ratios", CHECK_PATH)
 OP_KEYS = [op.key for op in bench.OPS]
+HOST, HOST_WHY = bench.HostKernel.open()
 
 
 @pytest.fixture(scope="module")
@@ -86,16 +95,92 @@ def test_adversarial_requests_land_past_every_one_page_hole(w: Any) -> None:
         proc.munmap(addr, 2 * PS)
 
 
+def test_munmap_range_removes_every_mapping_of_the_range(w: Any) -> None:
+    base = w.range_base
+    assert base > w.hole(N - 1)
+    before = len(w.pop.space.map)
+    span = bench.build_range(w.pop, base)
+    assert len(w.pop.space.map) == before + bench.RANGE_COUNT
+    assert w.pop.mapping_at(base + span - PS) is not None
+    assert w.pop.mapping_at(base + PS) is None  # one-page holes: no merging
+    w.pop.munmap(base, span)
+    assert len(w.pop.space.map) == before
+
+
+@pytest.mark.skipif(HOST is None, reason=f"no host kernel column: {HOST_WHY}")
+@pytest.mark.parametrize("key", sorted(bench.HOST_OPS))
+def test_host_call_pair_runs_once(key: str) -> None:
+    assert HOST is not None
+    lay = bench.build_host_layout(HOST, N)
+    try:
+        assert lay.count == N
+        samples = bench.measure_host(key, lay, 1, 1, random.Random(7))
+        assert len(samples) == 1
+    finally:
+        lay.close()
+
+
+def test_every_host_row_names_a_host_call_pair() -> None:
+    hosted = {op.host for op in bench.OPS if op.host is not None}
+    assert hosted == set(bench.HOST_OPS)
+    assert len(hosted) == 3
+
+
+def test_machine_throughput_counts_steps() -> None:
+    t = bench.machine_throughput(max_examples=1, step_count=5)
+    assert t.error is None
+    assert t.examples >= 1
+    assert 1 <= t.steps <= 5 * t.examples
+
+
 def test_command_line_prints_the_table() -> None:
     out = io.StringIO()
-    argv = ["--sizes", "20,40", "--rounds", "1", "--iters", "1", "--clock", "cpu"]
+    argv = ["--sizes", "20,40", "--rounds", "1", "--iters", "1", "--clock", "cpu", *MACHINE_ARGS]
     assert bench.main(argv, out) == 0
     text = out.getvalue()
     for op in bench.OPS:
         assert op.name in text
     assert "fork, per mapping" in text
+    assert "check_invariants(), per mapping" in text
     assert "ratio 40/20" in text
-    assert "Python heap per mapping" in text
+    assert "host µs" in text and "qnxsim/host" in text
+    assert ("n/a" in text) == (HOST is None)
+    assert "per mapping record, 40 population mappings" in text
+    assert "untouched 1 GiB" in text and "untouched 64 MiB" in text
+    assert "per touched 4 KiB page" in text and "(target < 400)" in text
+    assert "Property-test throughput" in text and "steps/s" in text
+
+
+def test_no_host_leaves_the_column_out() -> None:
+    assert bench.parse_args(["--no-host"]).no_host
+    assert not bench.parse_args([]).no_host
+    ops = bench.OPS[:2]  # one row without a host pair, one with
+    res = bench.run_benchmark((5, 6), 1, 1, ops=ops, host=False, memory=False, machine_examples=0)
+    assert res.host is None and res.memory is None and res.machine is None
+    out = io.StringIO()
+    bench.report(res, out)
+    text = out.getvalue()
+    assert ops[1].name in text
+    assert "host µs" not in text and "Host kernel" not in text
+    assert "Property-test throughput" not in text
+
+
+def test_check_ratios_exit_status_follows_the_threshold() -> None:
+    out = io.StringIO()
+    argv = ["--sizes", "20,40", "--rounds", "1", "--iters", "1", "--max-ratio", "1e-9"]
+    assert check_ratios.main(argv, out) == 1  # every ratio exceeds a tiny limit
+    text = out.getvalue()
+    for op in bench.FLAT_OPS:
+        assert op.name in text
+    assert "fork" not in text
+    assert "FAIL:" in text
+    sizes = (20, 40)
+    samples = {op.key: {20: [1.0], 40: [3.0 if op.key == "mmap" else 1.5]} for op in bench.FLAT_OPS}
+    res = bench.Results(sizes, 1, 1, "cpu", samples, {}, ops=bench.FLAT_OPS)
+    lines, passed = check_ratios.verdict(res, 2.0)
+    assert not passed and lines[-1].startswith("FAIL: 1 of")
+    lines, passed = check_ratios.verdict(res, 3.0)
+    assert passed and lines[-1].startswith("OK")
 
 
 def test_options() -> None:
@@ -108,3 +193,11 @@ def test_options() -> None:
     assert bench.parse_args(["--sizes", "100000,1000"]).sizes == (1_000, 100_000)
     with pytest.raises(SystemExit):
         bench.parse_args(["--sizes", "1"])
+    assert full.machine_examples == bench.MACHINE_EXAMPLES
+    assert quick.machine_examples < bench.MACHINE_EXAMPLES
+    guard = check_ratios.parse_args([])
+    assert guard.sizes == (1_000, 100_000)
+    assert guard.max_ratio == 2.0
+    assert check_ratios.parse_args(["--sizes", "10,30", "--max-ratio", "3"]).sizes == (10, 30)
+    with pytest.raises(SystemExit):
+        check_ratios.parse_args(["--sizes", "1000"])

@@ -149,8 +149,8 @@ def test_teeth_R_MMAP_1_no_type_check(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_teeth_R_MMAP_4_reserved_bits_let_through(monkeypatch: pytest.MonkeyPatch) -> None:
     real = vmm.check_flag_bits
 
-    def lenient(prot: int, flags: int, call: str) -> tuple[int, int]:
-        return real(prot, flags & ~C.MAP_RESERVMASK, call)
+    def lenient(prot: int, flags: int, call: str, **kw: Any) -> tuple[int, int]:
+        return real(prot, flags & ~C.MAP_RESERVMASK, call, **kw)
 
     monkeypatch.setattr(vmm, "check_flag_bits", lenient)
     assert "invalid flags" in hunt()
