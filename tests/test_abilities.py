@@ -9,11 +9,10 @@ R-MMAP-22, R-MOFF-3, R-SHM-6), MEM_LOCK (vaddr, R-LOCK-1) and MEM_GLOBAL (R-SHM-
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
+from support import expect_error as expect
 
-from qnxsim import Kernel, Process, QnxError
+from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import KNOWN_IDS, NONROOT, ROOT, Abilities, DomainEntry
@@ -54,14 +53,6 @@ DEFAULTS = [
 
 def kernel() -> Kernel:
     return Kernel(ram=64 << 20)
-
-
-def expect(errno: int, rule: str, fn: Callable[..., object], *args: int) -> QnxError:
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    assert info.value.errno == errno, info.value
-    assert rule in info.value.reason, info.value.reason
-    return info.value
 
 
 def state(k: Kernel) -> tuple[object, ...]:

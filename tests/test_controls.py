@@ -7,12 +7,11 @@ profile with one whose ``mlockall_noop`` is False.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import attrs
 import pytest
+from support import expect_error as expect
 
-from qnxsim import Kernel, Process, QnxError
+from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
@@ -57,14 +56,6 @@ def kernel_71_locks() -> Kernel:
     k = kernel()
     k.profile = attrs.evolve(k.profile, mlockall_noop=False)
     return k
-
-
-def expect(errno: int, rule: str, fn: Callable[..., object], *args: int) -> QnxError:
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    assert info.value.errno == errno, info.value
-    assert rule in info.value.reason, info.value.reason
-    return info.value
 
 
 def state(k: Kernel) -> tuple[object, ...]:

@@ -8,10 +8,9 @@ and drops.  The soft/hard rules of setrlimit and where the limits are enforced.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import attrs
 import pytest
+from support import expect_error as expect
 
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
@@ -44,14 +43,6 @@ RLIMITS = (
 
 def kernel() -> Kernel:
     return Kernel(ram=RAM)
-
-
-def expect(errno: int, rule: str, fn: Callable[..., object], *args: object) -> QnxError:
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    assert info.value.errno == errno, info.value
-    assert rule in info.value.reason, info.value.reason
-    return info.value
 
 
 def creds(p: Process) -> tuple[int, ...]:

@@ -9,12 +9,12 @@ descriptions (R-PROC-2).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import expect_error
 
-from qnxsim import Kernel, Process, QnxError
+from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.pathspace import S_IFCHR, S_IFDIR, S_IFREG
@@ -25,16 +25,6 @@ S_IFMT = 0o170000
 
 def kernel() -> Kernel:
     return Kernel(ram=64 << 20)
-
-
-def expect_error(errno: int, rule: str, fn: Callable[..., Any], *args: Any) -> QnxError:
-    """Call ``fn(*args)``; it must fail with the QNX ``errno`` and a reason naming ``rule``."""
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    err = info.value
-    assert err.errno == errno, (qerrno.errorcode[err.errno], err.reason)
-    assert rule in err.reason, err.reason
-    return err
 
 
 def root_and_user(k: Kernel, uid: int = 1000, gid: int = 100) -> tuple[Process, Process]:

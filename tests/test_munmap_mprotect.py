@@ -12,9 +12,10 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import expect_error
 
 import qnxsim.abilities
-from qnxsim import Kernel, Mapping, MemoryFault, Process, QnxError
+from qnxsim import Kernel, Mapping, MemoryFault, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.addrspace import Entry
@@ -40,15 +41,6 @@ def setup(pages: int = 4, prot: int = RW, flags: int = ANON) -> tuple[Kernel, Pr
 
 def spans(p: Process) -> list[tuple[int, int, int]]:
     return [(m.start, m.end, m.prot) for m in p.mappings()]
-
-
-def expect_error(errno: int, rule: str, fn: object, *args: int) -> QnxError:
-    assert callable(fn)
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    assert info.value.errno == errno, info.value
-    assert rule in info.value.reason, info.value.reason
-    return info.value
 
 
 def deny(proc: Process, aid: int, subranges: tuple[tuple[int, int], ...] | None = None) -> None:

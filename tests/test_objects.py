@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import expect_error
 
 import qnxsim.abilities
-from qnxsim import Kernel, Mapping, MemoryFault, Process, QnxError
+from qnxsim import Kernel, Mapping, MemoryFault, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
@@ -32,16 +33,6 @@ OFFSET_LIMIT = 1 << 44  # R-MMAP-15
 
 def kernel(ram: int = 64 << 20) -> Kernel:
     return Kernel(ram=ram)
-
-
-def expect_error(errno: int, rule: str, fn: Callable[..., Any], *args: Any) -> QnxError:
-    """Call ``fn(*args)``; it must fail with the QNX ``errno`` and a reason naming ``rule``."""
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    err = info.value
-    assert err.errno == errno, (qerrno.errorcode[err.errno], err.reason)
-    assert rule in err.reason, err.reason
-    return err
 
 
 def expect_fault(signo: int, code: int, fn: Callable[..., Any], *args: Any) -> MemoryFault:

@@ -14,8 +14,9 @@ from types import FrameType
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import expect_fail
 
-from qnxsim import Kernel, Process, QnxError
+from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.abilities import ROOT, DomainEntry
@@ -47,21 +48,6 @@ def k() -> Kernel:
 @pytest.fixture
 def p(k: Kernel) -> Process:
     return k.spawn(image=False)
-
-
-def expect_fail(
-    k: Kernel, p: Process, errno: int, rule: str, call: MmapCall, *args: int
-) -> QnxError:
-    """Run a call that must fail with ``errno`` by ``rule`` and change nothing (R-CALL-5)."""
-    before = (p.mappings(), k.meminfo())
-    with pytest.raises(QnxError) as info:
-        call(*args)
-    err = info.value
-    assert err.errno == errno, f"{err!r}: expected {E.errorcode[errno]}"
-    assert f"{rule}:" in err.reason, err.reason
-    assert (p.mappings(), k.meminfo()) == before, "R-CALL-5: a failed mmap changed state"
-    k.check_invariants()
-    return err
 
 
 def occupy(p: Process, start: int, end: int) -> None:

@@ -5,6 +5,7 @@ R-PROC-5, and the rlimits of SPEC 18 with their enforcement by mmap (R-MMAP-18).
 from __future__ import annotations
 
 import pytest
+from support import expect_error
 
 from qnxsim import Kernel, MemoryFault, Process, QnxError
 from qnxsim import constants as C
@@ -35,15 +36,6 @@ RLIMITS = [
 
 def kernel() -> Kernel:
     return Kernel(ram=RAM)
-
-
-def expect_error(errno: int, rule: str, fn: object, *args: int) -> QnxError:
-    assert callable(fn)
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    assert info.value.errno == errno, info.value
-    assert rule in info.value.reason, info.value.reason
-    return info.value
 
 
 def creds(p: Process) -> tuple[int, ...]:

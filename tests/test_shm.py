@@ -7,13 +7,11 @@ ftruncate and its accounting (R-SHM-5, R-OBJ-3, R-OBJ-6) and shm_ctl (R-SHM-6).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
+from support import expect_error
 
 import qnxsim.abilities
-from qnxsim import Kernel, MemoryFault, Process, QnxError
+from qnxsim import Kernel, MemoryFault, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.pathspace import S_IFNAM
@@ -28,16 +26,6 @@ PHYS_END = 0x1_0000_0000  # R-SYS-5: the end of the device range, above 64 MiB o
 
 def kernel(ram: int = 64 << 20) -> Kernel:
     return Kernel(ram=ram)
-
-
-def expect_error(errno: int, rule: str, fn: Callable[..., Any], *args: Any) -> QnxError:
-    """Call ``fn(*args)``; it must fail with the QNX ``errno`` and a reason naming ``rule``."""
-    with pytest.raises(QnxError) as info:
-        fn(*args)
-    err = info.value
-    assert err.errno == errno, (qerrno.errorcode[err.errno], err.reason)
-    assert rule in err.reason, err.reason
-    return err
 
 
 def allow(proc: Process, aid: int) -> None:
