@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench bench-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# The speed regression guard (not part of `make test`): exits non-zero when a flat row's
+# median at 100,000 mappings exceeds 2x its median at 1,000 (DESIGN.md, "Speed").
+bench-check: $(STAMP)
+	$(BIN)/python benchmarks/check_ratios.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

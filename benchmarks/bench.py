@@ -3,7 +3,8 @@
 
 DESIGN.md ("Qualities", Speed) asks that every operation but fork cost, at 100,000
 mappings, within 2x of its cost at 1,000 mappings; SPEC R-PLACE-5 asks that placement
-never scan every hole.  This script measures and prints; it asserts nothing.
+never scan every hole.  This script measures and prints; it asserts nothing (the guard
+that fails on a ratio is ``benchmarks/check_ratios.py``, ``make bench-check``).
 
 The address spaces, built afresh for each size n (every mapping private anonymous and
 MAP_LAZY, so none of them costs RAM; every one made by a MAP_FIXED mmap):
@@ -18,14 +19,27 @@ Each operation runs ``rounds`` rounds of ``iters`` iterations; a round's time di
 ``iters`` is one sample.  The cyclic garbage collector is off while an operation is
 measured, as ``timeit`` does.  Every iteration leaves the address space as it found it.
 
+Beside the timings the script prints:
+
+* a *host kernel* column: on Linux, the same call pairs made to the host's own kernel
+  through ctypes (mmap/munmap/mprotect of libc) in an address space of the same shape,
+  and qnxsim's time over the host's;
+* the Python heap (tracemalloc) per mapping record, of an untouched 1 GiB MAP_LAZY
+  mapping, of an untouched 64 MiB mapping that is not lazy, and per touched page;
+* the cost of ``Kernel.check_invariants()`` per mapping (it is O(n));
+* the throughput of ``qnxsim.strategies.KernelMachine`` under hypothesis, in steps/s.
+
 Usage: ``python benchmarks/bench.py [--quick] [--sizes 1000,10000,100000]
-[--rounds R] [--iters N] [--seed S] [--clock wall|cpu]``
+[--rounds R] [--iters N] [--seed S] [--clock wall|cpu] [--no-host]
+[--machine-examples E] [--machine-steps S]``
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
+import os
 import platform
 import random
 import statistics
@@ -33,7 +47,8 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from qnxsim import constants as C
@@ -50,6 +65,8 @@ STRIDE = (MAP_PAGES + 1) * PS
 TOUCHED = 256
 #: The bytes of one 4 KiB write_memory.
 PATTERN = bytes(range(256)) * (PS // 256)
+#: One-page mappings (with one-page holes between them) that one munmap call removes.
+RANGE_COUNT = 1_000
 
 RW = C.PROT_READ | C.PROT_WRITE
 ANON = C.MAP_PRIVATE | C.MAP_ANON | C.MAP_LAZY
@@ -59,9 +76,22 @@ DEFAULT_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (1_000, 10_000)
 DEFAULT_ROUNDS, QUICK_ROUNDS = 5, 3
 DEFAULT_ITERS, QUICK_ITERS = 1_000, 200
+#: The hypothesis budget of the KernelMachine throughput row (examples × steps at most).
+MACHINE_EXAMPLES, QUICK_MACHINE_EXAMPLES = 20, 5
+MACHINE_STEPS = 50
+#: DESIGN.md targets, printed beside the measurements (never asserted here).
+TARGET_RATIO = 2.0
+TARGET_RECORD_BYTES = 400
+TARGET_STEPS_PER_S = 200
+
+#: Sizes of the memory rows.
+LAZY_BIG = 1 << 30
+EAGER_BIG = 64 << 20
+TOUCH_PAGES = 1_000
 
 Run = Callable[[], None]
 Prepare = Callable[["World", random.Random, int], tuple[Run, Run | None]]
+Clock = Callable[[], int]
 
 
 # -- address spaces -----------------------------------------------------------------------
@@ -96,6 +126,14 @@ class World:
         """Start of the lowest mapping of the top process."""
         return self.user_end - (2 * self.n - 1) * PS
 
+    @property
+    def range_base(self) -> int:
+        """Start of the range row's mappings in the population process: halfway up the
+        user address space, far above the population and far below the top process."""
+        base = (self.user_end // 2) // PS * PS
+        assert base > self.hole(self.n - 1) + PS, "the population reaches the range"
+        return base
+
 
 def build_population(proc: Process, base: int, n: int) -> None:
     """n MAP_FIXED mappings of MAP_PAGES pages from ``base``, a one-page hole after each."""
@@ -110,6 +148,15 @@ def build_top(proc: Process, user_end: int, n: int) -> None:
     mmap = proc.mmap
     for i in range(n):
         mmap(user_end - (2 * i + 1) * PS, PS, RW, FIXED, C.NOFD, 0)
+
+
+def build_range(proc: Process, base: int, count: int = RANGE_COUNT) -> int:
+    """``count`` one-page MAP_FIXED mappings from ``base``, a one-page hole after each but
+    the last; returns the length of the range that covers them."""
+    mmap = proc.mmap
+    for i in range(count):
+        mmap(base + 2 * i * PS, PS, RW, FIXED, C.NOFD, 0)
+    return (2 * count - 1) * PS
 
 
 def build_world(n: int, seed: int = 0) -> World:
@@ -159,15 +206,33 @@ def fallback_request(w: World) -> tuple[Process, int, int]:
 # -- operations -----------------------------------------------------------------------------
 
 
+def _mappings_of_top_and_population(n: int) -> int:
+    return 2 * n
+
+
+def _mappings_of_population(n: int) -> int:
+    return n
+
+
 @dataclass(frozen=True)
 class Op:
     """One measured operation: ``prepare(world, rng, iters)`` gives the timed run and an
-    untimed cleanup; ``once`` operations make one call per round."""
+    untimed cleanup; ``once`` operations make one call per round.
+
+    ``units``: what one iteration counts for (a sample is µs per unit); ``flat``: DESIGN
+    wants its cost at 100,000 mappings within 2x of its cost at 1,000 (the rows that
+    ``check_ratios.py`` guards); ``per_mapping``: also print the time divided by this many
+    mappings at size n; ``host``: the key of the same call pair in ``HOST_OPS``.
+    """
 
     key: str
     name: str
     prepare: Prepare
     once: bool = False
+    units: int = 1
+    flat: bool = True
+    per_mapping: Callable[[int], int] | None = None
+    host: str | None = None
 
 
 def _mmap_nohint(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
@@ -176,6 +241,17 @@ def _mmap_nohint(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | N
     def run() -> None:
         for _ in range(iters):
             munmap(mmap(0, PS, RW, ANON, C.NOFD, 0), PS)
+
+    return run, None
+
+
+def _mmap_nohint_two(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
+    mmap, munmap = w.top.mmap, w.top.munmap
+    size = 2 * PS
+
+    def run() -> None:
+        for _ in range(iters):
+            munmap(mmap(0, size, RW, ANON, C.NOFD, 0), size)
 
     return run, None
 
@@ -200,6 +276,17 @@ def _munmap_middle(w: World, rng: random.Random, iters: int) -> tuple[Run, Run |
         for a in addrs:  # the re-map merges the three pieces into one mapping again
             munmap(a, PS)
             mmap(a, PS, RW, FIXED, C.NOFD, 0)
+
+    return run, None
+
+
+def _munmap_range(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
+    base = w.range_base
+    span = build_range(w.pop, base)  # untimed: prepare runs before the clock starts
+    munmap = w.pop.munmap
+
+    def run() -> None:
+        munmap(base, span)
 
     return run, None
 
@@ -278,6 +365,15 @@ def _fork(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
     return run, cleanup
 
 
+def _check_invariants(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
+    check = w.kernel.check_invariants
+
+    def run() -> None:
+        check()
+
+    return run, None
+
+
 def _placement(request: Callable[[World], tuple[Process, int, int]]) -> Prepare:
     def prepare(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
         proc, hint, flags = request(w)
@@ -295,30 +391,221 @@ def _placement(request: Callable[[World], tuple[Process, int, int]]) -> Prepare:
 
 OPS: tuple[Op, ...] = (
     Op("mmap", "mmap (no hint) + munmap", _mmap_nohint),
-    Op("mmap_fixed", "mmap MAP_FIXED in a random hole + munmap", _mmap_fixed),
+    Op("mmap2", "mmap 2 pages (no hint) + munmap", _mmap_nohint_two, host="mmap2"),
+    Op("mmap_fixed", "mmap MAP_FIXED in a random hole + munmap", _mmap_fixed, host="fixed"),
     Op("munmap_middle", "munmap middle page + MAP_FIXED re-map", _munmap_middle),
-    Op("mprotect_middle", "mprotect middle page + back", _mprotect_middle),
-    Op("peer", "mmap_peer + munmap_peer", _peer),
+    Op(
+        "munmap_range",
+        "munmap of 1,000 mappings, per mapping",
+        _munmap_range,
+        once=True,
+        units=RANGE_COUNT,
+    ),
+    Op("mprotect_middle", "mprotect middle page + back", _mprotect_middle, host="mprotect"),
+    Op("peer", "mmap_peer + munmap_peer, large target", _peer),
     Op("read", "read_memory 4 KiB", _read),
     Op("write", "write_memory 4 KiB", _write),
     Op("mapping_at", "mapping_at", _mapping_at),
-    Op("fork", "fork", _fork, once=True),
+    Op("fork", "fork", _fork, once=True, flat=False, per_mapping=_mappings_of_population),
+    Op(
+        "check",
+        "check_invariants()",
+        _check_invariants,
+        once=True,
+        flat=False,
+        per_mapping=_mappings_of_top_and_population,
+    ),
     Op("below", "2-page mmap MAP_BELOW, holes below hint", _placement(below_request)),
     Op("above", "2-page mmap, holes above hint (mirror)", _placement(above_request)),
     Op("fallback", "2-page mmap, no fit above, holes below", _placement(fallback_request)),
 )
+#: The rows DESIGN.md wants flat (every operation but fork; check_invariants is O(n)).
+FLAT_OPS: tuple[Op, ...] = tuple(op for op in OPS if op.flat)
 
 NOTES = (
     "Each row's time is one iteration: a pair of calls where the name gives two.",
     "mmap (no hint): one page, lands in the first one-page hole above PROGRAM_BASE.",
+    "mmap 2 pages (no hint): in the top process, whose n mappings lie below USER_END.",
     "MAP_FIXED: one PROT_READ page into a random one-page hole (no merge with neighbours).",
     "munmap middle: splits a 3-page mapping; the MAP_FIXED re-map merges it back.",
+    f"munmap of {RANGE_COUNT:,} mappings: one munmap of a range holding {RANGE_COUNT:,} "
+    "one-page mappings",
+    "  with one-page holes, far from the population (same process); they are re-made",
+    "  outside the timing; µs per removed mapping, one call per round.",
     "mmap_peer: a second process maps one page into the population process.",
     "read/write_memory: one page-aligned 4 KiB access to one of 256 resident pages.",
     "fork: the child is exited and reaped outside the timing; one fork per round.",
+    "check_invariants: the whole kernel, one call per round; per mapping of the population",
+    "  and top processes (2n mappings).",
     "2-page rows: n - 1 one-page holes lie between the hint and the first fit (R-PLACE-5);",
     "  'no fit above' is an upward request with every hole above the hint too small.",
 )
+
+
+# -- the host kernel ------------------------------------------------------------------------
+
+#: The HOST kernel's constants (Linux's own values), used only to call the host's mmap,
+#: munmap and mprotect through ctypes for the comparison column.  They are not QNX's
+#: (qnxsim.constants holds those) and never reach qnxsim.
+HOST_PROT_READ = 0x1
+HOST_PROT_WRITE = 0x2
+HOST_MAP_PRIVATE = 0x2
+HOST_MAP_ANONYMOUS = 0x20
+HOST_MAP_FIXED = 0x10
+HOST_RW = HOST_PROT_READ | HOST_PROT_WRITE
+HOST_ANON = HOST_MAP_PRIVATE | HOST_MAP_ANONYMOUS
+#: Linux's default vm.max_map_count, when /proc does not tell.
+HOST_DEFAULT_MAX_MAP_COUNT = 65_530
+
+
+class HostKernel:
+    """The host's mmap, munmap and mprotect, called through ctypes (Linux only)."""
+
+    def __init__(self, libc: ctypes.CDLL) -> None:
+        self.mmap = libc.mmap
+        self.mmap.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_long,
+        ]
+        self.mmap.restype = ctypes.c_void_p
+        self.munmap = libc.munmap
+        self.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        self.munmap.restype = ctypes.c_int
+        self.mprotect = libc.mprotect
+        self.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self.mprotect.restype = ctypes.c_int
+        #: MAP_FAILED, ``(void *) -1``, as ctypes returns it.
+        self.failed = ctypes.c_void_p(-1).value
+        self.page_size = os.sysconf("SC_PAGESIZE")
+
+    @staticmethod
+    def open() -> tuple[HostKernel | None, str]:
+        """The host kernel, or None and why it cannot be used."""
+        if not sys.platform.startswith("linux"):
+            return None, f"not Linux ({sys.platform})"
+        try:
+            return HostKernel(ctypes.CDLL(None, use_errno=True)), "ok"
+        except (OSError, AttributeError, ValueError) as err:
+            return None, f"ctypes cannot find libc ({err})"
+
+    def error(self, call: str) -> OSError:
+        errno = ctypes.get_errno()
+        return OSError(errno, f"host {call}: {os.strerror(errno)}")
+
+    def map(self, addr: int, size: int, prot: int, flags: int) -> int:
+        got = self.mmap(addr or None, size, prot, flags, -1, 0)
+        if got is None or got == self.failed:
+            raise self.error("mmap")
+        return int(got)
+
+    def unmap(self, addr: int, size: int) -> None:
+        if self.munmap(addr, size) != 0:
+            raise self.error("munmap")
+
+    @staticmethod
+    def mapping_cap() -> int:
+        """How many mappings a host layout may have: half of vm.max_map_count, leaving the
+        rest to the Python process itself and to the splits the rows make."""
+        try:
+            limit = int(Path("/proc/sys/vm/max_map_count").read_text())
+        except (OSError, ValueError):
+            limit = HOST_DEFAULT_MAX_MAP_COUNT
+        return max(2, limit // 2)
+
+
+@dataclass
+class HostLayout:
+    """The population's shape in the host process: ``count`` mappings of MAP_PAGES host
+    pages, a one-page hole after each, cut out of one anonymous reservation."""
+
+    host: HostKernel
+    base: int
+    count: int
+
+    @property
+    def stride(self) -> int:
+        return (MAP_PAGES + 1) * self.host.page_size
+
+    def mapping(self, i: int) -> int:
+        return self.base + i * self.stride
+
+    def hole(self, i: int) -> int:
+        return self.mapping(i) + MAP_PAGES * self.host.page_size
+
+    def close(self) -> None:
+        self.host.unmap(self.base, self.count * self.stride)
+
+
+def build_host_layout(host: HostKernel, n: int) -> HostLayout:
+    """A private anonymous reservation of ``count`` strides (untouched, so it costs no
+    RAM) with the last page of each stride unmapped: ``count = min(n, mapping_cap())``."""
+    count = max(2, min(n, HostKernel.mapping_cap()))
+    stride = (MAP_PAGES + 1) * host.page_size
+    base = host.map(0, count * stride, HOST_RW, HOST_ANON)
+    layout = HostLayout(host, base, count)
+    try:
+        for i in range(count):
+            host.unmap(layout.hole(i), host.page_size)
+    except OSError:
+        layout.close()
+        raise
+    return layout
+
+
+HostPrepare = Callable[[HostLayout, random.Random, int], Run]
+
+
+def _host_mmap2(lay: HostLayout, rng: random.Random, iters: int) -> Run:
+    mmap, munmap, failed = lay.host.mmap, lay.host.munmap, lay.host.failed
+    size = 2 * lay.host.page_size
+
+    def run() -> None:
+        for _ in range(iters):
+            addr = mmap(None, size, HOST_RW, HOST_ANON, -1, 0)
+            if addr is None or addr == failed or munmap(addr, size) != 0:
+                raise lay.host.error("mmap/munmap")
+
+    return run
+
+
+def _host_fixed(lay: HostLayout, rng: random.Random, iters: int) -> Run:
+    mmap, munmap, failed = lay.host.mmap, lay.host.munmap, lay.host.failed
+    ps = lay.host.page_size
+    flags = HOST_ANON | HOST_MAP_FIXED
+    addrs = [lay.hole(rng.randrange(lay.count - 1)) for _ in range(iters)]
+
+    def run() -> None:
+        for a in addrs:  # PROT_READ: the new page does not merge with its neighbours
+            got = mmap(a, ps, HOST_PROT_READ, flags, -1, 0)
+            if got == failed or munmap(a, ps) != 0:
+                raise lay.host.error("mmap MAP_FIXED/munmap")
+
+    return run
+
+
+def _host_mprotect(lay: HostLayout, rng: random.Random, iters: int) -> Run:
+    mprotect = lay.host.mprotect
+    ps = lay.host.page_size
+    addrs = [lay.mapping(rng.randrange(lay.count)) + ps for _ in range(iters)]
+
+    def run() -> None:
+        for a in addrs:
+            if mprotect(a, ps, HOST_PROT_READ) != 0 or mprotect(a, ps, HOST_RW) != 0:
+                raise lay.host.error("mprotect")
+
+    return run
+
+
+#: The host's versions of the rows whose ``Op.host`` names them.
+HOST_OPS: dict[str, HostPrepare] = {
+    "mmap2": _host_mmap2,
+    "fixed": _host_fixed,
+    "mprotect": _host_mprotect,
+}
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -326,7 +613,45 @@ NOTES = (
 
 #: The clocks ``--clock`` chooses from: elapsed time, or this thread's CPU time (steadier on
 #: a busy machine: time spent descheduled does not count).
-CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
+CLOCKS: dict[str, Clock] = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
+
+
+def sample(
+    prepare: Callable[[int], tuple[Run, Run | None]],
+    rounds: int,
+    iters: int,
+    clock: Clock = time.perf_counter_ns,
+    *,
+    once: bool = False,
+    units: int = 1,
+) -> list[float]:
+    """Microseconds per unit, one sample per round (garbage collector off).
+
+    ``prepare(iters)`` gives the run to time and an untimed cleanup; ``once`` makes one
+    call per round and skips the warm-up."""
+    iters = 1 if once else iters
+    samples: list[float] = []
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if not once:  # warm up
+            run, cleanup = prepare(min(iters, 20))
+            run()
+            if cleanup is not None:
+                cleanup()
+        for _ in range(rounds):
+            run, cleanup = prepare(iters)
+            t0 = clock()
+            run()
+            t1 = clock()
+            if cleanup is not None:
+                cleanup()
+            samples.append((t1 - t0) / 1000 / iters / units)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return samples
 
 
 def measure(
@@ -335,32 +660,34 @@ def measure(
     rounds: int,
     iters: int,
     rng: random.Random,
-    clock: Callable[[], int] = time.perf_counter_ns,
+    clock: Clock = time.perf_counter_ns,
 ) -> list[float]:
-    """Microseconds per iteration, one sample per round (garbage collector off)."""
-    iters = 1 if op.once else iters
-    samples: list[float] = []
+    """Microseconds per iteration (per unit) of ``op`` on ``w``, one sample per round."""
+    return sample(
+        lambda k: op.prepare(w, rng, k), rounds, iters, clock, once=op.once, units=op.units
+    )
+
+
+def measure_host(
+    key: str,
+    lay: HostLayout,
+    rounds: int,
+    iters: int,
+    rng: random.Random,
+    clock: Clock = time.perf_counter_ns,
+) -> list[float]:
+    """Microseconds per call pair of the host's ``HOST_OPS[key]``, one sample per round."""
+    prepare = HOST_OPS[key]
+    return sample(lambda k: (prepare(lay, rng, k), None), rounds, iters, clock)
+
+
+def heap_delta(fn: Callable[[], object]) -> int:
+    """Bytes of Python heap that ``fn()`` leaves allocated (tracemalloc must be on)."""
     gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if not op.once:  # warm up
-            run, cleanup = op.prepare(w, rng, min(iters, 20))
-            run()
-            if cleanup is not None:
-                cleanup()
-        for _ in range(rounds):
-            run, cleanup = op.prepare(w, rng, iters)
-            t0 = clock()
-            run()
-            t1 = clock()
-            if cleanup is not None:
-                cleanup()
-            samples.append((t1 - t0) / 1000 / iters)
-    finally:
-        if was_enabled:
-            gc.enable()
-    return samples
+    before = tracemalloc.get_traced_memory()[0]
+    fn()
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0] - before
 
 
 def heap_per_mapping(n: int) -> float:
@@ -370,15 +697,127 @@ def heap_per_mapping(n: int) -> float:
     try:
         kernel = Kernel(ram=RAM)
         proc = kernel.spawn("/proc/boot/population", image=False)
-        gc.collect()
-        before = tracemalloc.get_traced_memory()[0]
-        build_population(proc, kernel.machine.arch.program_base, n)
-        gc.collect()
-        after = tracemalloc.get_traced_memory()[0]
+        base = kernel.machine.arch.program_base
+        grown = heap_delta(lambda: build_population(proc, base, n))
         assert len(proc.space.map) == n
     finally:
         tracemalloc.stop()
-    return (after - before) / n
+    return grown / n
+
+
+@dataclass
+class Memory:
+    """Python heap (tracemalloc) figures, in bytes."""
+
+    n: int
+    per_record: float
+    lazy_big: int
+    eager_big: int
+    per_touched_page: float
+
+
+def measure_memory(n: int) -> Memory:
+    """The memory rows: per mapping record at n mappings, an untouched LAZY_BIG MAP_LAZY
+    mapping, an untouched EAGER_BIG mapping without MAP_LAZY, and per page when one byte
+    is written to each of TOUCH_PAGES pages of a lazy mapping."""
+    per_record = heap_per_mapping(n)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        kernel = Kernel(ram=RAM)
+        proc = kernel.spawn("/proc/boot/memory", image=False)
+        eager = C.MAP_PRIVATE | C.MAP_ANON
+        for flags in (ANON, eager):  # warm up: first-use caches are not the calls' cost
+            addr = proc.mmap(0, 2 * PS, RW, flags, C.NOFD, 0)
+            proc.write_memory(addr, b"\x01")
+            proc.munmap(addr, 2 * PS)
+        got: list[int] = []
+
+        def map_untouched(size: int, flags: int) -> None:
+            got.append(proc.mmap(0, size, RW, flags, C.NOFD, 0))
+
+        lazy_big = heap_delta(lambda: map_untouched(LAZY_BIG, ANON))
+        proc.munmap(got.pop(), LAZY_BIG)
+        eager_big = heap_delta(lambda: map_untouched(EAGER_BIG, eager))
+        proc.munmap(got.pop(), EAGER_BIG)
+        map_untouched(TOUCH_PAGES * PS, ANON)
+        base = got.pop()
+        write = proc.write_memory
+
+        def touch() -> None:
+            for i in range(TOUCH_PAGES):
+                write(base + i * PS, b"\x01")
+
+        touched = heap_delta(touch)
+        proc.munmap(base, TOUCH_PAGES * PS)
+    finally:
+        tracemalloc.stop()
+    return Memory(n, per_record, lazy_big, eager_big, touched / TOUCH_PAGES)
+
+
+@dataclass
+class Throughput:
+    """A KernelMachine run: how many examples and steps, in how long; or why it failed."""
+
+    examples: int
+    steps: int
+    seconds: float
+    max_examples: int
+    step_count: int
+    error: str | None = None
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else 0.0
+
+
+def machine_throughput(
+    max_examples: int = MACHINE_EXAMPLES,
+    step_count: int = MACHINE_STEPS,
+    clock: Clock = time.perf_counter_ns,
+) -> Throughput:
+    """Run ``qnxsim.strategies.KernelMachine`` as shipped under
+    ``run_state_machine_as_test`` with a fixed, derandomized budget and count its steps.
+
+    The count comes from one more invariant: hypothesis checks invariants after every step
+    (and, with an ``initialize`` rule such as KernelMachine's ``first_mapping``, not
+    before the first), so its calls are the steps.  Generation only: a failure is
+    reported, not shrunk."""
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import invariant, run_state_machine_as_test
+
+    from qnxsim.strategies import KernelMachine
+
+    counts = {"examples": 0, "steps": 0}
+
+    class CountingMachine(KernelMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            counts["examples"] += 1
+
+        @invariant()
+        def count_step(self) -> None:
+            counts["steps"] += 1
+
+    budget = settings(
+        max_examples=max_examples,
+        stateful_step_count=step_count,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    error = None
+    t0 = clock()
+    try:
+        run_state_machine_as_test(CountingMachine, settings=budget)
+    except Exception as err:  # a broken kernel: report it, keep the other rows
+        first = str(err).strip().splitlines()
+        error = f"{type(err).__name__}: {first[0] if first else ''}"
+    seconds = (clock() - t0) / 1e9
+    return Throughput(counts["examples"], counts["steps"], seconds, max_examples, step_count, error)
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -401,6 +840,17 @@ def size_label(n: int) -> str:
 
 
 @dataclass
+class HostResults:
+    """The host-kernel column: samples per ``HOST_OPS`` key and size, or why there are
+    none (``available`` False: the column prints n/a)."""
+
+    available: bool
+    note: str
+    samples: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+    mappings: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
 class Results:
     sizes: tuple[int, ...]
     rounds: int
@@ -408,38 +858,113 @@ class Results:
     clock: str
     samples: dict[str, dict[int, list[float]]]
     build: dict[int, tuple[float, float]]
-    heap_n: int = 0
-    heap_bytes: float = 0.0
+    ops: tuple[Op, ...] = OPS
+    host: HostResults | None = None
+    memory: Memory | None = None
+    machine: Throughput | None = None
+
+
+def median_ratio(per: dict[int, list[float]], sizes: Sequence[int]) -> float:
+    """Median at the largest size over median at the smallest."""
+    return statistics.median(per[sizes[-1]]) / statistics.median(per[sizes[0]])
+
+
+def flat_ratios(res: Results) -> dict[str, float]:
+    """The median ratio (largest size / smallest) of every measured flat row, by key."""
+    return {
+        op.key: median_ratio(res.samples[op.key], res.sizes)
+        for op in res.ops
+        if op.flat and len(res.sizes) > 1
+    }
 
 
 def table(res: Results) -> list[str]:
     sizes = res.sizes
+    host = res.host
+    names = [op.name + (", per mapping" if op.per_mapping else "") for op in res.ops]
+    width = max(42, *(len(name) for name in names))
     ratio_head = f"ratio {size_label(sizes[-1])}/{size_label(sizes[0])}"
     head = (
-        f"{'operation':<42} {'mappings':>9} {'min µs':>11} {'median µs':>11} "
+        f"{'operation':<{width}} {'mappings':>9} {'min µs':>11} {'median µs':>11} "
         f"{'max µs':>11} {'rounds×iters':>13} {ratio_head:>14}"
     )
+    if host is not None:
+        head += f" {'host µs':>9} {'qnxsim/host':>11}"
     lines = [head, "-" * len(head)]
-    rows: list[tuple[str, dict[int, list[float]], bool]] = []
-    for op in OPS:
+    rows: list[tuple[str, dict[int, list[float]], bool, str | None]] = []
+    for op in res.ops:
         per = res.samples[op.key]
-        rows.append((op.name, per, op.once))
-        if op.key == "fork":
-            per_map = {n: [s / n for s in per[n]] for n in sizes}
-            rows.append(("fork, per mapping", per_map, True))
-    for name, per, once in rows:
+        rows.append((op.name, per, op.once, op.host))
+        if op.per_mapping is not None:
+            div = op.per_mapping
+            per_map = {n: [s / div(n) for s in per[n]] for n in sizes}
+            rows.append((f"{op.name}, per mapping", per_map, True, None))
+    for name, per, once, host_key in rows:
         for j, n in enumerate(sizes):
             s = per[n]
+            med = statistics.median(s)
             ratio = ""
             if j == len(sizes) - 1 and len(sizes) > 1:
-                ratio = f"{statistics.median(s) / statistics.median(per[sizes[0]]):.2f}"
+                ratio = f"{median_ratio(per, sizes):.2f}"
             shape = f"{len(s)}×{1 if once else res.iters}"
             line = (
-                f"{name if j == 0 else '':<42} {n:>9,} {fmt(min(s)):>11} "
-                f"{fmt(statistics.median(s)):>11} {fmt(max(s)):>11} {shape:>13} {ratio:>14}"
+                f"{name if j == 0 else '':<{width}} {n:>9,} {fmt(min(s)):>11} "
+                f"{fmt(med):>11} {fmt(max(s)):>11} {shape:>13} {ratio:>14}"
             )
+            if host is not None and host_key is not None:
+                if host.available:
+                    h = statistics.median(host.samples[host_key][n])
+                    line += f" {fmt(h):>9} {med / h:>11.1f}"
+                else:
+                    line += f" {'n/a':>9} {'n/a':>11}"
             lines.append(line.rstrip())
     return lines
+
+
+def memory_lines(mem: Memory) -> list[str]:
+    rec = mem.per_record
+    return [
+        "Python heap (tracemalloc; bytes left allocated by the calls):",
+        f"  per mapping record, {mem.n:,} population mappings: {rec:,.0f} "
+        f"(target < {TARGET_RECORD_BYTES})",
+        f"  untouched {LAZY_BIG >> 30} GiB private anonymous MAP_LAZY mapping: "
+        f"{mem.lazy_big:,} (one mapping record: {rec:,.0f})",
+        f"  untouched {EAGER_BIG >> 20} MiB private anonymous mapping, not lazy: "
+        f"{mem.eager_big:,} (one mapping record: {rec:,.0f})",
+        f"  per touched 4 KiB page (one byte written to each of {TOUCH_PAGES:,} pages): "
+        f"{mem.per_touched_page:,.0f} (about {PS:,})",
+    ]
+
+
+def machine_lines(t: Throughput, clock: str) -> list[str]:
+    what = "elapsed" if clock == "wall" else "CPU"
+    head = (
+        "Property-test throughput: KernelMachine under run_state_machine_as_test "
+        f"(max_examples={t.max_examples}, stateful_step_count={t.step_count}, derandomize):"
+    )
+    body = (
+        f"  {t.steps:,} steps in {t.examples:,} examples, {t.seconds:.2f} s {what}: "
+        f"{t.steps_per_second:,.0f} steps/s (target ≥ {TARGET_STEPS_PER_S})"
+    )
+    lines = [head, body]
+    if t.error is not None:
+        lines.append(f"  the run FAILED: {t.error}")
+    return lines
+
+
+def host_lines(res: Results) -> list[str]:
+    host = res.host
+    if host is None:
+        return []
+    if not host.available:
+        return [f"Host kernel column: n/a, {host.note}."]
+    counts = " / ".join(f"{host.mappings[n]:,}" for n in res.sizes)
+    return [
+        f"Host kernel column: {host.note}; the same call pairs through ctypes, median µs,",
+        f"  in a reservation cut into {counts} three-page mappings with one-page holes",
+        "  (min(n, vm.max_map_count / 2)); 2-page mmap without MAP_FIXED lands where the",
+        "  host puts it; qnxsim/host is qnxsim's median over the host's at that size.",
+    ]
 
 
 def report(res: Results, out: TextIO) -> None:
@@ -452,14 +977,13 @@ def report(res: Results, out: TextIO) -> None:
         )
     what = "elapsed time" if res.clock == "wall" else "CPU time of the thread"
     lines += ["", f"Per-operation {what} (µs per iteration; gc off while timing):", *table(res)]
-    lines += [
-        "",
-        f"Python heap per mapping (tracemalloc, {res.heap_n:,} population mappings): "
-        f"{res.heap_bytes:.0f} bytes",
-        "",
-        "Notes:",
-        *(f"  {note}" for note in NOTES),
-    ]
+    if res.host is not None:
+        lines += ["", *host_lines(res)]
+    if res.memory is not None:
+        lines += ["", *memory_lines(res.memory)]
+    if res.machine is not None:
+        lines += ["", *machine_lines(res.machine, res.clock)]
+    lines += ["", "Notes:", *(f"  {note}" for note in NOTES)]
     out.write("\n".join(lines) + "\n")
     out.flush()
 
@@ -487,6 +1011,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--clock", choices=sorted(CLOCKS), default="wall", help="elapsed (wall) or CPU time"
     )
+    p.add_argument("--no-host", action="store_true", help="leave out the host-kernel column")
+    p.add_argument(
+        "--machine-examples",
+        type=int,
+        default=None,
+        help=f"KernelMachine examples (default {MACHINE_EXAMPLES}; 0 leaves the row out)",
+    )
+    p.add_argument(
+        "--machine-steps",
+        type=int,
+        default=MACHINE_STEPS,
+        help=f"KernelMachine steps per example (default {MACHINE_STEPS})",
+    )
     args = p.parse_args(argv)
     if args.sizes is None:
         args.sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
@@ -494,9 +1031,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.rounds = QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS
     if args.iters is None:
         args.iters = QUICK_ITERS if args.quick else DEFAULT_ITERS
+    if args.machine_examples is None:
+        args.machine_examples = QUICK_MACHINE_EXAMPLES if args.quick else MACHINE_EXAMPLES
     if args.rounds < 1 or args.iters < 1:
         p.error("--rounds and --iters must be at least 1")
+    if args.machine_examples < 0 or args.machine_steps < 1:
+        p.error("--machine-examples must be at least 0 and --machine-steps at least 1")
     return args
+
+
+def _progress(out: TextIO | None, n: int, what: str, samples: list[float]) -> None:
+    if out is not None:
+        print(f"[n={n:,}] {what}: {fmt(statistics.median(samples))} µs", file=out, flush=True)
 
 
 def run_benchmark(
@@ -506,24 +1052,56 @@ def run_benchmark(
     seed: int = 0,
     out: TextIO | None = None,
     clock: str = "wall",
+    *,
+    ops: Sequence[Op] = OPS,
+    host: bool = True,
+    memory: bool = True,
+    machine_examples: int = MACHINE_EXAMPLES,
+    machine_steps: int = MACHINE_STEPS,
 ) -> Results:
-    """Build each size, measure every operation on it, and the heap at the largest size."""
-    res = Results(tuple(sizes), rounds, iters, clock, {op.key: {} for op in OPS}, {})
+    """Build each size and measure ``ops`` on it (and, unless turned off, the host's call
+    pairs at that size); then the memory rows at the largest size and the KernelMachine
+    throughput (``machine_examples`` 0 leaves it out)."""
+    res = Results(
+        tuple(sizes), rounds, iters, clock, {op.key: {} for op in ops}, {}, ops=tuple(ops)
+    )
+    tick = CLOCKS[clock]
+    host_kernel: HostKernel | None = None
+    if host and any(op.host for op in ops):
+        host_kernel, why = HostKernel.open()
+        if host_kernel is None:
+            res.host = HostResults(False, why)
+        else:
+            res.host = HostResults(True, f"{platform.system()} {platform.release()}")
     for n in sizes:
         if out is not None:
             print(f"[n={n:,}] building ...", file=out, flush=True)
         w = build_world(n, seed)
         res.build[n] = (w.pop_seconds, w.top_seconds)
         rng = random.Random(seed)
-        for op in OPS:
-            res.samples[op.key][n] = measure(op, w, rounds, iters, rng, CLOCKS[clock])
-            if out is not None:
-                med = statistics.median(res.samples[op.key][n])
-                print(f"[n={n:,}] {op.name}: {fmt(med)} µs", file=out, flush=True)
+        for op in ops:
+            res.samples[op.key][n] = measure(op, w, rounds, iters, rng, tick)
+            _progress(out, n, op.name, res.samples[op.key][n])
         del w
         gc.collect()
-    res.heap_n = max(sizes)
-    res.heap_bytes = heap_per_mapping(res.heap_n)
+        if host_kernel is not None and res.host is not None:
+            lay = build_host_layout(host_kernel, n)
+            try:
+                res.host.mappings[n] = lay.count
+                host_rng = random.Random(seed)
+                for op in ops:
+                    if op.host is not None:
+                        got = measure_host(op.host, lay, rounds, iters, host_rng, tick)
+                        res.host.samples.setdefault(op.host, {})[n] = got
+                        _progress(out, n, f"host {op.name}", got)
+            finally:
+                lay.close()
+    if memory:
+        res.memory = measure_memory(max(sizes))
+    if machine_examples > 0:
+        if out is not None:
+            print("KernelMachine throughput ...", file=out, flush=True)
+        res.machine = machine_throughput(machine_examples, machine_steps, tick)
     return res
 
 
@@ -536,7 +1114,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         f"{args.rounds} rounds × {args.iters} iterations, {args.clock} clock",
         file=stream,
     )
-    res = run_benchmark(args.sizes, args.rounds, args.iters, args.seed, stream, args.clock)
+    res = run_benchmark(
+        args.sizes,
+        args.rounds,
+        args.iters,
+        args.seed,
+        stream,
+        args.clock,
+        host=not args.no_host,
+        machine_examples=args.machine_examples,
+        machine_steps=args.machine_steps,
+    )
     report(res, stream)
     return 0
 

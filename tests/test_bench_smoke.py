@@ -8,10 +8,12 @@ lines print their tables (check_ratios.py's exit status follows its threshold).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import io
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -48,6 +50,16 @@ sys.modules.setdefault("bench", bench)
 check_ratios = _load("qnxsim_benchmarks_check_ratios", CHECK_PATH)
 OP_KEYS = [op.key for op in bench.OPS]
 HOST, HOST_WHY = bench.HostKernel.open()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _frozen_heap() -> Iterator[None]:
+    """The script runs ``gc.collect()`` before every measurement; under pytest the heap
+    is large, so freeze what exists already and each collection stays cheap."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="module")
