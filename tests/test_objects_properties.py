@@ -19,9 +19,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from qnxsim import Kernel, MemoryFault, Process, QnxError
 from qnxsim import constants as C
@@ -99,9 +106,13 @@ class ProcModel:
 
 
 class ShmObjectsMachine(RuleBasedStateMachine):
+    #: The profile and arch the machine runs on (None: the profile's default arch).
+    version = "8.0"
+    arch: str | None = None
+
     def __init__(self) -> None:
         super().__init__()
-        self.k = Kernel(ram=RAM)
+        self.k = Kernel(ram=RAM, version=self.version, arch=self.arch)
         self.procs: list[ProcModel] = []
         self.objs: dict[int, ObjModel] = {}
         self.names: dict[str, int] = {}
@@ -420,7 +431,8 @@ class ShmObjectsMachine(RuleBasedStateMachine):
         elif which == 3 and ro is not None:
             self.expect_failure(qerrno.EBADF, p.pwrite, ro, b"x", 0)
         elif which == 4 and fd is not None:
-            self.expect_failure(qerrno.EINVAL, p.mmap, 0, PS, RW, C.MAP_PRIVATE, fd, -PS)
+            # mmap64: a 32-bit mmap zero-extends its off_t (R-CALL-3), so -PS is not negative
+            self.expect_failure(qerrno.EINVAL, p.mmap64, 0, PS, RW, C.MAP_PRIVATE, fd, -PS)
         elif which == 5:
             self.expect_failure(qerrno.EBADF, p.mmap, 0, PS, RW, C.MAP_SHARED, 999, 0)
         elif which == 6 and present is not None:
@@ -433,7 +445,8 @@ class ShmObjectsMachine(RuleBasedStateMachine):
             self.expect_failure(qerrno.ENOMEM, p.mmap, 0, 2 * RAM, RW, C.MAP_PRIVATE, fd, 0)
         elif which == 10 and rw is not None:
             bad = C.SHMCTL_ANON | C.SHMCTL_PHYS | C.SHMCTL_LAZY
-            self.expect_failure(qerrno.EINVAL, p.shm_ctl, rw, bad, 0, PS)
+            errno = self.k.profile.shm_ctl_errno or qerrno.EINVAL  # SPEC 19: 6.4 says ENOSYS
+            self.expect_failure(errno, p.shm_ctl, rw, bad, 0, PS)
         elif which == 11 and fd is not None and pm.maps:
             m = pm.maps[fsel % len(pm.maps)]  # MAP_FIXED over it, not congruent (R-MMAP-F2)
             kind = C.MAP_SHARED if pm.fds[fd][1] else C.MAP_PRIVATE
@@ -500,3 +513,23 @@ ShmObjectsMachine.TestCase.settings = settings(
     max_examples=50, stateful_step_count=40, deadline=None
 )
 test_R_OBJ_2_to_6_R_CALL_5_shm_objects_state_machine = ShmObjectsMachine.TestCase
+
+
+def _on(version: str, arch: str) -> type[ShmObjectsMachine]:
+    """The same machine on another profile and arch (SPEC 19, R-SYS-2..4), fewer examples."""
+    machine = type(
+        f"ShmObjectsMachine_{version}_{arch}",
+        (ShmObjectsMachine,),
+        {"version": version, "arch": arch},
+    )
+    machine.TestCase.settings = settings(max_examples=10, stateful_step_count=30, deadline=None)
+    return machine
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64", "x86", "armle-v7"])
+@pytest.mark.parametrize("version", ["8.0", "7.1", "6.4"])
+def test_SPEC_19_shm_objects_state_machine_on_every_profile_and_arch(
+    version: str, arch: str
+) -> None:
+    machine = _on(version, arch)
+    run_state_machine_as_test(machine, settings=machine.TestCase.settings)
