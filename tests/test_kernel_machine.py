@@ -207,3 +207,12 @@ def test_teeth_peer_call_to_an_exited_process(monkeypatch: pytest.MonkeyPatch) -
 
 def test_rule_strategies_are_public_for_subclasses() -> None:
     assert isinstance(PROCESS, st.SearchStrategy) and isinstance(PAGES, st.SearchStrategy)
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "x86", "armle-v7"])
+def test_R_SYS_2_the_machine_finds_nothing_on_the_other_arches(arch: str) -> None:
+    """The same walks on the 32-bit arches and aarch64 (R-SYS-2..4): their widths, user
+    ranges and hints come from the kernel, so the model's predictions still hold."""
+    machine = type(f"KernelMachine_{arch}", (KernelMachine,), {})
+    machine.kernel_options = {"ram": 64 << 20, "arch": arch}
+    run_state_machine_as_test(machine, settings=settings(BOUNDED, max_examples=10))
