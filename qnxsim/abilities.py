@@ -41,6 +41,10 @@ DEFAULTS: dict[int, tuple[bool, bool]] = {
 }
 
 
+_ALLOWED = DomainEntry(True)  # the default entries are shared: DomainEntry is frozen
+_DENIED = DomainEntry(False)
+
+
 def domain_of(euid: int) -> int:
     """R-ABLE-1: the domain is chosen by the process's current euid."""
     return ROOT if euid == 0 else NONROOT
@@ -69,7 +73,7 @@ class Abilities:
         if hit is not None:
             return hit
         root, nonroot = DEFAULTS.get(aid, (True, False))
-        return DomainEntry(root if domain == ROOT else nonroot)
+        return _ALLOWED if (root if domain == ROOT else nonroot) else _DENIED
 
     def set(self, aid: int, domain: int, entry: DomainEntry) -> None:
         self._table[(aid, domain)] = entry

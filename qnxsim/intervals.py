@@ -337,8 +337,8 @@ class IntervalMap(Generic[V]):
         """True when nothing overlaps ``[start, end)``.  O(log n)."""
         if start >= end:
             return True  # an empty range overlaps nothing (as ``overlapping`` says)
-        s = next(self._starts_from(start), None)
-        return s is None or s >= end
+        last = self._starts.floor(end - 1)  # the last interval that starts before ``end``
+        return last is None or self._items[last][0] <= start
 
     def is_covered(self, start: int, end: int) -> bool:
         """True when every point of ``[start, end)`` lies in some interval.  O(log n + k)."""
@@ -394,7 +394,29 @@ class IntervalMap(Generic[V]):
             self._carve_hole(hole, start, end)
         else:
             self._refresh_gaps(start, end)
-        self.coalesce(start, end)
+        self._merge_neighbours(start, end)
+
+    def _merge_neighbours(self, start: int, end: int) -> None:
+        """Merge a new interval ``[start, end)`` with the ones touching it.  O(log n)."""
+        join = self._join
+        if join is None:
+            return
+        items = self._items
+        nxt = items.get(end)
+        if nxt is not None:
+            merged = join(items[start][1], start, end, nxt[1])
+            if merged is not None:
+                self._drop(end)
+                items[start] = (nxt[0], merged)
+        left = self._starts.floor(start - 1)
+        if left is not None:
+            left_end, left_value = items[left]
+            if left_end == start:
+                right_end, right_value = items[start]
+                merged = join(left_value, left, start, right_value)
+                if merged is not None:
+                    self._drop(start)
+                    items[left] = (right_end, merged)
 
     def _carve_hole(self, hole: tuple[int, int], start: int, end: int) -> None:
         """The hole index after ``[start, end)`` is put inside ``hole``.  O(log n)."""

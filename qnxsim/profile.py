@@ -8,6 +8,7 @@ instead of testing version strings.  ``PROFILES`` has "8.0" (the default), "7.1"
 from __future__ import annotations
 
 import functools
+import operator
 import types
 from typing import Any
 
@@ -93,10 +94,9 @@ class Profile:
     @property
     def known_map_flags(self) -> int:
         """R-MMAP-4: every bit that is a defined MAP_* flag (the type field included)."""
-        bits = self.map_type_mask
-        for _, value in self.map_flags:
-            bits |= value
-        return bits
+        return functools.reduce(
+            operator.or_, _flag_table(self.map_flags).values(), self.map_type_mask
+        )
 
     def constants(self) -> types.SimpleNamespace:
         """``qnxsim.constants`` with this profile's values (SPEC 18, 19): names it does not
