@@ -26,6 +26,7 @@ from qnxsim.pathspace import (
     shm_path,
 )
 from qnxsim.physmem import PhysMem
+from qnxsim.profile import Profile
 
 #: What QNX 8.0's shm_ctl accepts (R-SHM-6): every defined SHMCTL_* bit.
 SHMCTL_KNOWN = C.SHMCTL_FLAG_MASK
@@ -46,6 +47,8 @@ class FileUser(Protocol):
     def fdt(self) -> FdTable: ...
     @property
     def rlimits(self) -> Mapping[int, tuple[int, int]]: ...
+    @property
+    def profile(self) -> Profile: ...
 
     def able(self, aid: int, lo: int | None, hi: int | None) -> bool: ...
 
@@ -120,8 +123,19 @@ def _check_fd_room(user: FileUser, call: str, start: int = 0, rule: str = "R-SHM
 
 
 def shm_anon(ps: PathSpace, user: FileUser, oflag: int, mode: int) -> int:
-    """R-SHM-1: SHM_ANON makes an unnamed object; O_CREAT and O_RDWR are required."""
+    """R-SHM-1: SHM_ANON makes an unnamed object; O_CREAT and O_RDWR are required.
+
+    SPEC 19: SHM_ANON is 7.1+; on a profile without it (6.4) the call is EINVAL [SIM].
+    """
     call = "shm_open"
+    profile = user.profile
+    if not profile.shm_anon:
+        raise _err(
+            E.EINVAL,
+            f"R-SHM-1 [SIM]: QNX {profile.version} has no SHM_ANON (7.1+); its value, the "
+            "pointer (const char *)1, is no valid path",
+            call,
+        )
     if not oflag & C.O_CREAT or oflag & C.O_ACCMODE != C.O_RDWR:
         raise _err(E.EINVAL, "R-SHM-1: SHM_ANON needs O_CREAT and O_RDWR", call)
     fd = _check_fd_room(user, call)

@@ -86,13 +86,13 @@ class Axis:
         return self.x[addr]
 
 
-def _title(r: Mapping) -> str:
+def _title(r: Mapping, names: dict[int, str] = MAP_FLAG_NAMES) -> str:
     parts = [
         f"{r.start:#x}-{r.end:#x}",
         f"{pidin_size(r.size)} ({r.size} bytes)",
         prot_text(r.prot),
         r.kind,
-        flag_names(r.flags, MAP_FLAG_NAMES),
+        flag_names(r.flags, names),
         f"offset {r.offset:#x}",
     ]
     if r.name:
@@ -102,7 +102,13 @@ def _title(r: Mapping) -> str:
     return " ".join(parts)
 
 
-def _strip(records: Sequence[Mapping], axis: Axis, y: float, label: str) -> list[str]:
+def _strip(
+    records: Sequence[Mapping],
+    axis: Axis,
+    y: float,
+    label: str,
+    names: dict[int, str] = MAP_FLAG_NAMES,
+) -> list[str]:
     out = [
         f'<text x="2" y="{y + ROW / 2 + 4:.1f}" font-size="11" fill="#333">{escape(label)}</text>'
     ]
@@ -124,7 +130,7 @@ def _strip(records: Sequence[Mapping], axis: Axis, y: float, label: str) -> list
         out.append(
             f'<rect class="mapping" x="{x0:.1f}" y="{y + 2:.1f}" width="{w:.1f}" '
             f'height="{ROW - 4}" fill="{fill}" stroke="#555" stroke-width="0.6"{faded}>'
-            f"<title>{escape(_title(r))}</title></rect>"
+            f"<title>{escape(_title(r, names))}</title></rect>"
         )
         if w >= 22:
             out.append(
@@ -145,8 +151,13 @@ def _strip(records: Sequence[Mapping], axis: Axis, y: float, label: str) -> list
     return out
 
 
-def space_svg(rows: Sequence[tuple[str, Sequence[Mapping]]], title: str = "") -> str:
-    """One SVG with a strip per ``(label, records)`` row, all on one address axis.
+def space_svg(
+    rows: Sequence[tuple[str, Sequence[Mapping]]],
+    title: str = "",
+    names: dict[int, str] = MAP_FLAG_NAMES,
+) -> str:
+    """One SVG with a strip per ``(label, records)`` row, all on one address axis; the
+    records' titles name MAP_* flags with ``names`` (8.0's by default).
 
     >>> from qnxsim import Kernel
     >>> p = Kernel().spawn()
@@ -163,7 +174,7 @@ def space_svg(rows: Sequence[tuple[str, Sequence[Mapping]]], title: str = "") ->
     for i, (label, records) in enumerate(rows):
         y = 2 + i * (ROW + TICKS)
         if records:
-            body.extend(_strip(records, axis, y, label))
+            body.extend(_strip(records, axis, y, label, names))
         else:
             body.append(
                 f'<text x="2" y="{y + ROW / 2 + 4:.1f}" font-size="11" fill="#333">'
@@ -191,8 +202,9 @@ def legend(records: Iterable[Mapping]) -> str:
     return f'<div style="font-family:monospace;font-size:11px">{"".join(items)}</div>'
 
 
-def records_table(records: Sequence[Mapping]) -> str:
-    """An HTML table with one row per record (R-MAP-1 fields)."""
+def records_table(records: Sequence[Mapping], names: dict[int, str] = MAP_FLAG_NAMES) -> str:
+    """An HTML table with one row per record (R-MAP-1 fields); ``names`` names the MAP_*
+    flags (the kernel's ``profile.map_flag_names``; 8.0's by default)."""
     head = ("start", "end", "size", "prot", "flags", "kind", "offset", "name", "locked")
     rows = [
         (
@@ -200,7 +212,7 @@ def records_table(records: Sequence[Mapping]) -> str:
             f"{r.end:#x}",
             pidin_size(r.size),
             prot_text(r.prot),
-            flag_names(r.flags, MAP_FLAG_NAMES),
+            flag_names(r.flags, names),
             r.kind,
             f"{r.offset:#x}",
             object_name(r),
@@ -228,9 +240,10 @@ def process_html(proc: Process) -> str:
     title = f"pid {proc.pid} {proc.path} (uid {proc.uid}, {state}, {len(records)} mappings)"
     parts = [_heading(title)]
     if records:
-        parts.append(space_svg([(f"pid {proc.pid}", records)], title))
+        names = proc.kernel.profile.map_flag_names  # SPEC 19
+        parts.append(space_svg([(f"pid {proc.pid}", records)], title, names))
         parts.append(legend(records))
-        parts.append(records_table(records))
+        parts.append(records_table(records, names))
     else:
         parts.append('<div style="font-family:monospace;color:#999">no mappings</div>')
     return "<div>" + "".join(parts) + "</div>"
@@ -261,6 +274,7 @@ def before_after_html(
     text: str,
     before: Side,
     after: Side,
+    names: dict[int, str] = MAP_FLAG_NAMES,
 ) -> str:
     """An explanation, then per pid the records a call replaced and what replaced them."""
     parts: list[str] = []
@@ -269,13 +283,15 @@ def before_after_html(
         parts.append(f'<p style="{style}">{escape(text)}</p>')
     for pid in sorted(set(before) | set(after)):
         old, new = before.get(pid, ()), after.get(pid, ())
-        parts.append(space_svg([("before", old), ("after", new)], f"pid {pid}: before and after"))
+        title = f"pid {pid}: before and after"
+        parts.append(space_svg([("before", old), ("after", new)], title, names))
         parts.append(legend([*old, *new]))
     return "<div>" + "".join(parts) + "</div>"
 
 
 def trace_html(
     events: Sequence[tuple[str, Side, Side]],
+    names: dict[int, str] = MAP_FLAG_NAMES,
 ) -> str:
     """A numbered list of explained events; those that changed mappings show before/after."""
     items: list[str] = []
@@ -284,7 +300,7 @@ def trace_html(
         if before or after:
             body = (
                 f"<details><summary>{body}</summary>"
-                + before_after_html("", before, after)
+                + before_after_html("", before, after, names)
                 + "</details>"
             )
         items.append(f'<li style="margin:2px 0">{body}</li>')

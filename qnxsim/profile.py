@@ -86,10 +86,20 @@ class Profile:
     hole_slack_pages: int
     #: SPEC 19 / R-SHM-6: the errno of every shm_ctl failure (6.4 libc: ENOSYS); None: R-SHM-6.
     shm_ctl_errno: int | None
+    #: R-SHM-1: SHM_ANON exists (7.1+).  [SIM] Without it (6.4) shm_open(SHM_ANON) is
+    #: EINVAL: 6.4 defines no SHM_ANON, and its value, the pointer (const char *)1, is
+    #: no valid path.
+    shm_anon: bool = True
 
     def flag(self, name: str) -> int:
         """The value of MAP_* flag ``name`` in this profile; 0 when it does not define it."""
         return _flag_table(self.map_flags).get(name, 0)
+
+    @property
+    def map_flag_names(self) -> dict[int, str]:
+        """Value -> name of this version's MAP_* flags, MAP_SHARED and MAP_PRIVATE included,
+        for ``constants.flag_names`` (6.4 names 0x20000 MAP_NOX64K, SPEC 19)."""
+        return _flag_names(self.map_flags)
 
     @property
     def known_map_flags(self) -> int:
@@ -135,7 +145,7 @@ PROFILES: dict[str, Profile] = {
         map_type_compat=((0, C.MAP_PRIVATE), (3, C.MAP_PRIVATE | C.MAP_ANON)),
         map_type_other=C.MAP_SHARED, reserved_mask=0xF1F00F00, map_flags=_FLAGS_6_4,
         exec_rule="none", abilities=False, mlockall_noop=False, madvise_len0_einval=False,
-        ms_sync_full=False, hole_slack_pages=1, shm_ctl_errno=E.ENOSYS,
+        ms_sync_full=False, hole_slack_pages=1, shm_ctl_errno=E.ENOSYS, shm_anon=False,
     ),
 }  # fmt: skip
 
@@ -144,6 +154,12 @@ PROFILES: dict[str, Profile] = {
 def _flag_table(flags: tuple[tuple[str, int], ...]) -> dict[str, int]:
     """``map_flags`` as a dict, built once per profile (``flag`` is on the mmap path)."""
     return dict(flags)
+
+
+@functools.cache
+def _flag_names(flags: tuple[tuple[str, int], ...]) -> dict[int, str]:
+    """``Profile.map_flag_names``, built once per profile."""
+    return {C.MAP_SHARED: "MAP_SHARED", C.MAP_PRIVATE: "MAP_PRIVATE"} | {v: n for n, v in flags}
 
 
 def normalize_map_type(flags: int, profile: Profile) -> int:
@@ -216,6 +232,7 @@ ROWS: tuple[tuple[str, Any], ...] = (
      else f"hole ≥ size + {p.hole_slack_pages} page(s)"),
     ("shm_ctl failure errno", lambda p: "R-SHM-6" if p.shm_ctl_errno is None
      else f"always {E.errorcode[p.shm_ctl_errno]}"),
+    ("shm_open(SHM_ANON)", lambda p: "R-SHM-1" if p.shm_anon else "EINVAL [SIM]: no SHM_ANON"),
     ("arch default", lambda p: p.default_arch),
 )  # fmt: skip
 

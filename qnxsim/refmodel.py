@@ -144,8 +144,10 @@ class KernelModel:
     views: ``layout``, ``page_numbers``.
     """
 
-    def __init__(self, page_size: int) -> None:
+    def __init__(self, page_size: int, *, hole_slack_pages: int = 0) -> None:
         self.page_size = page_size
+        #: SPEC 19: what a hole must hold beyond the size, in pages (6.4 quirk: 1).
+        self.hole_slack_pages = hole_slack_pages
         self.procs: dict[int, ProcessModel] = {}
         self.names: dict[str, ObjectModel] = {}
         self.dead: list[int] = []
@@ -192,10 +194,11 @@ class KernelModel:
 
     def place(self, pid: int, hint: int, size: int) -> int:
         """R-PLACE-2 (upward, ASLR off): the lowest start at or above ``hint`` whose
-        ``size`` bytes are all free.  O(mapped pages above the hint)."""
+        ``size`` bytes, and ``hole_slack_pages`` more (SPEC 19's hole fit), are all free;
+        the mapping goes at that start.  O(mapped pages above the hint)."""
         ps = self.page_size
         pages = self.procs[pid].pages
-        n = round_up(size, ps) // ps
+        n = round_up(size, ps) // ps + self.hole_slack_pages
         v = hint // ps
         while True:
             busy = [w for w in range(v, v + n) if w in pages]

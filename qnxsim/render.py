@@ -138,12 +138,14 @@ def process_lines(proc: Process) -> list[str]:
     return lines
 
 
-def _maps_rows(records: tuple[Mapping, ...]) -> list[tuple[str, ...]]:
+def _maps_rows(
+    records: tuple[Mapping, ...], map_names: dict[int, str] = MAP_FLAG_NAMES
+) -> list[tuple[str, ...]]:
     return [
         (
             f"{r.start:012x}-{r.end:012x}",
             prot_text(r.prot),
-            flag_names(r.flags, MAP_FLAG_NAMES),
+            flag_names(r.flags, map_names),
             r.kind,
             f"{r.offset:#x}",
             r.name or "-",
@@ -166,7 +168,8 @@ def maps(kernel: Kernel, procs: Iterable[Process] | None = None) -> str:
     across the whole listing.  O(n) in records.
     """
     chosen = kernel.processes() if procs is None else procs
-    blocks = [(proc, _maps_rows(proc.space.records())) for proc in chosen]
+    names = kernel.profile.map_flag_names  # SPEC 19: the version's flag names
+    blocks = [(proc, _maps_rows(proc.space.records(), names)) for proc in chosen]
     every = [MAPS_COLUMNS, *(row for _, rows in blocks for row in rows)]
     widths = [max(len(row[i]) for row in every) for i in range(len(MAPS_COLUMNS))]
 

@@ -2,7 +2,9 @@
 
 The strategies compose from small named pieces and shrink towards "one process, one page":
 ``one_of`` branches come simplest first, integers count up from the smallest and flag sets
-shrink to no flags.  Values follow the QNX 8.0 profile (SPEC 18, 19).
+shrink to no flags.  Values follow the QNX 8.0 profile (SPEC 18, 19) unless given a Kernel
+(or a ``profile``), whose version's flags they then use; ``KernelMachine`` reads its
+kernel's profile.
 
 This module imports hypothesis.  Nothing else in qnxsim imports it, so ``import qnxsim``
 works without the ``test`` extra.
@@ -24,6 +26,7 @@ from qnxsim import errno as E
 from qnxsim.access import MemoryFault
 from qnxsim.errno import QnxError
 from qnxsim.process import Kernel, Process
+from qnxsim.profile import PROFILES, Profile
 from qnxsim.refmodel import Fault, KernelModel, ObjectModel, round_up
 from qnxsim.render import process_lines
 
@@ -43,20 +46,26 @@ PROT_BITS = (C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC, C.PROT_NOCACHE)
 STRAY_PROT_BITS = tuple(1 << b for b in range(32) if not (1 << b) & C.PROT_MASK)
 #: The flags a valid ``map_flags()`` may add to its type, simplest first.  MAP_HANDLE is
 #: a known flag but left out: plain mmap refuses it (R-MMAP-5).
-OPTIONAL_MAP_FLAGS = (
-    C.MAP_ANON, C.MAP_NOINHERIT, C.MAP_LAZY, C.MAP_NOINIT, C.MAP_FIXED, C.MAP_BELOW,
-    C.MAP_ELF, C.MAP_STACK, C.MAP_PHYS,
+OPTIONAL_MAP_FLAG_NAMES = (
+    "MAP_ANON", "MAP_NOINHERIT", "MAP_LAZY", "MAP_NOINIT", "MAP_FIXED", "MAP_BELOW",
+    "MAP_ELF", "MAP_STACK", "MAP_PHYS",
 )  # fmt: skip
+#: Their values in QNX 8.0 (``optional_map_flags(profile)`` gives another version's).
+OPTIONAL_MAP_FLAGS = tuple(PROFILES["8.0"].flag(n) for n in OPTIONAL_MAP_FLAG_NAMES)
 #: R-MMAP-4: PROT bits other than PROT_NOCACHE (which mmap moves to prot) refused in flags.
 PROT_BITS_IN_FLAGS = (C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC)
-#: R-MMAP-4: the reserved bits (MAP_RESERVMASK), MAP_SYSRAM first.
+#: R-MMAP-4: the reserved bits (MAP_RESERVMASK) of QNX 8.0, MAP_SYSRAM first
+#: (``invalid_map_bits(profile)`` gives another version's).
 RESERVED_MAP_BITS = (C.MAP_SYSRAM, *(1 << b for b in range(20, 32) if 1 << b != C.MAP_SYSRAM))
 #: R-MMAP-4: bits below the reserved mask that are no MAP_* flag of QNX 8.0 and no PROT
-#: bit (0x40 is MAP_NOSYNCFILE in 7.1 but nothing in 8.0).
+#: bit (0x40 is MAP_NOSYNCFILE in 7.1 but nothing in 8.0; see ``invalid_map_bits``).
 UNDEFINED_MAP_BITS = (0x4, 0x8, 0x40, 0x8000)
 #: The flags ``mmap_args()`` draws by default: those a fresh process always accepts for
 #: anonymous memory (no MAP_STACK, MAP_PHYS, whose extra rules need more than flags).
-MMAP_ARGS_FLAGS = (C.MAP_NOINHERIT, C.MAP_LAZY, C.MAP_NOINIT, C.MAP_FIXED, C.MAP_BELOW, C.MAP_ELF)
+MMAP_ARGS_FLAG_NAMES = (
+    "MAP_NOINHERIT", "MAP_LAZY", "MAP_NOINIT", "MAP_FIXED", "MAP_BELOW", "MAP_ELF",
+)  # fmt: skip
+MMAP_ARGS_FLAGS = tuple(PROFILES["8.0"].flag(n) for n in MMAP_ARGS_FLAG_NAMES)
 
 
 # -- small pieces -------------------------------------------------------------------------
@@ -172,34 +181,81 @@ def page_aligned_addresses(
     return st.integers(lo // ps, hi // ps).map(lambda n: n * ps)
 
 
+def _profile_of(profile: Profile | Kernel | Process | str | None) -> Profile:
+    """The profile of a Kernel or Process, the named version's, or 8.0's for None."""
+    if profile is None:
+        return PROFILES["8.0"]
+    if isinstance(profile, str):
+        return PROFILES[profile]
+    if isinstance(profile, Process):
+        return profile.kernel.profile
+    if isinstance(profile, Kernel):
+        return profile.profile
+    return profile
+
+
+def optional_map_flags(
+    profile: Profile | Kernel | Process | str | None = None,
+    names: Sequence[str] = OPTIONAL_MAP_FLAG_NAMES,
+) -> tuple[int, ...]:
+    """The values of the MAP_* flags ``names`` that ``profile`` defines (SPEC 19), in order:
+    6.4 has no MAP_NOINHERIT, so it is left out there (its bit 0x20000 is MAP_NOX64K)."""
+    prof = _profile_of(profile)
+    return tuple(v for v in (prof.flag(n) for n in names) if v)
+
+
+def invalid_map_bits(
+    profile: Profile | Kernel | Process | str | None = None,
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """R-MMAP-4 for ``profile`` (SPEC 19): ``(reserved bits, MAP_SYSRAM first; bits that
+    are no MAP_* flag of the version and no PROT bit)``."""
+    prof = _profile_of(profile)
+    reserved = [1 << b for b in range(32) if (1 << b) & prof.reserved_mask & ~C.PROT_MASK]
+    reserved.sort(key=lambda bit: bit != C.MAP_SYSRAM)
+    taken = prof.known_map_flags | prof.reserved_mask | C.PROT_MASK
+    undefined = tuple(1 << b for b in range(32) if not (1 << b) & taken)
+    return tuple(reserved), undefined
+
+
 def map_flags(
     valid: bool = True,
     *,
     types: Sequence[int] = (C.MAP_PRIVATE, C.MAP_SHARED),
-    optional: Sequence[int] = OPTIONAL_MAP_FLAGS,
+    optional: Sequence[int] | None = None,
+    profile: Profile | Kernel | Process | str | None = None,
 ) -> st.SearchStrategy[int]:
-    """MAP_* flag words.
+    """MAP_* flag words of QNX ``profile`` (a Profile, Kernel, Process or version; default
+    8.0, SPEC 19).
 
     ``valid=True``: exactly one of ``types`` (MAP_PRIVATE first) ORed with any of
-    ``optional`` (known MAP_* flags; MAP_HANDLE is not among the defaults, R-MMAP-5).
-    Such flags pass R-MMAP-1 and R-MMAP-4.  Shrinks towards ``MAP_PRIVATE``.
+    ``optional`` (known MAP_* flags; default ``optional_map_flags(profile)``; MAP_HANDLE
+    is not among them, R-MMAP-5).  Such flags pass R-MMAP-1 and R-MMAP-4.  Shrinks
+    towards ``MAP_PRIVATE``.
 
     ``valid=False``: flags that mmap refuses with EINVAL by R-MMAP-1 or R-MMAP-4, one kind
     of fault per value, simplest kind first: a MAP_TYPE field that is neither or both of
-    MAP_SHARED and MAP_PRIVATE (R-MMAP-1); valid flags plus a PROT bit other than
-    PROT_NOCACHE, plus a reserved bit (MAP_RESERVMASK, MAP_SYSRAM first), or plus a bit
-    that is no MAP_* flag of QNX 8.0 (R-MMAP-4).
+    MAP_SHARED and MAP_PRIVATE (R-MMAP-1; not on 6.4, whose every type value is valid);
+    valid flags plus a PROT bit other than PROT_NOCACHE, plus a reserved bit (the
+    profile's MAP_RESERVMASK, MAP_SYSRAM first), or plus a bit that is no MAP_* flag of
+    the profile (R-MMAP-4).
 
     >>> from hypothesis import find
     >>> find(map_flags(), lambda f: True) == C.MAP_PRIVATE
     True
     >>> find(map_flags(valid=False), lambda f: True)
     0
+    >>> hex(find(map_flags(valid=False, profile="6.4"), lambda f: True))
+    '0x102'
     """
+    prof = _profile_of(profile)
+    if optional is None:
+        optional = optional_map_flags(prof)
     if not types or any(t not in (C.MAP_PRIVATE, C.MAP_SHARED) for t in types):
         raise ValueError("types must be MAP_PRIVATE and/or MAP_SHARED")
-    if any(f & (C.MAP_TYPE | C.PROT_MASK | C.MAP_RESERVMASK) for f in optional):
-        raise ValueError("optional flags must be MAP_* flags other than the type")
+    not_optional = prof.map_type_mask | C.PROT_MASK | prof.reserved_mask | ~prof.known_map_flags
+    if any(f & not_optional for f in optional):
+        raise ValueError(f"optional flags must be MAP_* flags of QNX {prof.version} other "
+                         "than the type")  # fmt: skip
     good = st.builds(operator.or_, st.sampled_from(tuple(types)), _bit_sets(optional))
     if valid:
         return good
@@ -207,10 +263,14 @@ def map_flags(
     def plus(bits: Sequence[int]) -> st.SearchStrategy[int]:
         return st.builds(operator.or_, good, st.sampled_from(bits))
 
-    bad_type = st.builds(operator.or_, st.sampled_from((0, C.MAP_TYPE)), _bit_sets(optional))
-    return st.one_of(
-        bad_type, plus(PROT_BITS_IN_FLAGS), plus(RESERVED_MAP_BITS), plus(UNDEFINED_MAP_BITS)
-    )
+    reserved, undefined = invalid_map_bits(prof)
+    kinds = [plus(PROT_BITS_IN_FLAGS), plus(reserved)]
+    if undefined:
+        kinds.append(plus(undefined))
+    if not prof.map_type_compat and prof.map_type_other is None:
+        mask = prof.map_type_mask
+        kinds.insert(0, st.builds(operator.or_, st.sampled_from((0, mask)), _bit_sets(optional)))
+    return st.one_of(kinds)
 
 
 MmapArgs = tuple[int, int, int, int, int, int]
@@ -234,7 +294,8 @@ def mmap_args(
 
     ``len`` is a whole number of pages (up to ``max_pages``) first, then any byte count up
     to that.  ``flags`` default to valid ``map_flags`` with MAP_NOINHERIT, MAP_LAZY,
-    MAP_NOINIT, MAP_FIXED, MAP_BELOW or MAP_ELF; ``prot`` to ``prot_values()``.
+    MAP_NOINIT, MAP_FIXED, MAP_BELOW or MAP_ELF (those the kernel's profile defines;
+    8.0's for a bare page size); ``prot`` to ``prot_values()``.
     ``addr``: with MAP_FIXED, one of ``addresses`` (default: page-aligned addresses that
     leave room for ``len``); otherwise 0 (no hint) first, then one of them as a hint.
 
@@ -244,7 +305,11 @@ def mmap_args(
     _, end = _user_range(kernel_or_page_size)
     if addresses is None:
         addresses = page_aligned_addresses(kernel_or_page_size, max_value=end - max_pages * ps)
-    flag_words = flags if flags is not None else map_flags(optional=MMAP_ARGS_FLAGS)
+    if flags is None:
+        x = kernel_or_page_size
+        prof = _profile_of(x if isinstance(x, Kernel | Process) else None)
+        flags = map_flags(optional=optional_map_flags(prof, MMAP_ARGS_FLAG_NAMES), profile=prof)
+    flag_words = flags
     prots = prot if prot is not None else prot_values()
     fds = fd if isinstance(fd, st.SearchStrategy) else st.just(fd)
     lengths = st.one_of(
@@ -541,7 +606,11 @@ class KernelMachine(RuleBasedStateMachine):
         arch = self.kernel.machine.arch
         self.program_base = arch.program_base
         self.shmem_base = arch.shmem_base
-        self.model = KernelModel(self.page_size)
+        self.profile = self.kernel.profile
+        #: SPEC 19: MAP_NOINHERIT of the kernel's version (0: 6.4 defines none).
+        self.map_noinherit = self.profile.flag("MAP_NOINHERIT")
+        self.invalid_flags = map_flags(valid=False, profile=self.profile)
+        self.model = KernelModel(self.page_size, hole_slack_pages=self.profile.hole_slack_pages)
         self.processes: list[Process] = []
         self.add_process(self.kernel.spawn(uid=self.uids[0], image=False))
 
@@ -613,7 +682,8 @@ class KernelMachine(RuleBasedStateMachine):
         return fd, pm.fds.get(fd)
 
     def _may_map_into(self, caller: Process, target: Process) -> bool:
-        """R-PEER-3 with default abilities: root, or a shared uid."""
+        """R-PEER-3 with default abilities (PROCMGR_AID_MEM_PEER: root only), or SPEC 19's
+        rule of a profile without abilities (6.4: euid 0): root, or a shared uid."""
         if caller.pid == target.pid or caller.euid == 0:
             return True
         return bool({caller.ruid, caller.euid} & {target.ruid, target.suid})
@@ -645,8 +715,9 @@ class KernelMachine(RuleBasedStateMachine):
         size = pages * ps
         shared = kind in ("shared-anon", "shm-shared")
         flags = C.MAP_SHARED if shared else C.MAP_PRIVATE
+        noinherit = noinherit and bool(self.map_noinherit)  # SPEC 19: none in 6.4
         if noinherit:
-            flags |= C.MAP_NOINHERIT
+            flags |= self.map_noinherit
         obj: ObjectModel | None = None
         if kind in ("private-anon", "shared-anon"):
             flags |= C.MAP_ANON
@@ -842,9 +913,12 @@ class KernelMachine(RuleBasedStateMachine):
         self.check_mmap(self.process(proc), self.process(peer), pages, prot, kind,
                         fd_index=fd, fixed=fixed)  # fmt: skip
 
-    @rule(proc=PROCESS, flags=map_flags(valid=False), prot=prot_values(), pages=PAGES)
-    def mmap_invalid_flags(self, proc: int, flags: int, prot: int, pages: int) -> None:
-        """R-MMAP-1, R-MMAP-4: EINVAL, whatever else the call asks."""
+    @rule(proc=PROCESS, data=st.data(), prot=prot_values(), pages=PAGES)
+    def mmap_invalid_flags(self, proc: int, data: st.DataObject, prot: int, pages: int) -> None:
+        """R-MMAP-1, R-MMAP-4: EINVAL, whatever else the call asks.  The flags are invalid
+        in the kernel's profile (SPEC 19: 0x40 is MAP_NOSYNCFILE in 7.1, every MAP_TYPE
+        value is valid in 6.4)."""
+        flags = data.draw(self.invalid_flags, label="flags")
         p = self.process(proc)
         size = pages * self.page_size
         err = self.expect_failure(

@@ -17,6 +17,7 @@ import attrs
 from qnxsim import constants as C
 from qnxsim.addrspace import Mapping
 from qnxsim.errno import errorcode, strerror
+from qnxsim.profile import PROFILES
 from qnxsim.render import prot_text
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class TraceEvent:
     added: tuple[tuple[int, Mapping], ...] = ()
     removed: tuple[tuple[int, Mapping], ...] = ()
     changed: tuple[tuple[int, Mapping, Mapping], ...] = ()
+    #: The kernel's QNX version: MAP_* flags are named by its profile (SPEC 19).
+    version: str = "8.0"
 
     @property
     def ok(self) -> bool:
@@ -73,7 +76,7 @@ class TraceEvent:
         from qnxsim.html import before_after_html
 
         before, after = self.sides()
-        return before_after_html(explain(self), before, after)
+        return before_after_html(explain(self), before, after, _map_names(self.version))
 
     def sides(self) -> tuple[Records, Records]:
         """Per pid, the records the call took away and the ones it left in their place."""
@@ -116,7 +119,13 @@ class TraceList(list[TraceEvent]):
     def _repr_html_(self) -> str:
         from qnxsim.html import trace_html
 
-        return trace_html([(explain(e), *e.sides()) for e in self])
+        names = _map_names(self[0].version) if self else C.MAP_FLAG_NAMES
+        return trace_html([(explain(e), *e.sides()) for e in self], names)
+
+
+def _map_names(version: str) -> dict[int, str]:
+    """The MAP_* flag names of QNX ``version`` (SPEC 19)."""
+    return PROFILES[version].map_flag_names
 
 
 def _start(rec: Mapping) -> int:
@@ -155,7 +164,9 @@ def record(
         pids.append(result)
     after = {p: _records(kernel, p) for p in pids}
     added, removed, changed = diff({p: before.get(p, ()) for p in pids}, after)
-    return TraceEvent(call, pid, args, result, errno, reason, added, removed, changed)
+    return TraceEvent(
+        call, pid, args, result, errno, reason, added, removed, changed, kernel.profile.version
+    )
 
 
 def diff(
@@ -278,8 +289,9 @@ def _number(value: int) -> str:
     return str(value) if -0x10000 < value < 0x10000 else hex(value)
 
 
-def format_arg(kind: str, value: Any) -> str:
-    """One argument as C source would spell it.
+def format_arg(kind: str, value: Any, map_names: dict[int, str] = C.MAP_FLAG_NAMES) -> str:
+    """One argument as C source would spell it; ``map_names`` names MAP_* flags (default
+    8.0's; ``Profile.map_flag_names`` gives another version's).
 
     >>> format_arg("prot", C.PROT_READ | C.PROT_WRITE), format_arg("mapfd", C.NOFD)
     ('PROT_READ|PROT_WRITE', 'NOFD')
@@ -295,7 +307,7 @@ def format_arg(kind: str, value: Any) -> str:
     if kind == "prot":
         return "PROT_NONE" if value == 0 else C.flag_names(value, C.PROT_NAMES)
     if kind == "map":
-        return C.flag_names(value, C.MAP_FLAG_NAMES)
+        return C.flag_names(value, map_names)
     if kind == "mapfd" and value == C.NOFD:
         return "NOFD"
     if kind == "addr":
@@ -317,14 +329,18 @@ def format_arg(kind: str, value: Any) -> str:
     return _number(value)
 
 
-def format_call(call: str, args: tuple[Any, ...]) -> str:
+def format_call(
+    call: str, args: tuple[Any, ...], map_names: dict[int, str] = C.MAP_FLAG_NAMES
+) -> str:
     """``mmap(0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANON, NOFD, 0)``.
 
     >>> format_call("mprotect", (0x8001000, 4096, C.PROT_READ))
     'mprotect(0x8001000, 4096, PROT_READ)'
     """
     kinds = ARG_KINDS.get(call, ())
-    parts = [format_arg(kinds[i] if i < len(kinds) else "", a) for i, a in enumerate(args)]
+    parts = [
+        format_arg(kinds[i] if i < len(kinds) else "", a, map_names) for i, a in enumerate(args)
+    ]
     return f"{call}({', '.join(parts)})"
 
 
@@ -404,7 +420,9 @@ def explain(event: TraceEvent) -> str:
     pid 2 called mmap(0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANON, NOFD, 0) and it \
 returned 0x8000000. In pid 2 it added 0x8000000-0x8001000 (4 KiB, rw-, anon).
     """
-    text = f"pid {event.pid} called {format_call(event.call, event.args)}"
+    text = (
+        f"pid {event.pid} called {format_call(event.call, event.args, _map_names(event.version))}"
+    )
     if event.errno:
         reason = event.reason or strerror(event.errno)
         text += f" and it failed with {errno_text(event.errno)}: {reason}."

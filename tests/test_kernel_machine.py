@@ -11,16 +11,18 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 
-from qnxsim import QnxError, vmm
+from qnxsim import Kernel, QnxError, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
+from qnxsim.arch import ARCHES
 from qnxsim.objects import MemObject
 from qnxsim.physmem import PhysMem
-from qnxsim.strategies import PAGES, PROCESS, KernelMachine
+from qnxsim.profile import PROFILES
+from qnxsim.strategies import PAGES, PROCESS, KernelMachine, map_flags
 
 BOUNDED = settings(
     max_examples=30,
@@ -216,3 +218,64 @@ def test_R_SYS_2_the_machine_finds_nothing_on_the_other_arches(arch: str) -> Non
     machine = type(f"KernelMachine_{arch}", (KernelMachine,), {})
     machine.kernel_options = {"ram": 64 << 20, "arch": arch}
     run_state_machine_as_test(machine, settings=settings(BOUNDED, max_examples=10))
+
+
+# -- profiles (SPEC 19) -------------------------------------------------------------------
+
+PAIRS = [(v, a) for v in PROFILES for a in ARCHES]
+
+
+def machine_on(version: str, arch: str) -> type[KernelMachine]:
+    """``KernelMachine`` on a kernel of QNX ``version`` for ``arch``."""
+    name = f"KernelMachine_{version.replace('.', '_')}_{arch.replace('-', '_')}"
+    options = {"ram": 64 << 20, "version": version, "arch": arch}
+    return type(name, (KernelMachine,), {"kernel_options": options})
+
+
+@pytest.mark.parametrize(("version", "arch"), PAIRS)
+def test_SPEC_19_the_machine_finds_nothing_on_every_profile_and_arch(
+    version: str, arch: str
+) -> None:
+    """The machine reads flag validity, MAP_NOINHERIT, the hole fit and peer permission
+    from the kernel's profile, so its predictions hold on 7.1 and 6.4 too."""
+    run_state_machine_as_test(machine_on(version, arch), settings=settings(BOUNDED, max_examples=8))
+
+
+def test_SPEC_19_invalid_flags_follow_the_profile() -> None:
+    """0x40 is MAP_NOSYNCFILE in 7.1 and 6.4, no flag in 8.0; every MAP_TYPE value is valid
+    in 6.4, so no invalid flags there come from R-MMAP-1."""
+    seen: dict[str, set[int]] = {v: set() for v in PROFILES}
+    for version in PROFILES:
+        k = Kernel(version=version)
+        p = k.spawn(image=False)
+
+        @settings(max_examples=150, deadline=None, database=None)
+        @given(map_flags(valid=False, profile=k))
+        def refused(flags: int) -> None:
+            seen[version].add(flags)  # noqa: B023
+            with pytest.raises(QnxError) as info:
+                p.mmap(0, k.page_size, C.PROT_READ, flags, C.NOFD, 0)  # noqa: B023
+            assert info.value.errno == E.EINVAL
+            assert info.value.reason.startswith(("R-MMAP-1:", "R-MMAP-4:"))
+
+        refused()
+    assert any(f & 0x40 for f in seen["8.0"])
+    assert not any(f & 0x40 for f in seen["7.1"] | seen["6.4"])
+    assert not any(f & 0xF in (0, 3) and not f & 0xFFFFFFF0 for f in seen["6.4"])
+
+
+def test_teeth_SPEC_19_placement_that_ignores_the_6_4_hole_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """6.4 broken: holes of exactly the size fit, as in 8.0; the model's placement
+    (size + one page) disagrees."""
+    real = vmm.choose_place
+
+    def exact_fit(space: Any, addr: int, size: int, flags: int, slack: int = 0) -> int | None:
+        return real(space, addr, size, flags, 0)
+
+    monkeypatch.setattr(vmm, "choose_place", exact_fit)
+    machine = type("KernelMachine_6_4_fit", (machine_on("6.4", "x86"),), {})
+    with pytest.raises(AssertionError) as info:
+        run_state_machine_as_test(machine, settings=settings(HUNT, max_examples=500))
+    assert "expected" in str(info.value)

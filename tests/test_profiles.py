@@ -403,3 +403,42 @@ def test_readme_differences_table_is_generated() -> None:
     assert begin in text and end in text
     section = text.split(begin, 1)[1].split(end, 1)[0]
     assert section == differences_markdown()
+
+
+# -- flag names and SHM_ANON per version ----------------------------------------------------
+
+
+def test_SPEC_19_trace_pidin_maps_and_html_name_flags_with_the_kernels_profile() -> None:
+    """0x20000 is MAP_NOX64K on 6.4 and MAP_NOINHERIT on 8.0, in every view."""
+    from qnxsim.html import process_html
+    from qnxsim.render import maps
+
+    names = {}
+    for version in ("8.0", "6.4"):
+        k = Kernel(version=version, trace=True)
+        p = k.spawn(image=False)
+        flags = C.MAP_PRIVATE | C.MAP_ANON | 0x20000
+        p.mmap(0, k.page_size, C.PROT_READ, flags, C.NOFD, 0)
+        views = (k.trace[-1].explain(), maps(k, [p]), process_html(p))
+        names[version] = views
+    assert all("MAP_NOINHERIT" in v for v in names["8.0"])
+    assert all("MAP_NOX64K" in v and "MAP_NOINHERIT" not in v for v in names["6.4"])
+    assert PROFILES["6.4"].map_flag_names[0x40000] == "MAP_BELOW16M"
+    assert PROFILES["7.1"].map_flag_names[0x40] == "MAP_NOSYNCFILE"
+
+
+def test_R_SHM_1_SPEC_19_shm_anon_is_7_1_and_later() -> None:
+    """6.4 has no SHM_ANON: [SIM] EINVAL, nothing made; 7.1 and 8.0 make an unnamed object."""
+    for version in ("8.0", "7.1"):
+        p = Kernel(version=version).spawn(image=False)
+        assert p.shm_open(C.SHM_ANON, C.O_RDWR | C.O_CREAT, 0o600) >= 0
+    k = Kernel(version="6.4")
+    p = k.spawn(image=False)
+    before = k.meminfo()
+    with pytest.raises(QnxError) as info:
+        p.shm_open(C.SHM_ANON, C.O_RDWR | C.O_CREAT, 0o600)
+    assert info.value.errno == E.EINVAL and info.value.reason.startswith("R-SHM-1 [SIM]")
+    assert "no SHM_ANON" in info.value.reason and k.meminfo() == before
+    assert p.libc.shm_open(C.SHM_ANON, C.O_RDWR | C.O_CREAT, 0o600) == -1
+    assert p.libc.errno == E.EINVAL
+    assert p.open("/dev/zero", C.O_RDONLY) == 0  # no fd was taken

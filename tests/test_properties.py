@@ -15,7 +15,7 @@ import itertools
 import random
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -32,20 +32,50 @@ from hypothesis.stateful import (
 from qnxsim import Kernel, Mapping, MemoryFault, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as E
+from qnxsim.arch import ARCHES
 from qnxsim.libc import FAILURE
+from qnxsim.profile import PROFILES
 
-PS = 4096
 MIB = 1 << 20
+WNOHANG = 0x40
+R, W, X = C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC
+READABLE = R | W | X  # R-FAULT-3
+
+#: Every (version, arch) pair (SPEC 19, R-SYS-2); the first is the default kernel.
+PAIRS = [(v, a) for v in PROFILES for a in ARCHES]
+
+# The kernel under test's layout and profile.  ``use(k)`` sets them from the Kernel the
+# walk or the fuzz world has just made, so the model's helpers below read that kernel's
+# arch (R-SYS-3, R-SYS-4, SPEC 18) and version (SPEC 19).  The values here are the
+# default kernel's (8.0 on x86_64), which the strategies built at import time use.
+PS = 4096
 USER_START = PS  # R-SYS-3
 USER_END = (1 << 39) - PS
+BITS = 64
 ADDR_MAX = (1 << 64) - 1
 PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit
 SHMEM_BASE = 0x0000_0010_0000_0000
 SO_BASE = 0x0000_0070_0000_0000
-WNOHANG = 0x40
-R, W, X = C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC
-READABLE = R | W | X  # R-FAULT-3
 INF = C.RLIM_INFINITY
+SLACK = 0  # SPEC 19: what a hole must hold beyond the size (6.4: one page)
+NOINHERIT = C.MAP_NOINHERIT  # SPEC 19: 0 where the version has none (6.4)
+#: The optional flags the walk's requests add, by name; ``EXTRA`` holds their values.
+EXTRA_NAMES = ("MAP_LAZY", "MAP_NOINHERIT", "MAP_ANON", "MAP_BELOW", "MAP_ELF", "MAP_NOINIT")
+EXTRA = tuple(PROFILES["8.0"].flag(n) for n in EXTRA_NAMES)
+
+
+def use(k: Kernel) -> None:
+    """Read the model's layout and profile values from ``k`` (see above)."""
+    global PS, USER_START, USER_END, BITS, ADDR_MAX, PROGRAM_BASE, SHMEM_BASE, SO_BASE
+    global INF, SLACK, NOINHERIT, EXTRA
+    m, arch, profile = k.machine, k.machine.arch, k.profile
+    PS, USER_START, USER_END = k.page_size, m.user_start, m.user_end
+    BITS, ADDR_MAX = arch.bits, m.addr_max
+    PROGRAM_BASE, SHMEM_BASE, SO_BASE = arch.program_base, arch.shmem_base, arch.so_base
+    INF = arch.rlim_infinity
+    SLACK = profile.hole_slack_pages * PS
+    NOINHERIT = profile.flag("MAP_NOINHERIT")
+    EXTRA = tuple(profile.flag(n) for n in EXTRA_NAMES)
 
 
 def round_up(n: int) -> int:
@@ -140,7 +170,10 @@ class ProcModel:
 
 
 def naive_hole_above(holes: list[tuple[int, int]], hint: int, size: int) -> int | None:
-    """R-PLACE-2 read literally (see tests/test_intervals.py for the same scan)."""
+    """R-PLACE-2 read literally (see tests/test_intervals.py for the same scan); a hole
+    must hold ``SLACK`` bytes beyond the size (SPEC 19), the mapping still starts at the
+    hole's start or the hint."""
+    size += SLACK
     for lo, hi in holes:
         if lo <= hint < hi and hi - hint >= size:
             return hint
@@ -153,11 +186,12 @@ def naive_hole_above(holes: list[tuple[int, int]], hint: int, size: int) -> int 
 
 
 def naive_hole_below(holes: list[tuple[int, int]], hint: int, size: int) -> int | None:
-    """R-PLACE-3 read literally."""
+    """R-PLACE-3 read literally, with SPEC 19's hole fit: the mapping ends at the top of
+    a hole that holds ``SLACK`` bytes more than the size (or starts at the hint)."""
     for lo, hi in holes:
-        if lo <= hint and hint + size <= hi:
+        if lo <= hint and hint + size + SLACK <= hi:
             return hint
-    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= size]
+    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= size + SLACK]
     below = [(lo, hi) for lo, hi in fitting if lo <= hint]
     if below:
         return max(below)[1] - size
@@ -199,7 +233,7 @@ def expect_mmap(
     private = flags & C.MAP_TYPE == C.MAP_PRIVATE
     guard = 0
     if flags & C.MAP_STACK:
-        if off % (1 << 64) >= length:
+        if off % (1 << BITS) >= length:
             return Expect(E.EINVAL)  # R-MMAP-8
         guard, off = round_up(off), 0  # R-MMAP-26
     pg_off = off % PS
@@ -304,21 +338,20 @@ def pages_of(proc: Process) -> dict[int, tuple[int, str, int]]:
 # -- (a) the state machine ---------------------------------------------------------------------
 
 PROTS = st.sampled_from([R | W, R, 0, W, R | X, R | W | X, X])
-EXTRA_FLAGS = st.sets(
-    st.sampled_from(
-        [C.MAP_LAZY, C.MAP_NOINHERIT, C.MAP_ANON, C.MAP_BELOW, C.MAP_ELF, C.MAP_NOINIT]
-    ),
-    max_size=3,
-)
+EXTRA_FLAGS = st.sets(st.integers(0, len(EXTRA_NAMES) - 1), max_size=3)  # indexes of EXTRA
 PAGE_COUNTS = st.one_of(st.integers(1, 4), st.integers(1, 64), st.sampled_from([1024, 2048, 20000]))
 
 
 class KernelWalk(RuleBasedStateMachine):
-    """A Kernel and its page model, stepped together."""
+    """A Kernel and its page model, stepped together; ``kernel_options`` choose the
+    version and arch."""
+
+    kernel_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self) -> None:
         super().__init__()
-        self.k = Kernel(ram=32 * MIB)
+        self.k = Kernel(ram=32 * MIB, **self.kernel_options)
+        use(self.k)
         self.procs: dict[int, ProcModel] = {}
         self.zombies: dict[int, tuple[int, int]] = {}  # pid -> (ppid, exit status)
         self.next_pid = 2
@@ -411,7 +444,8 @@ class KernelWalk(RuleBasedStateMachine):
 
     @initialize(ram=st.sampled_from([32, 48, 64]))
     def boot(self, ram: int) -> None:
-        self.k = Kernel(ram=ram * MIB)
+        self.k = Kernel(ram=ram * MIB, **self.kernel_options)
+        use(self.k)
         image = self.k.spawn(uid=0, image=True)
         model = self.new_proc(image, 1)
         for a, (prot, kind, flags) in pages_of(image).items():
@@ -448,7 +482,7 @@ class KernelWalk(RuleBasedStateMachine):
         child.limits = dict(pm.limits)
         pages: dict[int, Page] = {}
         for a, p in pm.pages.items():
-            if p.flags & C.MAP_NOINHERIT:
+            if p.flags & NOINHERIT:
                 continue
             shared = p.flags & C.MAP_TYPE == C.MAP_SHARED
             pages[a] = p._replace(cell=p.cell if shared else p.cell.copy())
@@ -586,8 +620,8 @@ class KernelWalk(RuleBasedStateMachine):
     def draw_request(self, data: st.DataObject, model: ProcModel) -> tuple[int, int, int, int, int]:
         kind = data.draw(st.sampled_from(["hint", "fixed", "stack"]), label="placement")
         flags = data.draw(st.sampled_from([C.MAP_PRIVATE, C.MAP_SHARED]), label="type")
-        for f in data.draw(EXTRA_FLAGS, label="extra flags"):
-            flags |= f
+        for i in data.draw(EXTRA_FLAGS, label="extra flags"):
+            flags |= EXTRA[i]
         pages = data.draw(PAGE_COUNTS, label="pages")
         if flags & C.MAP_LAZY and pages > 64:
             pages = pages % 64 + 1  # keep lazily mapped ranges small: the model is per page
@@ -844,9 +878,16 @@ WALK_SETTINGS = settings(
 )
 
 
-def test_R_CALL_5_R_PLACE_R_PROC_R_FAULT_kernel_walk_matches_the_page_model() -> None:
-    """(a) Every step agrees with the model; every failing call changes nothing (R-CALL-5)."""
-    run_state_machine_as_test(KernelWalk, settings=WALK_SETTINGS)
+@pytest.mark.parametrize(("version", "arch"), PAIRS)
+def test_R_CALL_5_R_PLACE_R_PROC_R_FAULT_kernel_walk_matches_the_page_model(
+    version: str, arch: str
+) -> None:
+    """(a) Every step agrees with the model; every failing call changes nothing (R-CALL-5).
+    On every version and arch (SPEC 19, R-SYS-2): the default kernel gets the long run."""
+    options = {"version": version, "arch": arch}
+    walk = type(f"KernelWalk_{version}_{arch}", (KernelWalk,), {"kernel_options": options})
+    examples = WALK_SETTINGS.max_examples if (version, arch) == PAIRS[0] else 8
+    run_state_machine_as_test(walk, settings=settings(WALK_SETTINGS, max_examples=examples))
 
 
 # -- (b), (c), (d): every public call, one call per example ----------------------------------
@@ -901,8 +942,9 @@ class World(NamedTuple):
     samples: list[tuple[int, int]]
 
 
-def fuzz_world() -> World:
-    k = Kernel(ram=32 * MIB)
+def fuzz_world(version: str = "8.0", arch: str = "x86_64") -> World:
+    k = Kernel(ram=32 * MIB, version=version, arch=arch)
+    use(k)
     root = k.spawn(uid=0, image=True)
     user = k.spawn(uid=1000, gid=1000, image=False)
     anon = user.mmap(0, 4 * PS, R | W, C.MAP_PRIVATE | C.MAP_ANON, C.NOFD, 0)
@@ -1010,17 +1052,13 @@ def outcome(fn: Callable[..., Any], args: list[Any]) -> tuple[str, Any]:
 
 CALLS = sorted(SIGNATURES)
 ONE_CALL = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: The fuzz on the kernels other than the default (11 pairs, so fewer examples each).
+OTHER_PAIR = settings(ONE_CALL, max_examples=15)
 
 
-@pytest.mark.parametrize("call", CALLS)
-@ONE_CALL
-@given(data=st.data())
-def test_R_CALL_2_fuzzed_ints_give_qnx_errors_only(call: str, data: st.DataObject) -> None:
-    """(b) Any int for any parameter: success, QnxError (MemoryFault for an access) only.
-
-    A failure changes nothing (R-CALL-5), and the invariants hold afterwards.
-    """
-    w = fuzz_world()
+def fuzz_one(version: str, arch: str, call: str, data: st.DataObject) -> None:
+    """(b) on a kernel of ``version`` for ``arch``."""
+    w = fuzz_world(version, arch)
     caller = data.draw(st.sampled_from([w.root, w.user]), label="caller")
     args = draw_args(data, call, w)
     before = observe(w.k, w.samples)
@@ -1037,6 +1075,29 @@ def test_R_CALL_2_fuzzed_ints_give_qnx_errors_only(call: str, data: st.DataObjec
         assert call in MEMORY_ACCESS
         assert observe(w.k, w.samples) == before, "R-FAULT-2: a fault moves nothing"
     w.k.check_invariants()
+
+
+@pytest.mark.parametrize("call", CALLS)
+@ONE_CALL
+@given(data=st.data())
+def test_R_CALL_2_fuzzed_ints_give_qnx_errors_only(call: str, data: st.DataObject) -> None:
+    """(b) Any int for any parameter: success, QnxError (MemoryFault for an access) only.
+
+    A failure changes nothing (R-CALL-5), and the invariants hold afterwards.
+    """
+    fuzz_one(*PAIRS[0], call, data)
+
+
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize(("version", "arch"), PAIRS[1:])
+@OTHER_PAIR
+@given(data=st.data())
+def test_R_CALL_2_fuzzed_ints_give_qnx_errors_only_on_every_profile_and_arch(
+    version: str, arch: str, call: str, data: st.DataObject
+) -> None:
+    """(b) on every other version and arch (SPEC 19, R-SYS-2): their flag bits, widths and
+    user ranges change which rule refuses a value, never that a QnxError does."""
+    fuzz_one(version, arch, call, data)
 
 
 BAD_INTS = [1.0, 0.0, float("nan"), None, "1", b"1", bytearray(b"1"), Decimal(1), 1j, [1], (1,)]

@@ -5,12 +5,17 @@ PROT_EXEC, PROT_WRITE_AND_EXEC, MEM_PHYS and MEM_LOCK) and random credentials, e
 outcome must equal a direct evaluation of R-ABLE-2 on the table, written here from the SPEC
 text (R-ABLE-1..3, R-MMAP-9/10/11, R-MPROT-3, R-PEER-3/4, R-LOCK-1).  So no call succeeds
 that the table forbids, and a refused call changes nothing (R-CALL-5).
+
+Per version (SPEC 19): 7.1's PROT_EXEC rule asks PROT_EXEC always and, with PROT_WRITE,
+PROT_WRITE_AND_EXEC too; 6.4 has no abilities, so the table does not matter there: MEM_PEER,
+MEM_PHYS and MEM_LOCK are "euid 0", MAP_FIXED and PROT_EXEC always pass.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +23,7 @@ from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
+from qnxsim.profile import PROFILES, ROOT_ONLY_AIDS, Profile
 
 PS = 4096
 R = C.PROT_READ
@@ -66,6 +72,24 @@ def spec_allows(table: Table, aid: int, euid: int, lo: int, hi: int) -> bool:
     if not entry.subranges:
         return True
     return any(a <= lo and hi <= b for a, b in entry.subranges)
+
+
+def allows(profile: Profile, table: Table, aid: int, euid: int, lo: int, hi: int) -> bool:
+    """``spec_allows`` on a version with abilities; on 6.4 (SPEC 19) the abilities that
+    deny non-root by default are "euid 0" and every other check passes."""
+    if not profile.abilities:
+        return euid == 0 if aid in ROOT_ONLY_AIDS else True
+    return spec_allows(table, aid, euid, lo, hi)
+
+
+def exec_aids(profile: Profile, file_backed: bool, write: bool) -> tuple[int, ...]:
+    """The abilities PROT_EXEC needs, in check order: R-MMAP-9 / R-MPROT-3 (8.0); 7.1:
+    PROT_EXEC, and with PROT_WRITE also PROT_WRITE_AND_EXEC; 6.4: none (SPEC 19)."""
+    if profile.exec_rule == "none":
+        return ()
+    if profile.exec_rule == "7.1":
+        return (PROT_EXEC, WRITE_AND_EXEC) if write else (PROT_EXEC,)
+    return (PROT_EXEC if file_backed and not write else WRITE_AND_EXEC,)
 
 
 def place_up(proc: Process, hint: int, size: int) -> int:
@@ -162,9 +186,9 @@ CALLS = st.lists(st.one_of(mmap_calls, peer_calls, lock_calls, mprotect_calls), 
 # -- the world ----------------------------------------------------------------------------
 
 
-def world() -> tuple[Kernel, Process, list[Process], int]:
+def world(version: str = "8.0") -> tuple[Kernel, Process, list[Process], int]:
     """A kernel, the caller (spawned as root), three peer targets, and the caller's file fd."""
-    k = Kernel(ram=64 << 20)
+    k = Kernel(ram=64 << 20, version=version, arch="x86_64")
     k.create_file(FILE, b"\x7fELF" + bytes(FILE_PAGES * PS - 4), mode=0o755)
     caller = k.spawn(uid=0, image=False)
     targets = [k.spawn(uid=uid, image=False) for uid in (1000, 2000, 0)]
@@ -216,15 +240,15 @@ def expect_mmap(
         hint = PROGRAM_BASE if c["kind"] == "anon" else SHMEM_BASE  # R-PLACE-1
         start = place_up(space, hint, size)
     euid = caller.euid
-    if c["exec"]:  # R-MMAP-9
-        aid = PROT_EXEC if c["kind"] == "file" and not c["write"] else WRITE_AND_EXEC
-        if not spec_allows(table, aid, euid, start, start + size - 1):
+    profile = caller.kernel.profile
+    for aid in exec_aids(profile, c["kind"] == "file", c["write"]) if c["exec"] else ():
+        if not allows(profile, table, aid, euid, start, start + size - 1):  # R-MMAP-9
             return qerrno.EPERM, "R-MMAP-9", start, size
-    if c["fixed"] and not spec_allows(table, MAP_FIXED, euid, start, start + size - 1):
+    if c["fixed"] and not allows(profile, table, MAP_FIXED, euid, start, start + size - 1):
         return qerrno.EPERM, "R-MMAP-10", start, size  # R-MMAP-10
     if c["kind"] == "phys":  # R-MMAP-11
         off = DEVICE + c["phys_page"] * PS
-        if not spec_allows(table, MEM_PHYS, euid, off, off + size - 1):
+        if not allows(profile, table, MEM_PHYS, euid, off, off + size - 1):
             return qerrno.EPERM, "R-MMAP-11", start, size
     return 0, "", start, size
 
@@ -248,12 +272,13 @@ def run_call(
 ) -> None:
     before = snapshot(k)
     want, rule = 0, ""
+    profile = k.profile
     if c["call"] in ("mmap", "mmap_peer"):
         space = caller if c["call"] == "mmap" else targets[c["target"]]
         if c["call"] == "mmap_peer":  # R-PEER-3: the ability for the pid, or the uid rule
             pid = space.pid
             by_uid = bool({caller.ruid, caller.euid} & {space.ruid, space.suid})
-            if not (spec_allows(table, MEM_PEER, caller.euid, pid, pid) or by_uid):
+            if not (allows(profile, table, MEM_PEER, caller.euid, pid, pid) or by_uid):
                 want, rule = qerrno.EPERM, "R-PEER-3"
         start, size = 0, c["pages"] * PS
         if not want:
@@ -273,7 +298,7 @@ def run_call(
         first = min(rec.start + c["page"] * PS, rec.end - PS)
         end = min(first + c["pages"] * PS, rec.end)
         if c["call"] == "mlock":  # R-LOCK-1: MEM_LOCK for the (widened) range
-            if not spec_allows(table, MEM_LOCK, caller.euid, first, end - 1):
+            if not allows(profile, table, MEM_LOCK, caller.euid, first, end - 1):
                 want, rule = qerrno.EPERM, "R-LOCK-1"
 
             def call() -> int:
@@ -281,9 +306,10 @@ def run_call(
 
         else:  # R-MPROT-3 with R-MMAP-9's choice; "fd != NOFD" is "a file mapping"
             prot = R | C.PROT_EXEC | (C.PROT_WRITE if c["write"] else 0)
-            aid = PROT_EXEC if rec.kind == "file" and not c["write"] else WRITE_AND_EXEC
-            if not spec_allows(table, aid, caller.euid, first, end - 1):
-                want, rule = qerrno.EPERM, "R-MPROT-3"
+            for aid in exec_aids(profile, rec.kind == "file", c["write"]):
+                if not allows(profile, table, aid, caller.euid, first, end - 1):
+                    want, rule = qerrno.EPERM, "R-MPROT-3"
+                    break
 
             def call() -> int:
                 return caller.mprotect(first, end - first, prot)
@@ -313,37 +339,42 @@ def run_call(
 # -- the properties -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("version", list(PROFILES))
 @settings(max_examples=100, deadline=None)
 @given(table=ability_tables(), creds=CREDENTIALS, calls=CALLS)
 def test_R_ABLE_2_calls_agree_with_the_table_set_directly(
-    table: Table, creds: str, calls: list[dict[str, Any]]
+    version: str, table: Table, creds: str, calls: list[dict[str, Any]]
 ) -> None:
-    k, caller, targets, fd = world()
+    """On 6.4 the table is set but not consulted: the prediction is "euid 0 or pass"."""
+    k, caller, targets, fd = world(version)
     install_directly(caller, table)
     set_credentials(caller, creds)
     for c in calls:
         run_call(k, table, caller, targets, fd, c)
 
 
+@pytest.mark.parametrize("version", [v for v, p in PROFILES.items() if p.abilities])
 @settings(max_examples=100, deadline=None)
 @given(table=ability_tables(), creds=CREDENTIALS, calls=CALLS)
 def test_R_ABLE_4_calls_agree_with_the_table_set_by_procmgr_ability(
-    table: Table, creds: str, calls: list[dict[str, Any]]
+    version: str, table: Table, creds: str, calls: list[dict[str, Any]]
 ) -> None:
-    k, caller, targets, fd = world()
+    k, caller, targets, fd = world(version)
     install_with_procmgr_ability(caller, table)
     set_credentials(caller, creds)
     for c in calls:
         run_call(k, table, caller, targets, fd, c)
 
 
+@pytest.mark.parametrize("version", list(PROFILES))
 @settings(max_examples=100, deadline=None)
 @given(table=ability_tables(), calls=CALLS)
 def test_R_ABLE_1_non_root_spawned_process_follows_the_nonroot_domain(
-    table: Table, calls: list[dict[str, Any]]
+    version: str, table: Table, calls: list[dict[str, Any]]
 ) -> None:
-    """A process that never was root: only the nonroot half of the table applies."""
-    k = Kernel(ram=64 << 20)
+    """A process that never was root: only the nonroot half of the table applies (on 6.4:
+    the euid 0 rule, so MEM_PEER by uid match only, MEM_PHYS and MEM_LOCK never)."""
+    k = Kernel(ram=64 << 20, version=version, arch="x86_64")
     k.create_file(FILE, b"\x7fELF" + bytes(FILE_PAGES * PS - 4), mode=0o755)
     caller = k.spawn(uid=1000, image=False)
     targets = [k.spawn(uid=uid, image=False) for uid in (1000, 2000, 0)]
