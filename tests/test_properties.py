@@ -1108,13 +1108,15 @@ BAD_VALUES = {
 
 
 @pytest.mark.parametrize("call", CALLS)
-@ONE_CALL
+@pytest.mark.parametrize(("version", "arch"), PAIRS)
+@OTHER_PAIR
 @given(data=st.data())
 def test_R_CALL_2_wrong_types_raise_type_error_and_change_nothing(
-    call: str, data: st.DataObject
+    version: str, arch: str, call: str, data: st.DataObject
 ) -> None:
-    """(c) A float, None, str or bytes where an int goes (an int where bytes go): TypeError."""
-    w = fuzz_world()
+    """(c) A float, None, str or bytes where an int goes (an int where bytes go): TypeError,
+    on every version and arch."""
+    w = fuzz_world(version, arch)
     who, args = valid_args(call, w)
     caller = w.root if who == "root" else w.user
     names = SIGNATURES[call]
@@ -1128,15 +1130,19 @@ def test_R_CALL_2_wrong_types_raise_type_error_and_change_nothing(
 
 
 @pytest.mark.parametrize("call", CALLS)
-@ONE_CALL
+@pytest.mark.parametrize(("version", "arch"), PAIRS)
+@OTHER_PAIR
 @given(data=st.data())
-def test_R_CALL_2_bool_is_accepted_as_an_int(call: str, data: st.DataObject) -> None:
-    """(c) ``True``/``False`` in an int parameter act exactly as 1/0, on twin machines."""
+def test_R_CALL_2_bool_is_accepted_as_an_int(
+    version: str, arch: str, call: str, data: st.DataObject
+) -> None:
+    """(c) ``True``/``False`` in an int parameter act exactly as 1/0, on twin machines of
+    every version and arch."""
     names = SIGNATURES[call]
     positions = [i for i, n in enumerate(names) if n not in NOT_INT]
     i = data.draw(st.sampled_from(positions), label="position")
     flag = data.draw(st.booleans(), label="bool")
-    worlds = fuzz_world(), fuzz_world()
+    worlds = fuzz_world(version, arch), fuzz_world(version, arch)
     results = []
     for w, value in zip(worlds, (flag, int(flag)), strict=True):
         who, args = valid_args(call, w)
@@ -1155,13 +1161,15 @@ def test_libc_facade_covers_the_fuzzed_calls() -> None:
 
 
 @pytest.mark.parametrize("call", LIBC_CALLS)
-@ONE_CALL
+@pytest.mark.parametrize(("version", "arch"), PAIRS)
+@OTHER_PAIR
 @given(data=st.data())
 def test_R_CALL_1_libc_gives_the_result_or_the_c_failure_value(
-    call: str, data: st.DataObject
+    version: str, arch: str, call: str, data: st.DataObject
 ) -> None:
-    """(d) ``libc.<call>``: the method's result, or MAP_FAILED/-1 with ``libc.errno`` set."""
-    worlds = fuzz_world(), fuzz_world()
+    """(d) ``libc.<call>``: the method's result, or MAP_FAILED/-1 with ``libc.errno`` set,
+    on twin machines of every version and arch."""
+    worlds = fuzz_world(version, arch), fuzz_world(version, arch)
     use_root = data.draw(st.booleans(), label="caller is root")
     args = draw_args(data, call, worlds[0])
     method = getattr(worlds[0].root if use_root else worlds[0].user, call)
