@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import TextIO
 
 from qnxsim import Kernel, QnxError
+from qnxsim.arch import SUPPORTED_ARCHES
 from qnxsim.constants import (
     MAP_FLAG_NAMES,
     MAP_SHARED,
@@ -34,6 +35,7 @@ from qnxsim.constants import (
     PROT_WRITE,
     flag_names,
 )
+from qnxsim.profile import PROFILES
 from qnxsim.render import HEADER, process_lines
 from qnxsim.script import Scenario, Shell
 
@@ -171,7 +173,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _machine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--arch", default="x86_64", choices=["x86_64", "aarch64"], help="default: x86_64"
+        "--arch", default=None, choices=list(SUPPORTED_ARCHES), help="default: the version's"
+    )
+    parser.add_argument(
+        "--qnx-version", default="8.0", choices=list(PROFILES), help="QNX version (default: 8.0)"
     )
 
 
@@ -217,12 +222,20 @@ def _shell(scenario: Scenario) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``qnxsim`` command; returns the exit code (0 ok, 1 script failure, 2 usage)."""
     try:
+        return _main(argv)
+    except BrokenPipeError:  # ``qnxsim pidin | head``: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "demo":
         return demo(sys.stdout)
-    kernel = Kernel(arch=args.arch, trace=True)
+    kernel = Kernel(arch=args.arch, version=args.qnx_version, trace=True)
     if args.command == "shell":
         return _shell(Scenario(kernel, sys.stdout, sys.stdout, explain_calls=args.trace))
     if args.command == "run":

@@ -342,3 +342,22 @@ def test_shell_completion_hooks() -> None:
     begidx = line.rindex(" ") + 1
     assert "PROT_EXEC" in shell.completedefault("PROT_", line, begidx, len(line))
     assert shell.complete_help("mmap_p", "help mmap_p", 5, 11) == ["mmap_peer"]
+
+
+def test_R_SYS_4_cli_machine_options_choose_arch_and_version(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--arch and --qnx-version build the machine: armle-v7 puts the program at its
+    PROGRAM_BASE 0x00100000, and 6.4 (x86 by default) places shared objects at SHMEM_BASE
+    0x40100000 (R-SYS-4)."""
+    code, out, _ = run(capsys, "pidin", "--arch", "armle-v7")
+    assert code == 0 and "@100000 " in out
+    script = tmp_path / "shm.qsim"
+    script.write_text(
+        'spawn s uid=0\nfd = s shm_open "/b" O_RDWR|O_CREAT 0o600\ns ftruncate fd 4096\n'
+        "a = s mmap 0 4096 PROT_READ MAP_SHARED fd 0\n"
+    )
+    code, out, _ = run(capsys, "run", "--qnx-version", "6.4", str(script))
+    assert code == 0 and "-> 0x40100000" in out
+    code, _, _ = run(capsys, "run", "--qnx-version", "9.9", str(script))
+    assert code == 2
