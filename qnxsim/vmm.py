@@ -25,11 +25,6 @@ from qnxsim.placement import check_fixed_congruence, check_fixed_range, choose_p
 from qnxsim.profile import PROFILES, Profile, normalize_map_type
 from qnxsim.tymem import TypedMemory
 
-#: The MAP_* bits QNX 8.0 defines (R-MMAP-4); anything else is EINVAL.
-KNOWN_MAP_FLAGS = (
-    C.MAP_TYPE | C.MAP_FIXED | C.MAP_ELF | C.MAP_LAZY | C.MAP_STACK | C.MAP_BELOW
-    | C.MAP_NOINIT | C.MAP_PHYS | C.MAP_NOINHERIT | C.MAP_HANDLE | C.MAP_ANON
-)  # fmt: skip
 #: R-MMAP-15: the object offset range the memory manager accepts.
 OBJECT_OFFSET_LIMIT = 1 << 44
 
