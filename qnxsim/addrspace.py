@@ -240,7 +240,7 @@ class AddressSpace:
                 prev = lost.get(id(obj), (obj, 0))[1]
                 lost[id(obj)] = (obj, prev + hi - lo)
         for obj, size in lost.values():
-            if not obj.named and obj.mapped == size:
+            if not obj.outlives(size):
                 freed += obj.allocated()
         return freed
 

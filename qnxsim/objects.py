@@ -79,7 +79,11 @@ class MemObject:
     @property
     def alive(self) -> bool:
         """R-OBJ-2: an object lives while it has a name, an open fd or a mapping."""
-        return self.named or self.mapped > 0 or self.fds > 0
+        return self.outlives(0)
+
+    def outlives(self, unmapped: int) -> bool:
+        """R-OBJ-2: would the object still live once ``unmapped`` bytes of its mappings go?"""
+        return self.named or self.fds > 0 or self.mapped > unmapped
 
     def frame(self, offset: int) -> int | None:
         """Physical address of the byte at ``offset``, or None when no frame backs it."""

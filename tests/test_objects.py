@@ -1272,3 +1272,20 @@ def test_R_PROC_2_fork_shares_fd_offsets_and_duplicates_the_table() -> None:
     assert parent.fstat(fd).st_size == PS
     expect_error(qerrno.EBADF, "R-FS-2", child.fstat, fd)
     k.check_invariants()
+
+
+def test_R_MMAP_20_R_CALL_5_fixed_replacement_counts_only_frames_it_really_frees() -> None:
+    """An unlinked shm object kept alive by an open fd keeps its frames when MAP_FIXED
+    replaces its only mapping, so they are not RAM the new mapping may count on."""
+    k = kernel(ram=1 << 20)
+    p = k.spawn(image=False)
+    fd = p.shm_open("/kept", C.O_RDWR | C.O_CREAT, 0o600)
+    p.ftruncate(fd, 2 * PS)
+    p.shm_unlink("/kept")
+    a = p.mmap(0, 2 * PS, RW, C.MAP_SHARED, fd, 0)
+    p.mmap(0, k.meminfo().free, RW, C.MAP_PRIVATE | C.MAP_ANON, C.NOFD, 0)
+    before = (p.mappings(), k.meminfo())
+    flags = C.MAP_PRIVATE | C.MAP_ANON | C.MAP_FIXED
+    expect_error(qerrno.ENOMEM, "R-MMAP-20", p.mmap, a, 2 * PS, RW, flags, C.NOFD, 0)
+    assert (p.mappings(), k.meminfo()) == before
+    k.check_invariants()
