@@ -1105,15 +1105,20 @@ def run_benchmark(
     return res
 
 
+def banner(title: str, sizes: Sequence[int], rounds: int, iters: int, clock: str) -> str:
+    """The first line of a report: what ran, on which Python, with which settings."""
+    return (
+        f"{title}: Python {platform.python_version()} ({platform.machine()}), "
+        f"sizes {', '.join(f'{n:,}' for n in sizes)}, "
+        f"{rounds} rounds × {iters} iterations, {clock} clock"
+    )
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parse_args(argv)
     stream = out if out is not None else sys.stdout
-    print(
-        f"qnxsim benchmark: Python {platform.python_version()} ({platform.machine()}), "
-        f"sizes {', '.join(f'{n:,}' for n in args.sizes)}, "
-        f"{args.rounds} rounds × {args.iters} iterations, {args.clock} clock",
-        file=stream,
-    )
+    title = "qnxsim benchmark"
+    print(banner(title, args.sizes, args.rounds, args.iters, args.clock), file=stream)
     res = run_benchmark(
         args.sizes,
         args.rounds,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import platform
 import random
 import statistics
 import sys
@@ -128,12 +127,8 @@ def verdict(res: bench.Results, max_ratio: float) -> tuple[list[str], bool]:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parse_args(argv)
     stream = out if out is not None else sys.stdout
-    print(
-        f"qnxsim ratio check: Python {platform.python_version()} ({platform.machine()}), "
-        f"sizes {', '.join(f'{n:,}' for n in args.sizes)}, "
-        f"{args.rounds} rounds × {args.iters} iterations, {args.clock} clock",
-        file=stream,
-    )
+    title = "qnxsim ratio check"
+    print(bench.banner(title, args.sizes, args.rounds, args.iters, args.clock), file=stream)
     res = measure_interleaved(args.sizes, args.rounds, args.iters, args.seed, stream, args.clock)
     lines, passed = verdict(res, args.max_ratio)
     what = "elapsed time" if args.clock == "wall" else "CPU time of the thread"
