@@ -8,7 +8,21 @@ from typing import Any
 import pytest
 
 from qnxsim import Kernel, Process, QnxError
+from qnxsim import constants as C
 from qnxsim import errno as qerrno
+
+#: Every RLIMIT_* resource of SPEC 18.
+RLIMITS = (
+    C.RLIMIT_CPU,
+    C.RLIMIT_FSIZE,
+    C.RLIMIT_DATA,
+    C.RLIMIT_STACK,
+    C.RLIMIT_CORE,
+    C.RLIMIT_NOFILE,
+    C.RLIMIT_AS,
+    C.RLIMIT_MEMLOCK,
+    C.RLIMIT_NPROC,
+)
 
 
 def expect_error(errno: int, rule: str, fn: Callable[..., Any], *args: Any) -> QnxError:

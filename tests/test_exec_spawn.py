@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from support import RLIMITS
 from support import expect_error as expect
 
 from qnxsim import Kernel, Process, QnxError
@@ -28,17 +29,6 @@ PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
 SHMEM_BASE = 0x0000_0010_0000_0000  # R-SYS-4
 STACK_SIZE = 512 * 1024  # R-PROC-1
 STACK_GUARD = 4096  # R-PROC-1
-RLIMITS = (
-    C.RLIMIT_CPU,
-    C.RLIMIT_FSIZE,
-    C.RLIMIT_DATA,
-    C.RLIMIT_STACK,
-    C.RLIMIT_CORE,
-    C.RLIMIT_NOFILE,
-    C.RLIMIT_AS,
-    C.RLIMIT_MEMLOCK,
-    C.RLIMIT_NPROC,
-)
 
 
 def kernel() -> Kernel:

@@ -5,7 +5,7 @@ R-PROC-5, and the rlimits of SPEC 18 with their enforcement by mmap (R-MMAP-18).
 from __future__ import annotations
 
 import pytest
-from support import expect_error
+from support import RLIMITS, expect_error
 
 from qnxsim import Kernel, MemoryFault, Process, QnxError
 from qnxsim import constants as C
@@ -21,17 +21,6 @@ PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
 SO_BASE = 0x0000_0070_0000_0000  # R-SYS-4
 STACK_SIZE = 512 * 1024  # R-PROC-1
 STACK_GUARD = 4096  # R-PROC-1
-RLIMITS = [
-    C.RLIMIT_CPU,
-    C.RLIMIT_FSIZE,
-    C.RLIMIT_DATA,
-    C.RLIMIT_STACK,
-    C.RLIMIT_CORE,
-    C.RLIMIT_NOFILE,
-    C.RLIMIT_AS,
-    C.RLIMIT_MEMLOCK,
-    C.RLIMIT_NPROC,
-]
 
 
 def kernel() -> Kernel:
