@@ -33,9 +33,14 @@ class _GapIndex:
     """The free holes of an IntervalMap, for first-fit searches without a walk over holes.
 
     Holes are kept in chunks of at most ``2 * _GAP_LOAD`` entries, sorted by start, with
-    the largest hole size of each chunk.  A fit search bisects to the chunk, then narrows
-    by halving with C-level ``max()`` over slices, so the Python-level work is
-    O(log n) steps; the C-level work is O(sqrt n) element reads with small constants.
+    an upper bound of each chunk's largest hole size (``_maxes``).  A fit search bisects to
+    the chunk, then narrows by halving with C-level ``max()`` over slices, so the
+    Python-level work is O(log n) steps; the C-level work is O(sqrt n) element reads with
+    small constants.
+
+    The bounds are kept exact on growth and left alone when holes shrink or go: a carve or
+    a removal then costs no ``max()`` over a chunk.  A search misled by a stale bound makes
+    that bound exact and goes on, so each shrink costs at most one later ``max()``.
     """
 
     __slots__ = ("_firsts", "_maxes", "_sizes", "_starts")
@@ -95,41 +100,94 @@ class _GapIndex:
         ci = max(bisect_right(firsts, lo) - 1, 0)
         while ci < len(firsts) and firsts[ci] < hi:
             starts = self._starts[ci]
-            sizes = self._sizes[ci]
             a = bisect_left(starts, lo)
             b = bisect_left(starts, hi)
             if a < b:
-                removed_max = sizes[a] if b - a == 1 else max(sizes[a:b])
                 del starts[a:b]
-                del sizes[a:b]
+                del self._sizes[ci][a:b]
                 if not starts:
                     del self._starts[ci], self._sizes[ci], firsts[ci], self._maxes[ci]
                     continue
-                firsts[ci] = starts[0]
-                if removed_max >= self._maxes[ci]:
-                    self._maxes[ci] = max(sizes)
+                firsts[ci] = starts[0]  # the chunk's bound stays an upper bound
             ci += 1
+
+    def carve(self, hole_lo: int, hole_hi: int, start: int, end: int) -> None:
+        """The hole ``[hole_lo, hole_hi)`` loses ``[start, end)`` (inside it).  O(log n)."""
+        firsts = self._firsts
+        ci = bisect_right(firsts, hole_lo) - 1
+        starts = self._starts[ci]
+        sizes = self._sizes[ci]
+        pos = bisect_left(starts, hole_lo)
+        assert starts[pos] == hole_lo, "the hole index holds every hole"
+        if hole_lo < start:
+            sizes[pos] = start - hole_lo  # smaller: the chunk's bound still holds
+            if end < hole_hi:
+                pos += 1
+                starts.insert(pos, end)
+                sizes.insert(pos, hole_hi - end)
+                if len(starts) > 2 * _GAP_LOAD:
+                    self._split_chunk(ci)
+        elif end < hole_hi:
+            starts[pos] = end
+            sizes[pos] = hole_hi - end
+            if not pos:
+                firsts[ci] = end
+        else:
+            del starts[pos]
+            del sizes[pos]
+            if not starts:
+                del self._starts[ci], self._sizes[ci], firsts[ci], self._maxes[ci]
+            elif not pos:
+                firsts[ci] = starts[0]
+
+    def merge(self, lo: int, hi: int) -> None:
+        """``[lo, hi)`` became one hole: it replaces every hole starting inside it."""
+        firsts = self._firsts
+        ci = bisect_right(firsts, lo) - 1
+        if ci < 0 or (ci + 1 < len(firsts) and firsts[ci + 1] < hi):
+            self.discard_range(lo, hi)  # the holes lie in more than one chunk
+            self.add(lo, hi - lo)
+            return
+        starts = self._starts[ci]
+        sizes = self._sizes[ci]
+        a = bisect_left(starts, lo)
+        b = bisect_left(starts, hi, a)
+        starts[a:b] = (lo,)
+        sizes[a:b] = (hi - lo,)
+        if not a:
+            firsts[ci] = lo
+        if hi - lo > self._maxes[ci]:
+            self._maxes[ci] = hi - lo
+        if len(starts) > 2 * _GAP_LOAD:
+            self._split_chunk(ci)
 
     def first_fit(self, lo: int, size: int) -> tuple[int, int] | None:
         """The lowest hole starting at or above ``lo`` of at least ``size``, as (start, size)."""
         firsts = self._firsts
         if not firsts:
             return None
+        maxes = self._maxes
         ci = max(bisect_right(firsts, lo) - 1, 0)
         starts = self._starts[ci]
         sizes = self._sizes[ci]
         pos = bisect_left(starts, lo)
-        if pos < len(sizes) and self._maxes[ci] >= size:
+        if pos < len(sizes) and maxes[ci] >= size:
             hit = _first_at_least(sizes, pos, len(sizes), size)
             if hit >= 0:
                 return starts[hit], sizes[hit]
-        maxes = self._maxes
-        cj = _first_at_least(maxes, ci + 1, len(maxes), size)
-        if cj < 0:
-            return None
-        sizes = self._sizes[cj]
-        hit = _first_at_least(sizes, 0, len(sizes), size)
-        return self._starts[cj][hit], sizes[hit]
+            if not pos:
+                maxes[ci] = max(sizes)  # the whole chunk was searched: its bound was stale
+        cj = ci + 1
+        while True:
+            cj = _first_at_least(maxes, cj, len(maxes), size)
+            if cj < 0:
+                return None
+            sizes = self._sizes[cj]
+            hit = _first_at_least(sizes, 0, len(sizes), size)
+            if hit >= 0:
+                return self._starts[cj][hit], sizes[hit]
+            maxes[cj] = max(sizes)  # a stale bound misled the search: make it exact
+            cj += 1
 
     def last_fit(self, hi: int, size: int) -> tuple[int, int] | None:
         """The highest hole starting below ``hi`` of at least ``size``, as (start, size)."""
@@ -137,18 +195,26 @@ class _GapIndex:
         ci = bisect_left(firsts, hi) - 1
         if ci < 0:
             return None
+        maxes = self._maxes
         starts = self._starts[ci]
         sizes = self._sizes[ci]
         pos = bisect_left(starts, hi)
-        hit = _last_at_least(sizes, 0, pos, size)
-        if hit >= 0:
-            return starts[hit], sizes[hit]
-        cj = _last_at_least(self._maxes, 0, ci, size)
-        if cj < 0:
-            return None
-        sizes = self._sizes[cj]
-        hit = _last_at_least(sizes, 0, len(sizes), size)
-        return self._starts[cj][hit], sizes[hit]
+        if maxes[ci] >= size:
+            hit = _last_at_least(sizes, 0, pos, size)
+            if hit >= 0:
+                return starts[hit], sizes[hit]
+            if pos == len(sizes):
+                maxes[ci] = max(sizes)  # the whole chunk was searched: its bound was stale
+        cj = ci
+        while True:
+            cj = _last_at_least(maxes, 0, cj, size)
+            if cj < 0:
+                return None
+            sizes = self._sizes[cj]
+            hit = _last_at_least(sizes, 0, len(sizes), size)
+            if hit >= 0:
+                return self._starts[cj][hit], sizes[hit]
+            maxes[cj] = max(sizes)  # a stale bound misled the search: make it exact
 
 
 def _first_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
@@ -219,6 +285,41 @@ class _Keys(SortedList):  # type: ignore[misc]
         sub: list[int] = self._lists[pos]
         key: int = sub[bisect_left(sub, x)]
         return key
+
+    def floor_and_next(self, x: int) -> tuple[int | None, int | None]:
+        """The greatest key ``<= x`` and the least key ``> x`` (None where there is none).
+
+        >>> _Keys([10, 20, 30]).floor_and_next(20), _Keys([10]).floor_and_next(5)
+        ((20, 30), (None, 10))
+        """
+        maxes: list[int] = self._maxes
+        pos = bisect_right(maxes, x)  # the first sublist with a key above x
+        if pos == len(maxes):
+            return (maxes[-1] if maxes else None), None
+        sub: list[int] = self._lists[pos]
+        idx = bisect_right(sub, x)
+        if idx:
+            return sub[idx - 1], sub[idx]
+        return (maxes[pos - 1] if pos else None), sub[0]
+
+    def pop_between(self, key: int) -> tuple[int | None, int | None]:
+        """Remove ``key`` (which must be present); returns the keys before and after it.
+
+        >>> k = _Keys([10, 20, 30]); k.pop_between(20), list(k), k.pop_between(10)
+        ((10, 30), [10, 30], (None, 30))
+        """
+        maxes: list[int] = self._maxes
+        lists: list[list[int]] = self._lists
+        pos = bisect_left(maxes, key)
+        sub = lists[pos]
+        idx = bisect_left(sub, key)
+        before = sub[idx - 1] if idx else (maxes[pos - 1] if pos else None)
+        if idx + 1 < len(sub):
+            after: int | None = sub[idx + 1]
+        else:
+            after = lists[pos + 1][0] if pos + 1 < len(lists) else None
+        self._delete(pos, idx)
+        return before, after
 
     def iter_from(self, x: int) -> Iterator[int]:
         """The keys ``>= x``, ascending; lazy, O(log n) to begin, no copies."""
@@ -386,48 +487,40 @@ class IntervalMap(Generic[V]):
         """
         if start >= end:
             raise ValueError(f"empty interval [{start:#x}, {end:#x})")
-        if not self.is_free(start, end):
+        items = self._items
+        keys = self._starts
+        before, after = keys.floor_and_next(start)  # one lookup serves every step below
+        before_end = items[before][0] if before is not None else None
+        if (before_end is not None and before_end > start) or (after is not None and after < end):
             raise ValueError(f"[{start:#x}, {end:#x}) overlaps an existing interval")
-        hole = self.gap_at(start) if self._gaps is not None else None
-        self._put(start, end, value)
-        if hole is not None and end <= hole[1]:
-            self._carve_hole(hole, start, end)
-        else:
-            self._refresh_gaps(start, end)
-        self._merge_neighbours(start, end)
-
-    def _merge_neighbours(self, start: int, end: int) -> None:
-        """Merge a new interval ``[start, end)`` with the ones touching it.  O(log n)."""
+        keys.add(start)
+        items[start] = (end, value)
+        gaps, bounds = self._gaps, self._bounds
+        if gaps is not None and bounds is not None:
+            lo, hi = bounds
+            if lo <= start and end <= hi:
+                hole_lo = before_end if before_end is not None and before_end > lo else lo
+                hole_hi = after if after is not None and after < hi else hi
+                gaps.carve(hole_lo, hole_hi, start, end)
+            else:
+                self._refresh_gaps(start, end)
         join = self._join
         if join is None:
             return
-        items = self._items
-        nxt = items.get(end)
-        if nxt is not None:
-            merged = join(items[start][1], start, end, nxt[1])
+        if after == end:  # merge with the right-hand neighbour (R-MAP-2 for address spaces)
+            after_end, after_value = items[after]
+            merged = join(value, start, end, after_value)
             if merged is not None:
-                self._drop(end)
-                items[start] = (nxt[0], merged)
-        left = self._starts.floor(start - 1)
-        if left is not None:
-            left_end, left_value = items[left]
-            if left_end == start:
-                right_end, right_value = items[start]
-                merged = join(left_value, left, start, right_value)
-                if merged is not None:
-                    self._drop(start)
-                    items[left] = (right_end, merged)
-
-    def _carve_hole(self, hole: tuple[int, int], start: int, end: int) -> None:
-        """The hole index after ``[start, end)`` is put inside ``hole``.  O(log n)."""
-        gaps = self._gaps
-        assert gaps is not None
-        lo, hi = hole
-        gaps.discard_range(lo, lo + 1)
-        if lo < start:
-            gaps.add(lo, start - lo)
-        if end < hi:
-            gaps.add(end, hi - end)
+                keys.remove(after)
+                del items[after]
+                end, value = after_end, merged
+                items[start] = (end, value)
+        if before is not None and before_end == start:  # and with the left-hand one
+            merged = join(items[before][1], before, start, value)
+            if merged is not None:
+                keys.remove(start)
+                del items[start]
+                items[before] = (end, merged)
 
     def _put(self, start: int, end: int, value: V) -> None:
         if start not in self._items:
@@ -451,21 +544,30 @@ class IntervalMap(Generic[V]):
         """Unmap ``[start, end)``; returns the removed pieces, clipped.  O(log n + k)."""
         if start >= end:
             return []
-        self.split_at(start)
-        self.split_at(end)
-        removed = self.overlapping(start, end)
-        for s, _, _ in removed:
-            self._drop(s)
-        if removed and self._gaps is not None and self._bounds is not None:
+        items = self._items
+        hit = items.get(start)
+        if hit is not None and hit[0] == end:  # exactly one whole interval: no splits
+            before, after = self._starts.pop_between(start)
+            del items[start]
+            removed = [(start, end, hit[1])]
+        else:
+            last = self._starts.floor(end - 1)
+            if last is None or items[last][0] <= start:
+                return []  # nothing overlaps the range
+            self.split_at(start)
+            self.split_at(end)
+            removed = self.overlapping(start, end)
+            for s, _, _ in removed:
+                self._drop(s)
+            before, after = self._floor(start - 1), self._ceil(end)
+        gaps, bounds = self._gaps, self._bounds
+        if gaps is not None and bounds is not None:
             # Everything between the neighbours of [start, end) is now one hole.
-            lo, hi = self._bounds
-            before = self._floor(start - 1)
-            hole_lo = max(self._items[before][0] if before is not None else lo, lo)
-            after = self._ceil(end)
+            lo, hi = bounds
+            hole_lo = max(items[before][0] if before is not None else lo, lo)
             hole_hi = min(after if after is not None else hi, hi)
             if hole_lo < hole_hi:
-                self._gaps.discard_range(hole_lo, hole_hi)
-                self._gaps.add(hole_lo, hole_hi - hole_lo)
+                gaps.merge(hole_lo, hole_hi)
         return removed
 
     def replace(self, start: int, value: V) -> None:
@@ -607,4 +709,4 @@ class IntervalMap(Generic[V]):
             for starts_c, sizes_c, first, mx in zip(
                 g._starts, g._sizes, g._firsts, g._maxes, strict=True
             ):
-                assert starts_c and first == starts_c[0] and mx == max(sizes_c)
+                assert starts_c and first == starts_c[0] and mx >= max(sizes_c)

@@ -51,11 +51,15 @@ def new_map(bounded: bool = True) -> IntervalMap[Value]:
 
 @contextmanager
 def gap_load(load: int | None) -> Iterator[None]:
-    """Run with the hole index's chunk size set to ``load`` (None: the shipped value)."""
+    """Run with the hole index's chunk size and the start index's sublist size set to
+    ``load`` (None: the shipped values), so that small maps take the paths across chunks."""
     if load is None:
         yield
         return
-    with mock.patch.object(intervals, "_GAP_LOAD", load):
+    with (
+        mock.patch.object(intervals, "_GAP_LOAD", load),
+        mock.patch.object(intervals._Keys, "DEFAULT_LOAD_FACTOR", load),
+    ):
         yield
 
 
@@ -313,6 +317,15 @@ class IntervalMapMachine(RuleBasedStateMachine):
         e = s + length
         got = self.m.remove(s, e)
         assert got == self.model.remove(s, e)
+        self.model.tidy()
+
+    @precondition(lambda self: self.model.cells)
+    @rule(data=st.data())
+    def remove_one_whole_interval(self, data: st.DataObject) -> None:
+        """The path of munmap of a whole mapping: no split, its neighbours' hole merged."""
+        s, e, value = data.draw(st.sampled_from(self.model.intervals()), label="interval")
+        assert self.m.remove(s, e) == [(s, e, value)]
+        assert self.model.remove(s, e) == [(s, e, value)]
         self.model.tidy()
 
     @rule(x=points)
