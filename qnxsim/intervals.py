@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
-from itertools import chain, takewhile
 from typing import Generic, TypeVar
 
 from sortedcontainers import SortedList
@@ -258,8 +257,8 @@ class _Keys(SortedList):  # type: ignore[misc]
     sublist instead, and never build the positional index: O(log n) with C-level steps.
 
     >>> k = _Keys([10, 20, 30])
-    >>> k.floor(25), k.floor(5), k.ceil(25), k.ceil(31), list(k.iter_from(15))
-    (20, None, 30, None, [20, 30])
+    >>> k.floor(25), k.floor(5), k.ceil(25), k.ceil(31), k.between(15, 30)
+    (20, None, 30, None, [20])
     """
 
     def floor(self, x: int) -> int | None:
@@ -321,17 +320,22 @@ class _Keys(SortedList):  # type: ignore[misc]
         self._delete(pos, idx)
         return before, after
 
-    def iter_from(self, x: int) -> Iterator[int]:
-        """The keys ``>= x``, ascending; lazy, O(log n) to begin, no copies."""
+    def between(self, lo: int, hi: int) -> list[int]:
+        """The keys in ``[lo, hi)``, ascending.  O(log n + k), sliced in C."""
         maxes: list[int] = self._maxes
         lists: list[list[int]] = self._lists
-        pos = bisect_left(maxes, x)
+        pos = bisect_left(maxes, lo)
         if pos == len(maxes):
-            return iter(())
+            return []
         sub = lists[pos]
-        first = map(sub.__getitem__, range(bisect_left(sub, x), len(sub)))
-        rest = chain.from_iterable(map(lists.__getitem__, range(pos + 1, len(lists))))
-        return chain(first, rest)
+        b = bisect_left(sub, hi)
+        out = sub[bisect_left(sub, lo) : b]
+        while b == len(sub) and pos + 1 < len(lists):  # the range goes on past this sublist
+            pos += 1
+            sub = lists[pos]
+            b = bisect_left(sub, hi)
+            out += sub[:b]
+        return out
 
 
 class IntervalMap(Generic[V]):
@@ -342,7 +346,7 @@ class IntervalMap(Generic[V]):
     whether two touching intervals merge.  With ``bounds=(lo, hi)`` the map also keeps an
     index of the free holes inside the bounds, for placement searches.
 
-    Methods for looking up: ``find``, ``overlapping``, ``is_free``, ``is_covered``,
+    Methods for looking up: ``find``, ``overlapping``, ``is_free``, ``is_covered``, ``covering``,
     ``gap_at``, ``gaps``, iteration, ``len``.
     Methods for changing: ``insert``, ``remove``, ``split_at``, ``replace``, ``coalesce``.
     Methods for placement (bounded maps only): ``find_hole_above``, ``find_hole_below``.
@@ -401,16 +405,9 @@ class IntervalMap(Generic[V]):
         """The least start ``>= x``, or None.  O(log n)."""
         return self._starts.ceil(x)
 
-    def _starts_from(self, start: int) -> Iterator[int]:
-        """Starts of the intervals that end after ``start``, ascending.  O(log n) to begin."""
-        f = self._starts.floor(start)
-        if f is not None and self._items[f][0] > start:
-            start = f
-        return self._starts.iter_from(start)
-
     def find(self, addr: int) -> tuple[int, int, V] | None:
         """The interval containing ``addr``, or None.  O(log n)."""
-        s = self._floor(addr)
+        s = self._starts.floor(addr)
         if s is None:
             return None
         e, v = self._items[s]
@@ -423,16 +420,14 @@ class IntervalMap(Generic[V]):
         >>> m.overlapping(5, 21)
         [(0, 10, 1), (20, 30, 2)]
         """
-        out: list[tuple[int, int, V]] = []
         if start >= end:
-            return out
+            return []
         items = self._items
-        for s in self._starts_from(start):
-            if s >= end:
-                break
-            e, v = items[s]
-            out.append((s, e, v))
-        return out
+        keys = self._starts
+        first = keys.floor(start)  # the interval that may begin before ``start``
+        if first is not None and items[first][0] > start:
+            start = first
+        return [(s, *items[s]) for s in keys.between(start, end)]
 
     def is_free(self, start: int, end: int) -> bool:
         """True when nothing overlaps ``[start, end)``.  O(log n)."""
@@ -443,12 +438,18 @@ class IntervalMap(Generic[V]):
 
     def is_covered(self, start: int, end: int) -> bool:
         """True when every point of ``[start, end)`` lies in some interval.  O(log n + k)."""
+        return self.covering(start, end) is not None
+
+    def covering(self, start: int, end: int) -> list[tuple[int, int, V]] | None:
+        """``overlapping(start, end)`` when those intervals cover every point of the range,
+        else None.  O(log n + k)."""
+        pieces = self.overlapping(start, end)
         pos = start
-        for s, e, _ in self.overlapping(start, end):
+        for s, e, _ in pieces:
             if s > pos:
-                return False
+                return None
             pos = e
-        return pos >= end
+        return pieces if pos >= end else None
 
     def gap_at(self, addr: int) -> tuple[int, int] | None:
         """The free hole ``[lo, hi)`` containing ``addr`` inside the bounds, or None."""
@@ -587,8 +588,8 @@ class IntervalMap(Generic[V]):
         begin = self._floor(start - 1)  # the neighbour that may end exactly at ``start``
         if begin is None:
             begin = start
-        keys = list(takewhile(lambda k: k <= end, self._starts.iter_from(begin)))
-        if not keys:
+        keys = self._starts.between(begin, end + 1)
+        if len(keys) < 2:
             return
         cur = keys[0]
         for nxt in keys[1:]:
