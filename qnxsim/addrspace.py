@@ -73,12 +73,25 @@ class Entry:
         self.shared_ro = shared_ro
 
     def evolve(self, **changes: int | bool) -> Entry:
-        new = Entry(
-            self.prot, self.flags, self.obj, self.offset, self.kind,
-            locked=self.locked, shared_ro=self.shared_ro,
-        )  # fmt: skip
+        new = self.copy()
         for k, v in changes.items():
             setattr(new, k, v)
+        return new
+
+    def copy(self) -> Entry:
+        new = Entry.__new__(Entry)
+        new.prot = self.prot
+        new.flags = self.flags
+        new.obj = self.obj
+        new.offset = self.offset
+        new.kind = self.kind
+        new.locked = self.locked
+        new.shared_ro = self.shared_ro
+        return new
+
+    def with_prot(self, prot: int) -> Entry:
+        new = self.copy()
+        new.prot = prot
         return new
 
     @property
@@ -94,7 +107,9 @@ class Entry:
 
 
 def _split_entry(e: Entry, start: int, at: int) -> Entry:
-    return e.evolve(offset=e.offset + (at - start))
+    new = e.copy()
+    new.offset += at - start
+    return new
 
 
 def _join_entry(left: Entry, ls: int, le: int, right: Entry) -> Entry | None:
@@ -122,18 +137,30 @@ class Machine:
     pm: PhysMem
     rng: random.Random | None
     dev_mem: MemObject
+    #: R-SYS-3 [SIM]: page 0 is never handed out.  (Derived, like the two below.)
+    user_start: int = attrs.field(init=False)
+    #: End of the user address range (R-SYS-3).
+    user_end: int = attrs.field(init=False)
+    #: ADDR_MAX: the highest address of the arch (R-UNMAP-1).
+    addr_max: int = attrs.field(init=False)
+    #: RLIM_INFINITY of the arch (SPEC 18).
+    rlim_infinity: int = attrs.field(init=False)
 
-    @property
-    def user_start(self) -> int:
-        return self.page_size  # R-SYS-3 [SIM]: page 0 is never handed out
+    @user_start.default
+    def _user_start(self) -> int:
+        return self.page_size
 
-    @property
-    def user_end(self) -> int:
+    @user_end.default
+    def _user_end(self) -> int:
         return self.arch.user_end(self.page_size)
 
-    @property
-    def addr_max(self) -> int:
+    @addr_max.default
+    def _addr_max(self) -> int:
         return (1 << self.arch.bits) - 1
+
+    @rlim_infinity.default
+    def _rlim_infinity(self) -> int:
+        return self.arch.rlim_infinity
 
 
 class AddressSpace:
@@ -245,8 +272,14 @@ class AddressSpace:
         return freed
 
     def replace_entries(self, start: int, end: int, make: Callable[[Entry], Entry]) -> None:
-        """Split at ``start``/``end``, give each piece ``make(piece)``, then merge again."""
+        """Give each piece of ``[start, end)`` the entry ``make(piece)``, then merge again.
+
+        Only a changed mapping is split at ``start``/``end``: a call that changes nothing
+        leaves the map as it is.  O(log n + k).
+        """
         m = self.map
+        if all(make(entry) is entry for _, _, entry in m.overlapping(start, end)):
+            return
         m.split_at(start)
         m.split_at(end)
         for s, e, entry in m.overlapping(start, end):
@@ -329,7 +362,7 @@ def _minus(lo: int, hi: int, holes: list[tuple[int, int]]) -> list[tuple[int, in
 def _rebind(entry: Entry, obj: MemObject) -> Entry:
     if entry.obj is obj:
         return entry
-    new = entry.evolve()
+    new = entry.copy()
     new.obj = obj
     return new
 

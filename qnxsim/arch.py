@@ -52,6 +52,10 @@ ARCHES: dict[str, Arch] = {
 SUPPORTED_ARCHES = ("x86_64", "aarch64", "x86", "armle-v7")
 
 
+_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
+_OFF64_MIN, _OFF64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def _check_int(name: str, value: object) -> int:
     """R-CALL-2: ints (and bools) only; anything else is a TypeError."""
     if not isinstance(value, int):
@@ -69,6 +73,15 @@ class CTypes:
     """
 
     bits: int
+    #: Derived: the largest value of an unsigned word (``size_t``, an address).
+    word_max: int = attrs.field(init=False, repr=False)
+
+    @word_max.default
+    def _word_max(self) -> int:
+        return (1 << self.bits) - 1
+
+    # Each conversion returns an ``int`` already in range as it is (the common case, one
+    # call deep); anything else goes through the general ``unsigned``/``signed``.
 
     def unsigned(self, name: str, value: object, bits: int) -> int:
         return _check_int(name, value) & ((1 << bits) - 1)
@@ -78,27 +91,31 @@ class CTypes:
         return v - (1 << bits) if v >> (bits - 1) else v
 
     def addr(self, name: str, value: object) -> int:
+        if type(value) is int and 0 <= value <= self.word_max:
+            return value
         return self.unsigned(name, value, self.bits)
 
-    def size_t(self, name: str, value: object) -> int:
-        return self.unsigned(name, value, self.bits)
+    size_t = addr
 
     def int_(self, name: str, value: object) -> int:
+        if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+            return value
         return self.signed(name, value, 32)
+
+    pid_t = int_
 
     def unsigned_int(self, name: str, value: object) -> int:
         return self.unsigned(name, value, 32)
-
-    def pid_t(self, name: str, value: object) -> int:
-        return self.signed(name, value, 32)
 
     def off_t(self, name: str, value: object) -> int:
         """``off_t`` for plain mmap: 32-bit on 32-bit arches, zero-extended (R-CALL-3)."""
         if self.bits == 32:
             return self.unsigned(name, value, 32)
-        return self.signed(name, value, 64)
+        return self.off64_t(name, value)
 
     def off64_t(self, name: str, value: object) -> int:
+        if type(value) is int and _OFF64_MIN <= value <= _OFF64_MAX:
+            return value
         return self.signed(name, value, 64)
 
     def rlim_t(self, name: str, value: object) -> int:

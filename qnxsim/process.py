@@ -316,12 +316,16 @@ class Kernel:
         if self.tracing:
             self.trace.append(trace.record(self, call, pid, args, {}, result))
 
-    def run_call(self, call: str, pid: int, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
-        """Run one call: serialised by the kernel lock, its errors stamped with call and
-        pid, and traced when tracing is on (nothing is copied when it is off)."""
+    def run_call(self, call: str, proc: Process, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
+        """Run one call of ``proc``: serialised by the kernel lock, refused when ``proc`` has
+        exited, its errors stamped with call and pid, and traced when tracing is on
+        (nothing is copied when it is off)."""
+        pid = proc.pid
         with self.lock:
             before = trace.watch(self, call, pid, args) if self.tracing else None
             try:
+                if proc.state != "running":
+                    proc._require_alive(call)
                 result = fn()
             except QnxError as err:
                 if not err.call:
@@ -507,11 +511,7 @@ class Process:
     # -- memory calls -------------------------------------------------------------------
 
     def _run(self, call: str, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
-        def alive_then_call() -> T:
-            self._require_alive(call)
-            return fn()
-
-        return self.kernel.run_call(call, self.pid, args, alive_then_call)
+        return self.kernel.run_call(call, self, args, fn)
 
     def mmap(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
         """SPEC 3: map memory into this process; returns the address."""

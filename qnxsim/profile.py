@@ -90,6 +90,21 @@ class Profile:
     #: EINVAL: 6.4 defines no SHM_ANON, and its value, the pointer (const char *)1, is
     #: no valid path.
     shm_anon: bool = True
+    #: Derived, not set: R-MMAP-4's defined bits (every MAP_* flag and the type field).
+    known_map_flags: int = attrs.field(init=False, repr=False, eq=False)
+    #: Derived, not set: the flags of this version that take mmap off its common path
+    #: (MAP_HANDLE, R-MMAP-5; 6.4's MAP_BELOW16M and MAP_NOX64K, SPEC 19).
+    rare_map_flags: int = attrs.field(init=False, repr=False, eq=False)
+
+    @known_map_flags.default
+    def _known_map_flags(self) -> int:
+        return functools.reduce(operator.or_, dict(self.map_flags).values(), self.map_type_mask)
+
+    @rare_map_flags.default
+    def _rare_map_flags(self) -> int:
+        table = dict(self.map_flags)
+        names = ("MAP_HANDLE", "MAP_BELOW16M", "MAP_NOX64K")
+        return functools.reduce(operator.or_, (table.get(n, 0) for n in names), 0)
 
     def flag(self, name: str) -> int:
         """The value of MAP_* flag ``name`` in this profile; 0 when it does not define it."""
@@ -100,13 +115,6 @@ class Profile:
         """Value -> name of this version's MAP_* flags, MAP_SHARED and MAP_PRIVATE included,
         for ``constants.flag_names`` (6.4 names 0x20000 MAP_NOX64K, SPEC 19)."""
         return _flag_names(self.map_flags)
-
-    @property
-    def known_map_flags(self) -> int:
-        """R-MMAP-4: every bit that is a defined MAP_* flag (the type field included)."""
-        return functools.reduce(
-            operator.or_, _flag_table(self.map_flags).values(), self.map_type_mask
-        )
 
     def constants(self) -> types.SimpleNamespace:
         """``qnxsim.constants`` with this profile's values (SPEC 18, 19): names it does not

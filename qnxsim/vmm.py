@@ -127,7 +127,7 @@ def exec_abilities(profile: Profile, prot: int, object_backed: bool) -> tuple[in
 def soft_limit(space: AddressSpace, limits: Limits, resource: int) -> int | None:
     """The soft limit of ``resource``; None for the arch's RLIM_INFINITY (SPEC 18)."""
     value = limits[resource][0]
-    return None if value == space.m.arch.rlim_infinity else value
+    return None if value == space.m.rlim_infinity else value
 
 
 def _aid_name(aid: int) -> str:
@@ -139,19 +139,26 @@ def _aid_name(aid: int) -> str:
 
 
 class _Request:
-    """An mmap request after the argument checks: what it maps and how big it is."""
+    """An mmap request after the argument checks: what it maps and how big it is.
+
+    ``private``, ``anonymous`` and ``private_anon`` are plain attributes, kept in step
+    with ``kind`` by its setter (the rules read them many times per call).
+    """
 
     __slots__ = (
+        "_kind",
         "addr",
+        "anonymous",
         "contig",
         "flags",
         "guard",
-        "kind",
         "length",
         "obj",
         "off",
         "open_file",
         "pg_off",
+        "private",
+        "private_anon",
         "prot",
         "size",
         "window",
@@ -167,6 +174,7 @@ class _Request:
         self.pg_off = 0
         self.size = 0
         self.guard = 0
+        self.private = flags & C.MAP_TYPE == C.MAP_PRIVATE
         self.kind = ""
         self.open_file: OpenFile | None = None  # the caller's description (R-PEER-4)
         self.obj: MemObject | None = None
@@ -175,17 +183,16 @@ class _Request:
         self.contig = False  # physically contiguous (POSIX_TYPED_MEM_ALLOCATE_CONTIG)
 
     @property
-    def private(self) -> bool:
-        return self.flags & C.MAP_TYPE == C.MAP_PRIVATE
+    def kind(self) -> str:
+        """The record kind the request makes (R-MAP-1)."""
+        return self._kind
 
-    @property
-    def private_anon(self) -> bool:
-        """Private anonymous memory: MAP_ANON or /dev/zero, MAP_PRIVATE (R-MMAP-21)."""
-        return self.kind in ("anon", "zero") and self.private
-
-    @property
-    def anonymous(self) -> bool:
-        return self.kind in ("anon", "shared-anon", "zero")
+    @kind.setter
+    def kind(self, kind: str) -> None:
+        self._kind = kind
+        self.anonymous = kind in ("anon", "shared-anon", "zero")
+        # private anonymous memory: MAP_ANON or /dev/zero, MAP_PRIVATE (R-MMAP-21)
+        self.private_anon = self.private and kind in ("anon", "zero")
 
 
 def mmap(
@@ -215,7 +222,8 @@ def mmap(
     if length == 0:
         raise fail(E.EINVAL, "R-MMAP-2: len is 0", call)
     prot, flags = check_flag_bits(prot, flags, call, profile=profile)  # R-MMAP-3, R-MMAP-4
-    if flags & profile.flag("MAP_HANDLE"):
+    rare = flags & profile.rare_map_flags  # flags that most requests do not carry
+    if rare & profile.flag("MAP_HANDLE"):
         raise fail(E.EINVAL, "R-MMAP-5: MAP_HANDLE is not valid with plain mmap", call)
     if fd == C.NOFD and not flags & C.MAP_PHYS:
         flags |= C.MAP_ANON  # R-MMAP-6: NOFD implies MAP_ANON
@@ -228,9 +236,9 @@ def mmap(
     if flags & (C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY) == C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY:
         raise fail(E.EINVAL, "R-MMAP-7: MAP_ANON, MAP_PHYS and MAP_LAZY together", call)
     req = _Request(addr, length, prot, flags, off)
-    if flags & profile.flag("MAP_BELOW16M"):  # SPEC 19 (6.4): physical placement only
+    if rare & profile.flag("MAP_BELOW16M"):  # SPEC 19 (6.4): physical placement only
         req.within = (0, BELOW_16M)
-    if flags & profile.flag("MAP_NOX64K"):
+    if rare & profile.flag("MAP_NOX64K"):
         req.window = WINDOW_64K
     if flags & C.MAP_STACK:
         check_stack(req, bits, call)  # R-MMAP-8
@@ -647,19 +655,23 @@ def munmap_flags(space: AddressSpace, addr: int, length: int, flags: int) -> int
 
 def check_range_mapped(
     space: AddressSpace, addr: int, length: int, rule: str, call: str
-) -> tuple[int, int]:
+) -> tuple[int, int, list[tuple[int, int, Entry]]]:
     """R-MPROT-2 (and the calls that share it, citing ``rule``): ``len`` 0, or a widened
-    range with a page outside ``[0, USER_END)`` or not mapped, is ENOMEM."""
+    range with a page outside ``[0, USER_END)`` or not mapped, is ENOMEM.
+
+    Returns the widened range and the mappings in it (unclipped), ascending.
+    """
     start, end = widen(space, addr, length, (E.ENOMEM, rule), call)
     if end > space.m.user_end:
         raise fail(
             E.ENOMEM, f"{rule}: range [{start:#x}, {end:#x}) lies outside [0, USER_END)", call
         )
-    if not space.map.is_covered(start, end):
+    pieces = space.map.covering(start, end)
+    if pieces is None:
         raise fail(
             E.ENOMEM, f"{rule}: range [{start:#x}, {end:#x}) holds pages that are not mapped", call
         )
-    return start, end
+    return start, end, pieces
 
 
 def mprotect(space: AddressSpace, caller: Caller, addr: int, length: int, prot: int) -> int:
@@ -671,8 +683,7 @@ def mprotect(space: AddressSpace, caller: Caller, addr: int, length: int, prot: 
             f"R-MPROT-1: prot {prot:#x} has bits outside PROT_MASK ({prot & ~C.PROT_MASK:#x})",
             call,
         )
-    start, end = check_range_mapped(space, addr, length, "R-MPROT-2", call)
-    pieces = space.entries(start, end)
+    start, end, pieces = check_range_mapped(space, addr, length, "R-MPROT-2", call)
     if prot & C.PROT_EXEC:  # R-MPROT-3, before any change
         for s, e, entry in pieces:
             if entry.kind == "stack-guard":
@@ -709,7 +720,7 @@ def _set_prot(prot: int) -> Callable[[Entry], Entry]:
     def make(entry: Entry) -> Entry:
         if entry.kind == "stack-guard" or entry.prot == prot:
             return entry  # R-MPROT-6: guard pages stay as they are
-        return entry.evolve(prot=prot)
+        return entry.with_prot(prot)
 
     return make
 
@@ -731,9 +742,9 @@ def msync(space: AddressSpace, profile: Profile, addr: int, length: int, flags: 
                    call)  # fmt: skip
     if flags & C.MS_SYNC and flags & C.MS_ASYNC:
         raise fail(E.EINVAL, "R-MSYNC-1: MS_SYNC together with MS_ASYNC", call)
-    start, end = check_range_mapped(space, addr, length, "R-MSYNC-2", call)
+    start, end, pieces = check_range_mapped(space, addr, length, "R-MSYNC-2", call)
     if flags & C.MS_INVALIDATE:
-        for s, _, entry in space.entries(start, end):
+        for s, _, entry in pieces:
             if entry.locked:
                 where = max(s, start)
                 raise fail(E.EBUSY, f"R-MSYNC-3: MS_INVALIDATE over locked page {where:#x}", call)
@@ -853,9 +864,9 @@ def posix_madvise(
         if profile.madvise_len0_einval:
             raise fail(E.EINVAL, "R-MADV-2: len is 0", call)
         return 0
-    start, end = check_range_mapped(space, addr, length, "R-MADV-2", call)
+    start, end, pieces = check_range_mapped(space, addr, length, "R-MADV-2", call)
     if advice == C.POSIX_MADV_DISCARD_NP:  # R-MADV-3
-        for s, e, entry in space.entries(start, end):
+        for s, e, entry in pieces:
             if entry.private and entry.lazy:
                 space.anon.release(space.m.pm, max(s, start), min(e, end))
     return 0

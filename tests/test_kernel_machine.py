@@ -181,10 +181,11 @@ def test_teeth_fork_that_does_not_copy_private_memory(monkeypatch: pytest.Monkey
 def test_teeth_mprotect_that_forgets_the_range_check(monkeypatch: pytest.MonkeyPatch) -> None:
     real = vmm.check_range_mapped
 
-    def lenient(space: Any, addr: int, length: int, rule: str, call: str) -> tuple[int, int]:
+    def lenient(space: Any, addr: int, length: int, rule: str, call: str) -> Any:
         ps = space.m.page_size
         if call == "mprotect":
-            return addr - addr % ps, -(-(addr + length) // ps) * ps
+            start, end = addr - addr % ps, -(-(addr + length) // ps) * ps
+            return start, end, space.entries(start, end)
         return real(space, addr, length, rule, call)
 
     monkeypatch.setattr(vmm, "check_range_mapped", lenient)
