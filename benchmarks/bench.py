@@ -30,8 +30,8 @@ Beside the timings the script prints:
 * the throughput of ``qnxsim.strategies.KernelMachine`` under hypothesis, in steps/s.
 
 Usage: ``python benchmarks/bench.py [--quick] [--sizes 1000,10000,100000]
-[--rounds R] [--iters N] [--seed S] [--clock wall|cpu] [--no-host]
-[--machine-examples E] [--machine-steps S]``
+[--rounds R] [--iters N] [--seed S] [--clock wall|cpu] [--no-host] [--only KEYS]
+[--no-memory] [--machine-examples E] [--machine-steps S]``
 """
 
 from __future__ import annotations
@@ -1001,6 +1001,18 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(sizes)))
 
 
+def parse_ops(text: str) -> tuple[Op, ...]:
+    """``--only``: the rows of ``OPS`` with the given keys, in table order."""
+    keys = {k.strip() for k in text.split(",") if k.strip()}
+    unknown = keys - {op.key for op in OPS}
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(
+            f"unknown row(s) {', '.join(sorted(unknown)) or '(none given)'}; "
+            f"expected some of {', '.join(op.key for op in OPS)}"
+        )
+    return tuple(op for op in OPS if op.key in keys)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true", help="sizes 1,000 and 10,000, fewer rounds")
@@ -1012,6 +1024,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--clock", choices=sorted(CLOCKS), default="wall", help="elapsed (wall) or CPU time"
     )
     p.add_argument("--no-host", action="store_true", help="leave out the host-kernel column")
+    p.add_argument(
+        "--only",
+        type=parse_ops,
+        default=OPS,
+        metavar="KEYS",
+        help=f"comma-separated rows to measure, of: {', '.join(op.key for op in OPS)}",
+    )
+    p.add_argument(
+        "--no-memory", action="store_true", help="leave out the Python heap measurements"
+    )
     p.add_argument(
         "--machine-examples",
         type=int,
@@ -1126,7 +1148,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         args.seed,
         stream,
         args.clock,
+        ops=args.only,
         host=not args.no_host,
+        memory=not args.no_memory,
         machine_examples=args.machine_examples,
         machine_steps=args.machine_steps,
     )
