@@ -213,3 +213,20 @@ def test_options() -> None:
     assert check_ratios.parse_args(["--sizes", "10,30", "--max-ratio", "3"]).sizes == (10, 30)
     with pytest.raises(SystemExit):
         check_ratios.parse_args(["--sizes", "1000"])
+
+
+def test_only_measures_the_rows_named_and_no_memory_leaves_the_heap_out() -> None:
+    chosen = bench.parse_args(["--only", "mprotect_middle, mmap2"]).only
+    assert [op.key for op in chosen] == ["mmap2", "mprotect_middle"]  # table order
+    assert bench.parse_args([]).only == bench.OPS
+    for bad in ("mmap2,nosuchrow", ","):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--only", bad])
+    out = io.StringIO()
+    argv = ["--sizes", "20,40", "--rounds", "1", "--iters", "1", "--only", "mapping_at"]
+    assert bench.main([*argv, "--no-memory", "--no-host", "--machine-examples", "0"], out) == 0
+    text = out.getvalue()
+    measured = {line.split("] ", 1)[1].split(":")[0] for line in text.splitlines()
+                if line.startswith("[n=") and "building" not in line}  # fmt: skip
+    assert measured == {"mapping_at"}
+    assert "Python heap" not in text
