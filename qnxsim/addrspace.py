@@ -274,21 +274,12 @@ class AddressSpace:
     def replace_entries(self, start: int, end: int, make: Callable[[Entry], Entry]) -> None:
         """Give each piece of ``[start, end)`` the entry ``make(piece)``, then merge again.
 
-        Only a changed mapping is split at ``start``/``end``: a call that changes nothing
-        leaves the map as it is.  O(log n + k).
+        ``make`` returns the entry itself where nothing changes; only a changed mapping is
+        cut at ``start``/``end``.  O(log n + k).
         """
-        m = self.map
-        if all(make(entry) is entry for _, _, entry in m.overlapping(start, end)):
-            return
-        m.split_at(start)
-        m.split_at(end)
-        for s, e, entry in m.overlapping(start, end):
-            new = make(entry)
-            if new is not entry:
-                if new.locked != entry.locked:
-                    self.locked_bytes += (e - s) if new.locked else -(e - s)
-                m.replace(s, new)
-        m.coalesce(start, end)
+        for s, e, old, new in self.map.update(start, end, make):
+            if new.locked != old.locked:
+                self.locked_bytes += (e - s) if new.locked else -(e - s)
 
     # -- fork ---------------------------------------------------------------------------
 

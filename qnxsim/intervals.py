@@ -348,7 +348,8 @@ class IntervalMap(Generic[V]):
 
     Methods for looking up: ``find``, ``overlapping``, ``is_free``, ``is_covered``, ``covering``,
     ``gap_at``, ``gaps``, iteration, ``len``.
-    Methods for changing: ``insert``, ``remove``, ``split_at``, ``replace``, ``coalesce``.
+    Methods for changing: ``insert``, ``remove``, ``update``, ``split_at``, ``replace``,
+    ``coalesce``.
     Methods for placement (bounded maps only): ``find_hole_above``, ``find_hole_below``.
     Other: ``copy``, ``check``.
 
@@ -575,6 +576,44 @@ class IntervalMap(Generic[V]):
         """Give the interval that starts at ``start`` a new value (no merging).  O(1)."""
         end, _ = self._items[start]
         self._items[start] = (end, value)
+
+    def update(self, start: int, end: int, make: Callable[[V], V]) -> list[tuple[int, int, V, V]]:
+        """Give each piece of ``[start, end)`` the value ``make(value)``, then merge around
+        the range.  O(log n + k).
+
+        ``make`` returns its argument itself for a piece that does not change, whatever
+        the piece's bounds; only changed intervals are cut at ``start`` and ``end``.
+        Returns the changed pieces, clipped, as ``(start, end, old value, new value)``.
+
+        >>> m = IntervalMap[str](join=lambda a, s, e, b: a if a == b else None)
+        >>> m.insert(0, 10, "r"); m.insert(10, 20, "w")
+        >>> m.update(5, 15, lambda v: "w" if v == "r" else v)
+        [(5, 10, 'r', 'w')]
+        >>> list(m)
+        [(0, 5, 'r'), (5, 20, 'w')]
+        """
+        items = self._items
+        keys = self._starts
+        split = self._split
+        changed: list[tuple[int, int, V, V]] = []
+        for s, e, value in self.overlapping(start, end):
+            new = make(value)
+            if new is value:
+                continue
+            lo, hi = max(s, start), min(e, end)
+            if lo > s:  # cut off the part left of the range; it keeps its value
+                items[s] = (lo, value)
+                keys.add(lo)
+                value = split(value, s, lo)
+                new = make(value)
+            if hi < e:  # and the part right of it
+                keys.add(hi)
+                items[hi] = (e, split(value, lo, hi))
+            items[lo] = (hi, new)
+            changed.append((lo, hi, value, new))
+        if changed:
+            self.coalesce(start, end)
+        return changed
 
     def coalesce(self, start: int, end: int) -> None:
         """Merge touching intervals around and inside ``[start, end)`` where ``join`` allows.

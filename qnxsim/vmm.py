@@ -161,21 +161,35 @@ class _Request:
         "private_anon",
         "prot",
         "size",
+        "sized",
         "window",
         "within",
     )  # fmt: skip
 
-    def __init__(self, addr: int, length: int, prot: int, flags: int, off: int) -> None:
+    def __init__(
+        self, addr: int, length: int, prot: int, flags: int, off: int, ps: int, bits: int
+    ) -> None:
         self.addr = addr
         self.length = length
         self.prot = prot
         self.flags = flags
-        self.off = off
-        self.pg_off = 0
-        self.size = 0
         self.guard = 0
-        self.private = flags & C.MAP_TYPE == C.MAP_PRIVATE
-        self.kind = ""
+        if flags & C.MAP_STACK:
+            self.guard = page_round_up(off % (1 << bits), ps)
+            off = 0  # R-MMAP-26: off counts as 0 once the guard is taken from it
+        self.off = off
+        # R-MMAP-14's arithmetic: page offset and rounded size; the error comes later
+        self.pg_off = off & (ps - 1)
+        self.size = page_round_up(length + self.pg_off, ps)
+        self.sized = self.size < (1 << bits)
+        self.private = private = flags & C.MAP_TYPE == C.MAP_PRIVATE
+        # The record kind (R-MAP-1); an fd-backed request learns its own from the object.
+        if flags & C.MAP_ANON:
+            self.kind = "anon" if private else "shared-anon"
+        elif flags & C.MAP_PHYS:
+            self.kind = "phys"
+        else:
+            self.kind = "file"
         self.open_file: OpenFile | None = None  # the caller's description (R-PEER-4)
         self.obj: MemObject | None = None
         self.within: tuple[int, int] | None = None  # physical range for the frames
@@ -223,7 +237,7 @@ def mmap(
         raise fail(E.EINVAL, "R-MMAP-2: len is 0", call)
     prot, flags = check_flag_bits(prot, flags, call, profile=profile)  # R-MMAP-3, R-MMAP-4
     rare = flags & profile.rare_map_flags  # flags that most requests do not carry
-    if rare & profile.flag("MAP_HANDLE"):
+    if rare and rare & profile.flag("MAP_HANDLE"):
         raise fail(E.EINVAL, "R-MMAP-5: MAP_HANDLE is not valid with plain mmap", call)
     if fd == C.NOFD and not flags & C.MAP_PHYS:
         flags |= C.MAP_ANON  # R-MMAP-6: NOFD implies MAP_ANON
@@ -235,15 +249,15 @@ def mmap(
         )
     if flags & (C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY) == C.MAP_ANON | C.MAP_PHYS | C.MAP_LAZY:
         raise fail(E.EINVAL, "R-MMAP-7: MAP_ANON, MAP_PHYS and MAP_LAZY together", call)
-    req = _Request(addr, length, prot, flags, off)
-    if rare & profile.flag("MAP_BELOW16M"):  # SPEC 19 (6.4): physical placement only
-        req.within = (0, BELOW_16M)
-    if rare & profile.flag("MAP_NOX64K"):
-        req.window = WINDOW_64K
     if flags & C.MAP_STACK:
-        check_stack(req, bits, call)  # R-MMAP-8
-    classify(req)
-    sized = size_request(req, ps, bits)  # R-MMAP-14's arithmetic; its error comes later
+        check_stack(flags, off, length, bits, call)  # R-MMAP-8
+    req = _Request(addr, length, prot, flags, off, ps, bits)
+    sized = req.sized
+    if rare:
+        if rare & profile.flag("MAP_BELOW16M"):  # SPEC 19 (6.4): physical placement only
+            req.within = (0, BELOW_16M)
+        if rare & profile.flag("MAP_NOX64K"):
+            req.window = WINDOW_64K
     for aid in exec_abilities(profile, prot, fd != C.NOFD) if prot & C.PROT_EXEC else ():
         # R-MMAP-9 (SPEC 19 for 7.1 and 6.4), against the final range
         lo, hi = _final_range(space, req, profile) if sized else (None, None)
@@ -342,27 +356,16 @@ def _lock_future(entry: Entry) -> Entry:
     return entry.evolve(locked=True)
 
 
-def check_stack(req: _Request, bits: int, call: str) -> None:
+def check_stack(flags: int, off: int, length: int, bits: int, call: str) -> None:
     """R-MMAP-8: MAP_STACK needs MAP_ANON, and its guard size (``off``) below ``len``."""
-    if not req.flags & C.MAP_ANON:
+    if not flags & C.MAP_ANON:
         raise fail(E.EINVAL, "R-MMAP-8: MAP_STACK without MAP_ANON", call)
-    if req.off % (1 << bits) >= req.length:  # C compares off_t with size_t unsigned
+    if off % (1 << bits) >= length:  # C compares off_t with size_t unsigned
         raise fail(
             E.EINVAL,
-            f"R-MMAP-8: MAP_STACK guard size (off {req.off:#x}) is not below len {req.length:#x}",
+            f"R-MMAP-8: MAP_STACK guard size (off {off:#x}) is not below len {length:#x}",
             call,
         )
-
-
-def classify(req: _Request) -> None:
-    """The record kind a request makes (R-MAP-1); fd-backed ones are refined later."""
-    f = req.flags
-    if f & C.MAP_ANON:
-        req.kind = "anon" if f & C.MAP_TYPE == C.MAP_PRIVATE else "shared-anon"
-    elif f & C.MAP_PHYS:
-        req.kind = "phys"
-    else:
-        req.kind = "file"
 
 
 def open_for_mapping(caller: Caller, req: _Request, fd: int, call: str) -> None:
@@ -413,16 +416,6 @@ def map_typed_memory(req: _Request, obj: TypedMemory, call: str) -> None:
     req.kind = "phys"
     req.obj = None
     req.off += obj.pool_start
-
-
-def size_request(req: _Request, ps: int, bits: int) -> bool:
-    """R-MMAP-14 arithmetic: page offset, rounded size, stack guard.  False on overflow."""
-    if req.flags & C.MAP_STACK:
-        req.guard = page_round_up(req.off % (1 << bits), ps)
-        req.off = 0  # R-MMAP-26: off counts as 0 once the guard is taken from it
-    req.pg_off = req.off & (ps - 1)
-    req.size = page_round_up(req.length + req.pg_off, ps)
-    return req.size < (1 << bits)
 
 
 def _final_range(
@@ -486,22 +479,22 @@ def check_limits(
             if entry.locked:
                 gone_locked += piece
     total = space.total_bytes - gone + size
-    as_limit = soft_limit(space, limits, C.RLIMIT_AS)
-    if as_limit is not None and total > as_limit:
+    infinity = space.m.rlim_infinity  # SPEC 18: no limit
+    as_limit = limits[C.RLIMIT_AS][0]
+    if as_limit != infinity and total > as_limit:
         raise fail(
             E.ENOMEM,
-            f"R-MMAP-18: {total:#x} mapped bytes would exceed RLIMIT_AS "
-            f"{limits[C.RLIMIT_AS][0]:#x}",
+            f"R-MMAP-18: {total:#x} mapped bytes would exceed RLIMIT_AS {as_limit:#x}",
             call,
         )
     if req.private_anon and not req.flags & C.MAP_STACK:  # /dev/zero private too (R-MMAP-21)
         data = space.data_bytes - gone_data + size
-        data_limit = soft_limit(space, limits, C.RLIMIT_DATA)
-        if data_limit is not None and data > data_limit:
+        data_limit = limits[C.RLIMIT_DATA][0]
+        if data_limit != infinity and data > data_limit:
             raise fail(
                 E.ENOMEM,
                 f"R-MMAP-18: {data:#x} bytes of private anonymous memory would exceed "
-                f"RLIMIT_DATA {limits[C.RLIMIT_DATA][0]:#x}",
+                f"RLIMIT_DATA {data_limit:#x}",
                 call,
             )
     if space.lock_future:
@@ -742,7 +735,7 @@ def msync(space: AddressSpace, profile: Profile, addr: int, length: int, flags: 
                    call)  # fmt: skip
     if flags & C.MS_SYNC and flags & C.MS_ASYNC:
         raise fail(E.EINVAL, "R-MSYNC-1: MS_SYNC together with MS_ASYNC", call)
-    start, end, pieces = check_range_mapped(space, addr, length, "R-MSYNC-2", call)
+    start, _, pieces = check_range_mapped(space, addr, length, "R-MSYNC-2", call)
     if flags & C.MS_INVALIDATE:
         for s, _, entry in pieces:
             if entry.locked:

@@ -340,6 +340,37 @@ class IntervalMapMachine(RuleBasedStateMachine):
         self.m.replace(s, value)
         self.model.put(s, e, value)
 
+    @rule(
+        s=points,
+        length=st.integers(0, 64),
+        frm=st.sampled_from(TAGS),
+        to=st.sampled_from(TAGS),
+    )
+    def update(self, s: int, length: int, frm: str, to: str) -> None:
+        """Retag the pieces tagged ``frm``: only they are cut out, then merged around."""
+        e = s + length
+
+        def make(v: Value) -> Value:
+            return (to, v[1]) if v[0] == frm and frm != to else v
+
+        expected = [
+            (lo, hi, (v[0], v[1] + (lo - a)), (to, v[1] + (lo - a)))
+            for a, b, v in self.model.intervals()
+            if a < e and b > s and s < e and v[0] == frm and frm != to
+            for lo, hi in [(max(a, s), min(b, e))]
+        ]
+        before = list(self.m)
+        assert self.m.update(s, e, make) == expected
+        if not expected:
+            assert list(self.m) == before  # nothing changes: no cut, no merge
+            return
+        for lo, hi, _, _ in expected:
+            self.model.split(lo)
+            self.model.split(hi)
+            for x in range(lo, hi):
+                self.model.cells[x] = (to, self.model.cells[x][1])
+        adopt_coalesce(self.m, self.model, s, e)
+
     @rule(s=points, length=st.integers(0, 64))
     def coalesce(self, s: int, length: int) -> None:
         self.m.coalesce(s, s + length)
