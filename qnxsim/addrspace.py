@@ -137,7 +137,8 @@ class Machine:
     pm: PhysMem
     rng: random.Random | None
     dev_mem: MemObject
-    #: R-SYS-3 [SIM]: page 0 is never handed out.  (Derived, like the two below.)
+    #: R-SYS-3 [SIM]: page 0 is never handed out.  (Derived from arch and page size, as
+    #: are the fields below.)
     user_start: int = attrs.field(init=False)
     #: End of the user address range (R-SYS-3).
     user_end: int = attrs.field(init=False)

@@ -177,16 +177,12 @@ class _GapIndex:
             if not pos:
                 maxes[ci] = max(sizes)  # the whole chunk was searched: its bound was stale
         cj = ci + 1
-        while True:
-            cj = _first_at_least(maxes, cj, len(maxes), size)
-            if cj < 0:
-                return None
-            sizes = self._sizes[cj]
-            hit = _first_at_least(sizes, 0, len(sizes), size)
-            if hit >= 0:
-                return self._starts[cj][hit], sizes[hit]
-            maxes[cj] = max(sizes)  # a stale bound misled the search: make it exact
+        while (cj := _first_at_least(maxes, cj, len(maxes), size)) >= 0:
+            found = self._fit_in_chunk(cj, size, _first_at_least)
+            if found is not None:
+                return found
             cj += 1
+        return None
 
     def last_fit(self, hi: int, size: int) -> tuple[int, int] | None:
         """The highest hole starting below ``hi`` of at least ``size``, as (start, size)."""
@@ -205,15 +201,24 @@ class _GapIndex:
             if pos == len(sizes):
                 maxes[ci] = max(sizes)  # the whole chunk was searched: its bound was stale
         cj = ci
-        while True:
-            cj = _last_at_least(maxes, 0, cj, size)
-            if cj < 0:
-                return None
-            sizes = self._sizes[cj]
-            hit = _last_at_least(sizes, 0, len(sizes), size)
-            if hit >= 0:
-                return self._starts[cj][hit], sizes[hit]
-            maxes[cj] = max(sizes)  # a stale bound misled the search: make it exact
+        while (cj := _last_at_least(maxes, 0, cj, size)) >= 0:
+            found = self._fit_in_chunk(cj, size, _last_at_least)
+            if found is not None:
+                return found
+        return None
+
+    def _fit_in_chunk(
+        self, cj: int, size: int, pick: Callable[[list[int], int, int, int], int]
+    ) -> tuple[int, int] | None:
+        """The hole of chunk ``cj`` that ``pick`` chooses among those of at least ``size``,
+        as (start, size); None when the chunk's bound promised one wrongly (the bound is
+        then made exact)."""
+        sizes = self._sizes[cj]
+        hit = pick(sizes, 0, len(sizes), size)
+        if hit >= 0:
+            return self._starts[cj][hit], sizes[hit]
+        self._maxes[cj] = max(sizes)  # a stale bound misled the search: make it exact
+        return None
 
 
 def _first_at_least(values: list[int], lo: int, hi: int, size: int) -> int:

@@ -622,3 +622,27 @@ def test_copy_is_independent_of_the_original(
         m.check()
         assert list(c) == after_c
         c.check()
+
+
+@pytest.mark.parametrize("direction", ["first", "last"])
+def test_R_PLACE_5_a_stale_chunk_bound_is_made_exact_by_the_search_it_misleads(
+    direction: str,
+) -> None:
+    """Carving a chunk's largest hole leaves the chunk's bound high (no rescan); a search
+    the bound misleads skips the chunk, finds the real fit and makes the bound exact."""
+    with gap_load(2):  # chunks split above 4 holes
+        g = intervals._GapIndex()
+        for start, size in [(0, 1), (10, 5), (20, 1), (30, 1), (40, 1), (50, 3), (60, 1)]:
+            g.add(start, size)
+        stale = next(i for i, starts in enumerate(g._starts) if 10 in starts)
+        far = next(i for i, starts in enumerate(g._starts) if 50 in starts)
+        assert stale != far
+        g.carve(10, 15, 11, 15)  # the size-5 hole keeps one unit
+        assert g._maxes[stale] == 5  # stale: an upper bound, not the maximum
+        if direction == "first":
+            assert g.first_fit(0, 3) == (50, 3)
+        else:
+            assert g.last_fit(45, 3) is None  # nothing below 45 holds 3 units
+            assert g.last_fit(100, 3) == (50, 3)
+        assert g._maxes[stale] == max(g._sizes[stale]) == 1
+        assert list(g.items()) == [(0, 1), (10, 1), (20, 1), (30, 1), (40, 1), (50, 3), (60, 1)]
