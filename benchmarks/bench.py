@@ -16,8 +16,11 @@ MAP_LAZY, so none of them costs RAM; every one made by a MAP_FIXED mmap):
 * *caller*: no mappings; it makes the mmap_peer calls into the population.
 
 Each operation runs ``rounds`` rounds of ``iters`` iterations; a round's time divided by
-``iters`` is one sample.  The cyclic garbage collector is off while an operation is
-measured, as ``timeit`` does.  Every iteration leaves the address space as it found it.
+``iters`` is one sample.  The rounds are interleaved: round r of an operation runs at every
+size (and, for a row with a host column, on the host at that size) before round r + 1,
+so a busy spell of the machine falls on every size and on both columns alike instead of
+skewing the ratios.  The cyclic garbage collector is off while an operation is measured,
+as ``timeit`` does.  Every iteration leaves the address space as it found it.
 
 Beside the timings the script prints:
 
@@ -540,10 +543,11 @@ class HostLayout:
         self.host.unmap(self.base, self.count * self.stride)
 
 
-def build_host_layout(host: HostKernel, n: int) -> HostLayout:
+def build_host_layout(host: HostKernel, n: int, layouts: int = 1) -> HostLayout:
     """A private anonymous reservation of ``count`` strides (untouched, so it costs no
-    RAM) with the last page of each stride unmapped: ``count = min(n, mapping_cap())``."""
-    count = max(2, min(n, HostKernel.mapping_cap()))
+    RAM) with the last page of each stride unmapped: ``count = min(n, mapping_cap() //
+    layouts)`` when ``layouts`` of them exist at once."""
+    count = max(2, min(n, HostKernel.mapping_cap() // layouts))
     stride = (MAP_PAGES + 1) * host.page_size
     base = host.map(0, count * stride, HOST_RW, HOST_ANON)
     layout = HostLayout(host, base, count)
@@ -962,8 +966,9 @@ def host_lines(res: Results) -> list[str]:
     return [
         f"Host kernel column: {host.note}; the same call pairs through ctypes, median µs,",
         f"  in a reservation cut into {counts} three-page mappings with one-page holes",
-        "  (min(n, vm.max_map_count / 2)); 2-page mmap without MAP_FIXED lands where the",
-        "  host puts it; qnxsim/host is qnxsim's median over the host's at that size.",
+        "  (min(n, vm.max_map_count / 2 / number of sizes)); 2-page mmap without MAP_FIXED",
+        "  lands where the host puts it; qnxsim/host is qnxsim's median over the host's at",
+        "  that size (their rounds alternate).",
     ]
 
 
@@ -1095,29 +1100,42 @@ def run_benchmark(
             res.host = HostResults(False, why)
         else:
             res.host = HostResults(True, f"{platform.system()} {platform.release()}")
+    worlds: dict[int, World] = {}
     for n in sizes:
         if out is not None:
             print(f"[n={n:,}] building ...", file=out, flush=True)
-        w = build_world(n, seed)
-        res.build[n] = (w.pop_seconds, w.top_seconds)
-        rng = random.Random(seed)
-        for op in ops:
-            res.samples[op.key][n] = measure(op, w, rounds, iters, rng, tick)
-            _progress(out, n, op.name, res.samples[op.key][n])
-        del w
-        gc.collect()
+        worlds[n] = build_world(n, seed)
+        res.build[n] = (worlds[n].pop_seconds, worlds[n].top_seconds)
+    layouts: dict[int, HostLayout] = {}
+    gc.collect()
+    gc.freeze()  # the worlds are long-lived: the collections around each round skip them
+    try:
         if host_kernel is not None and res.host is not None:
-            lay = build_host_layout(host_kernel, n)
-            try:
-                res.host.mappings[n] = lay.count
-                host_rng = random.Random(seed)
-                for op in ops:
-                    if op.host is not None:
-                        got = measure_host(op.host, lay, rounds, iters, host_rng, tick)
-                        res.host.samples.setdefault(op.host, {})[n] = got
-                        _progress(out, n, f"host {op.name}", got)
-            finally:
-                lay.close()
+            for n in sizes:
+                layouts[n] = build_host_layout(host_kernel, n, len(sizes))
+                res.host.mappings[n] = layouts[n].count
+        rngs = {n: random.Random(seed) for n in sizes}
+        host_rngs = {n: random.Random(seed) for n in sizes}
+        for op in ops:
+            per_size = res.samples[op.key]
+            host_per_size = res.host.samples.setdefault(op.host, {}) if op.host and layouts else {}
+            for _ in range(rounds):  # round r at every size (and on the host) before r + 1
+                for n in sizes:
+                    got = measure(op, worlds[n], 1, iters, rngs[n], tick)
+                    per_size.setdefault(n, []).extend(got)
+                    if op.host is not None and n in layouts:
+                        got = measure_host(op.host, layouts[n], 1, iters, host_rngs[n], tick)
+                        host_per_size.setdefault(n, []).extend(got)
+            for n in sizes:
+                _progress(out, n, op.name, per_size[n])
+                if n in host_per_size:
+                    _progress(out, n, f"host {op.name}", host_per_size[n])
+    finally:
+        for lay in layouts.values():
+            lay.close()
+        worlds.clear()
+        gc.unfreeze()
+        gc.collect()
     if memory:
         res.memory = measure_memory(max(sizes))
     if machine_examples > 0:
