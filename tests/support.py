@@ -1,4 +1,5 @@
-"""Helpers the test modules share: checking that a call fails the way SPEC says."""
+"""What the test modules share: constants of the default machine (x86_64, QNX 8.0,
+4 KiB pages) as SPEC gives them, and helpers that check a call fails as SPEC says."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ import pytest
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
+
+PS = 4096  # the default page size
+R = C.PROT_READ
+RW = C.PROT_READ | C.PROT_WRITE
+RX = C.PROT_READ | C.PROT_EXEC
+ANON = C.MAP_PRIVATE | C.MAP_ANON
+SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
+PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
+SHMEM_BASE = 0x0000_0010_0000_0000  # R-SYS-4, 64-bit arches
+SO_BASE = 0x0000_0070_0000_0000  # R-SYS-4, 64-bit arches
+STACK_SIZE = 512 * 1024  # R-PROC-1: the main stack of a spawned image
+STACK_GUARD = 4096  # R-PROC-1: its guard page
 
 #: Every RLIMIT_* resource of SPEC 18.
 RLIMITS = (
@@ -45,3 +58,8 @@ def expect_fail(
     assert (p.mappings(), k.meminfo()) == before, "R-CALL-5: a failed call changed state"
     k.check_invariants()
     return err
+
+
+def creds(p: Process) -> tuple[int, ...]:
+    """A process's real, effective and saved user and group ids."""
+    return (p.ruid, p.euid, p.suid, p.rgid, p.egid, p.sgid)

@@ -10,6 +10,7 @@ R-MMAP-22, R-MOFF-3, R-SHM-6), MEM_LOCK (vaddr, R-LOCK-1) and MEM_GLOBAL (R-SHM-
 from __future__ import annotations
 
 import pytest
+from support import ANON, PROGRAM_BASE, PS, RW, RX, R
 from support import expect_error as expect
 
 from qnxsim import Kernel, Process
@@ -17,13 +18,7 @@ from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import KNOWN_IDS, NONROOT, ROOT, Abilities, DomainEntry
 
-PS = 4096
-R = C.PROT_READ
-RW = C.PROT_READ | C.PROT_WRITE
-RX = C.PROT_READ | C.PROT_EXEC
 RWX = RW | C.PROT_EXEC
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
 DEVICE = 0xF000_0000  # R-SYS-5: device memory
 NO_SUCH_PID = 99999
 

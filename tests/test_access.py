@@ -9,16 +9,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import ANON, PS, RW, SHARED_ANON
 
 from qnxsim import Kernel, MemInfo, MemoryFault, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
-PS = 4096
 RAM = 64 << 20
-RW = C.PROT_READ | C.PROT_WRITE
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
 
 
 def setup(image: bool = False) -> tuple[Kernel, Process]:

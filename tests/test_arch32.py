@@ -7,13 +7,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import PS, RW
 
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as E
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
 GIB = 1 << 30
 ARCHES32 = ("x86", "armle-v7")
 USER_END = {"x86": 0xBFFFF000, "armle-v7": 0x7FFFF000}

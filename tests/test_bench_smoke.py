@@ -19,12 +19,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import PS
 
 from qnxsim import constants as C
 
 BENCH_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
 N = 50
-PS = 4096
 
 
 CHECK_PATH = BENCH_PATH.parent / "check_ratios.py"

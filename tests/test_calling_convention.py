@@ -14,18 +14,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import ANON, PROGRAM_BASE, PS, RW, SHARED_ANON
 
 import qnxsim.abilities
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
-PS = 4096
 RAM = 64 << 20
-RW = C.PROT_READ | C.PROT_WRITE
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4
 USER_END = 2**39 - PS  # R-SYS-3
 SIZE_MAX = 2**64 - 1
 RULE = re.compile(r"^(R-[A-Z]+-[A-Z0-9]+\b|\[SIM\])")

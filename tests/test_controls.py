@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from support import ANON, PS, RW, SHARED_ANON
 from support import expect_error as expect
 
 from qnxsim import Kernel, Process
@@ -16,10 +17,6 @@ from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
 LAZY_ANON = ANON | C.MAP_LAZY
 USER_END = 0x7F_FFFF_F000  # R-SYS-3, x86_64 with 4 KiB pages
 

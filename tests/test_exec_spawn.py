@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from support import RLIMITS
+from support import (
+    ANON,
+    PROGRAM_BASE,
+    PS,
+    RLIMITS,
+    RW,
+    RX,
+    SHARED_ANON,
+    STACK_GUARD,
+    STACK_SIZE,
+    R,
+    creds,
+)
 from support import expect_error as expect
 
 from qnxsim import Kernel, Process, QnxError
@@ -18,25 +30,11 @@ from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, DomainEntry
 
-PS = 4096
 RAM = 64 << 20
-R = C.PROT_READ
-RW = C.PROT_READ | C.PROT_WRITE
-RX = C.PROT_READ | C.PROT_EXEC
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
-SHMEM_BASE = 0x0000_0010_0000_0000  # R-SYS-4
-STACK_SIZE = 512 * 1024  # R-PROC-1
-STACK_GUARD = 4096  # R-PROC-1
 
 
 def kernel() -> Kernel:
     return Kernel(ram=RAM)
-
-
-def creds(p: Process) -> tuple[int, ...]:
-    return (p.ruid, p.euid, p.suid, p.rgid, p.egid, p.sgid)
 
 
 def layout(p: Process) -> list[tuple[int, int, int, int, str, str | None, bool]]:

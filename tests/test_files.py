@@ -12,14 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import expect_error
+from support import PS, expect_error
 
 from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.pathspace import S_IFCHR, S_IFDIR, S_IFREG
 
-PS = 4096
 S_IFMT = 0o170000
 
 

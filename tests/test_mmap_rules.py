@@ -17,23 +17,15 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import expect_fail
+from support import ANON, PROGRAM_BASE, PS, RW, RX, SHARED_ANON, SHMEM_BASE, SO_BASE, expect_fail
 
 from qnxsim import Kernel, MemoryFault, Process, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
 
-PS = 4096
 SIZE_MAX = 2**64 - 1
-RW = C.PROT_READ | C.PROT_WRITE
-RX = C.PROT_READ | C.PROT_EXEC
-PRIV_ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
 PHYS = C.MAP_SHARED | C.MAP_PHYS  # physical memory at ``off`` (MAP_PHYS without MAP_ANON)
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
-SHMEM_BASE = 0x0000_0010_0000_0000
-SO_BASE = 0x0000_0070_0000_0000
 USER_END = 0x7F_FFFF_F000  # R-SYS-3, x86_64 with 4 KiB pages
 RAM_START = 0x0010_0000  # R-SYS-5
 DEVICE_START = 0xF000_0000  # R-SYS-5: device memory [0xF000_0000, 0x1_0000_0000)
@@ -41,16 +33,6 @@ PHYS_END = 0x1_0000_0000  # R-SYS-5: end of the highest range (RAM here ends far
 BAD_FD = 3  # no descriptor is open in these processes
 
 MmapCall = Callable[[int, int, int, int, int, int], int]
-
-
-@pytest.fixture
-def k() -> Kernel:
-    return Kernel(ram=64 << 20)
-
-
-@pytest.fixture
-def p(k: Kernel) -> Process:
-    return k.spawn(image=False)
 
 
 def deny(p: Process, aid: int, domain: int = ROOT) -> None:
@@ -96,13 +78,11 @@ def test_R_MMAP_1_map_anon_alone_has_no_type(k: Kernel, p: Process) -> None:
 
 @pytest.mark.parametrize("extra", [0, C.MAP_FIXED], ids=["placed", "fixed"])
 def test_R_MMAP_2_len_zero_is_einval(k: Kernel, p: Process, extra: int) -> None:
-    expect_fail(
-        k, p, E.EINVAL, "R-MMAP-2", p.mmap, PROGRAM_BASE, 0, RW, PRIV_ANON | extra, C.NOFD, 0
-    )
+    expect_fail(k, p, E.EINVAL, "R-MMAP-2", p.mmap, PROGRAM_BASE, 0, RW, ANON | extra, C.NOFD, 0)
 
 
 def test_R_MMAP_2_len_one_maps_a_whole_page(k: Kernel, p: Process) -> None:
-    a = p.mmap(0, 1, RW, PRIV_ANON, C.NOFD, 0)
+    a = p.mmap(0, 1, RW, ANON, C.NOFD, 0)
     rec = p.mapping_at(a)
     assert rec is not None and (rec.start, rec.end) == (a, a + PS)
     k.check_invariants()
@@ -113,12 +93,12 @@ def test_R_MMAP_2_len_one_maps_a_whole_page(k: Kernel, p: Process) -> None:
 
 @pytest.mark.parametrize("prot", [0x1, 0x2, 0x4, 0x1000, 0x8000_0000, -1, C.PROT_READ | 0x10])
 def test_R_MMAP_3_prot_bits_outside_mask_are_einval(k: Kernel, p: Process, prot: int) -> None:
-    expect_fail(k, p, E.EINVAL, "R-MMAP-3", p.mmap, 0, PS, prot, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-3", p.mmap, 0, PS, prot, ANON, C.NOFD, 0)
 
 
 @pytest.mark.parametrize("prot", [C.PROT_NONE, C.PROT_READ, RW, C.PROT_MASK])
 def test_R_MMAP_3_prot_inside_mask_is_accepted(k: Kernel, p: Process, prot: int) -> None:
-    a = p.mmap(0, PS, prot, PRIV_ANON, C.NOFD, 0)
+    a = p.mmap(0, PS, prot, ANON, C.NOFD, 0)
     rec = p.mapping_at(a)
     assert rec is not None and rec.prot == prot
     k.check_invariants()
@@ -129,7 +109,7 @@ def test_R_MMAP_3_prot_inside_mask_is_accepted(k: Kernel, p: Process, prot: int)
 def test_R_MMAP_3_any_prot_with_a_bit_outside_mask_is_einval(bits: int) -> None:
     k = Kernel(ram=1 << 20)
     p = k.spawn(image=False)
-    expect_fail(k, p, E.EINVAL, "R-MMAP-3", p.mmap, 0, PS, bits, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-3", p.mmap, 0, PS, bits, ANON, C.NOFD, 0)
 
 
 # -- R-MMAP-4: PROT bits, reserved bits and undefined bits in flags -----------------------
@@ -144,7 +124,7 @@ UNDEFINED_FLAG_BITS = [1 << i for i in range(32) if not (1 << i) & DEFINED_FLAG_
 
 
 def test_R_MMAP_4_prot_nocache_in_flags_moves_to_prot(k: Kernel, p: Process) -> None:
-    a = p.mmap(0, PS, RW, PRIV_ANON | C.PROT_NOCACHE, C.NOFD, 0)
+    a = p.mmap(0, PS, RW, ANON | C.PROT_NOCACHE, C.NOFD, 0)
     rec = p.mapping_at(a)
     assert rec is not None
     assert rec.prot == RW | C.PROT_NOCACHE
@@ -154,19 +134,19 @@ def test_R_MMAP_4_prot_nocache_in_flags_moves_to_prot(k: Kernel, p: Process) -> 
 
 @pytest.mark.parametrize("bit", [C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC])
 def test_R_MMAP_4_other_prot_bits_in_flags_are_einval(k: Kernel, p: Process, bit: int) -> None:
-    expect_fail(k, p, E.EINVAL, "R-MMAP-4", p.mmap, 0, PS, RW, PRIV_ANON | bit, C.NOFD, 0)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-4", p.mmap, 0, PS, RW, ANON | bit, C.NOFD, 0)
 
 
 @pytest.mark.parametrize("bit", [C.MAP_SYSRAM, 0x0010_0000, 0x8000_0000, C.MAP_RESERVMASK], ids=hex)
 def test_R_MMAP_4_reserved_bits_are_einval(k: Kernel, p: Process, bit: int) -> None:
-    expect_fail(k, p, E.EINVAL, "R-MMAP-4", p.mmap, 0, PS, RW, PRIV_ANON | bit, C.NOFD, 0)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-4", p.mmap, 0, PS, RW, ANON | bit, C.NOFD, 0)
 
 
 @pytest.mark.parametrize("bit", [0x4, 0x8, 0x40, 0x8000], ids=hex)
 def test_R_MMAP_4_undefined_flag_bits_are_einval(k: Kernel, p: Process, bit: int) -> None:
     """0x40 is MAP_NOSYNCFILE in 7.1 only; 8.0 defines MAP_NOSYNCFILE as 0 (SPEC 18)."""
     assert bit in UNDEFINED_FLAG_BITS
-    expect_fail(k, p, E.EINVAL, "R-MMAP-4", p.mmap, 0, PS, RW, PRIV_ANON | bit, C.NOFD, 0)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-4", p.mmap, 0, PS, RW, ANON | bit, C.NOFD, 0)
 
 
 @settings(max_examples=100, deadline=None)
@@ -190,7 +170,7 @@ def test_R_MMAP_4_any_flags_with_an_undefined_bit_are_einval(
 @pytest.mark.parametrize("name", ["mmap", "mmap64"])
 def test_R_MMAP_5_map_handle_is_einval(k: Kernel, p: Process, name: str) -> None:
     call = getattr(p, name)
-    expect_fail(k, p, E.EINVAL, "R-MMAP-5", call, 0, PS, RW, PRIV_ANON | C.MAP_HANDLE, C.NOFD, 0)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-5", call, 0, PS, RW, ANON | C.MAP_HANDLE, C.NOFD, 0)
 
 
 # -- R-MMAP-6: NOFD implies MAP_ANON; MAP_ANON needs NOFD ---------------------------------
@@ -234,8 +214,8 @@ def test_R_MMAP_7_anon_phys_lazy_together_is_einval(k: Kernel, p: Process, mtype
 @pytest.mark.parametrize(
     ("flags", "off"),
     [
-        (PRIV_ANON | C.MAP_PHYS, 0),
-        (PRIV_ANON | C.MAP_LAZY, 0),
+        (ANON | C.MAP_PHYS, 0),
+        (ANON | C.MAP_LAZY, 0),
         (PHYS | C.MAP_LAZY, DEVICE_START),  # NOFD with MAP_PHYS does not imply MAP_ANON
     ],
     ids=["anon-phys", "anon-lazy", "phys-lazy"],
@@ -267,12 +247,12 @@ def test_R_MMAP_8_stack_without_map_anon_is_einval(
 @pytest.mark.parametrize("off", [4 * PS, 4 * PS + 1, 1 << 40, -1, -PS], ids=hex)
 def test_R_MMAP_8_stack_guard_not_below_len_is_einval(k: Kernel, p: Process, off: int) -> None:
     """off is the guard size; C compares it with len as unsigned, so a negative off is huge."""
-    flags = PRIV_ANON | C.MAP_STACK
+    flags = ANON | C.MAP_STACK
     expect_fail(k, p, E.EINVAL, "R-MMAP-8", p.mmap, 0, 4 * PS, RW, flags, C.NOFD, off)
 
 
 def test_R_MMAP_8_stack_guard_just_below_len_is_accepted(k: Kernel, p: Process) -> None:
-    a = p.mmap(0, 4 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, 4 * PS - 1)
+    a = p.mmap(0, 4 * PS, RW, ANON | C.MAP_STACK, C.NOFD, 4 * PS - 1)
     assert a % PS == 0
     k.check_invariants()
 
@@ -283,13 +263,13 @@ def test_R_MMAP_8_stack_guard_just_below_len_is_accepted(k: Kernel, p: Process) 
 @pytest.mark.parametrize("prot", [RX, RW | C.PROT_EXEC])
 def test_R_MMAP_9_anon_exec_needs_prot_write_and_exec(k: Kernel, p: Process, prot: int) -> None:
     deny(p, C.PROCMGR_AID_PROT_WRITE_AND_EXEC)
-    expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, 0, PS, prot, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, 0, PS, prot, ANON, C.NOFD, 0)
 
 
 def test_R_MMAP_9_anon_exec_does_not_use_prot_exec_ability(k: Kernel, p: Process) -> None:
     """With fd == NOFD the rule asks for PROT_WRITE_AND_EXEC, not PROT_EXEC."""
     deny(p, C.PROCMGR_AID_PROT_EXEC)
-    a = p.mmap(0, PS, RX, PRIV_ANON, C.NOFD, 0)
+    a = p.mmap(0, PS, RX, ANON, C.NOFD, 0)
     rec = p.mapping_at(a)
     assert rec is not None and rec.prot == RX
     k.check_invariants()
@@ -320,10 +300,10 @@ def test_R_MMAP_9_checked_against_the_placed_range(k: Kernel, p: Process) -> Non
     """The subrange holds the first placement (at PROGRAM_BASE) but not the second."""
     size = 0x10000
     allow_only(p, C.PROCMGR_AID_PROT_WRITE_AND_EXEC, PROGRAM_BASE, PROGRAM_BASE + size - 1)
-    assert p.mmap(0, size, RX, PRIV_ANON, C.NOFD, 0) == PROGRAM_BASE  # R-PLACE-1
-    expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, 0, size, RX, PRIV_ANON, C.NOFD, 0)
+    assert p.mmap(0, size, RX, ANON, C.NOFD, 0) == PROGRAM_BASE  # R-PLACE-1
+    expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, 0, size, RX, ANON, C.NOFD, 0)
     # a non-executable mapping there is not affected
-    assert p.mmap(0, size, C.PROT_READ, PRIV_ANON, C.NOFD, 0) == PROGRAM_BASE + size
+    assert p.mmap(0, size, C.PROT_READ, ANON, C.NOFD, 0) == PROGRAM_BASE + size
     k.check_invariants()
 
 
@@ -332,7 +312,7 @@ def test_R_MMAP_9_fixed_range_includes_the_r_mmap_f2_growth(k: Kernel, p: Proces
     (R-MMAP-F2): the ability must hold that whole range, not just one page."""
     x = 0x2000_0000
     allow_only(p, C.PROCMGR_AID_PROT_WRITE_AND_EXEC, x, x + PS - 1)
-    flags = PRIV_ANON | C.MAP_FIXED
+    flags = ANON | C.MAP_FIXED
     expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, x + 0x800, PS, RX, flags, C.NOFD, 0)
     assert p.mmap(x, PS, RX, flags, C.NOFD, 0) == x
     k.check_invariants()
@@ -341,16 +321,16 @@ def test_R_MMAP_9_fixed_range_includes_the_r_mmap_f2_growth(k: Kernel, p: Proces
 def test_R_MMAP_9_uses_the_domain_of_the_current_euid(k: Kernel) -> None:
     user = k.spawn(uid=1000, image=False)
     deny(user, C.PROCMGR_AID_PROT_WRITE_AND_EXEC, NONROOT)
-    expect_fail(k, user, E.EPERM, "R-MMAP-9", user.mmap, 0, PS, RX, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, user, E.EPERM, "R-MMAP-9", user.mmap, 0, PS, RX, ANON, C.NOFD, 0)
     root = k.spawn(image=False)
     deny(root, C.PROCMGR_AID_PROT_WRITE_AND_EXEC, NONROOT)  # the root domain still allows
-    root.mmap(0, PS, RX, PRIV_ANON, C.NOFD, 0)
+    root.mmap(0, PS, RX, ANON, C.NOFD, 0)
     k.check_invariants()
 
 
 def test_R_MMAP_9_nonroot_may_exec_by_default(k: Kernel) -> None:
     user = k.spawn(uid=1000, image=False)
-    user.mmap(0, PS, RW | C.PROT_EXEC, PRIV_ANON, C.NOFD, 0)  # R-ABLE-3: allowed for nonroot
+    user.mmap(0, PS, RW | C.PROT_EXEC, ANON, C.NOFD, 0)  # R-ABLE-3: allowed for nonroot
     k.check_invariants()
 
 
@@ -359,16 +339,16 @@ def test_R_MMAP_9_nonroot_may_exec_by_default(k: Kernel) -> None:
 
 def test_R_MMAP_10_map_fixed_denied_is_eperm(k: Kernel, p: Process) -> None:
     deny(p, C.PROCMGR_AID_MAP_FIXED)
-    flags = PRIV_ANON | C.MAP_FIXED
+    flags = ANON | C.MAP_FIXED
     expect_fail(k, p, E.EPERM, "R-MMAP-10", p.mmap, 0x2000_0000, PS, RW, flags, C.NOFD, 0)
-    p.mmap(0x2000_0000, PS, RW, PRIV_ANON, C.NOFD, 0)  # a hint needs no ability
+    p.mmap(0x2000_0000, PS, RW, ANON, C.NOFD, 0)  # a hint needs no ability
     k.check_invariants()
 
 
 def test_R_MMAP_10_ability_must_cover_addr_to_addr_plus_len(k: Kernel, p: Process) -> None:
     x = 0x2000_0000
     allow_only(p, C.PROCMGR_AID_MAP_FIXED, x, x + 2 * PS - 1)
-    flags = PRIV_ANON | C.MAP_FIXED
+    flags = ANON | C.MAP_FIXED
     expect_fail(k, p, E.EPERM, "R-MMAP-10", p.mmap, x + PS, 2 * PS, RW, flags, C.NOFD, 0)
     expect_fail(k, p, E.EPERM, "R-MMAP-10", p.mmap, x - PS, 2 * PS, RW, flags, C.NOFD, 0)
     assert p.mmap(x, 2 * PS, RW, flags, C.NOFD, 0) == x
@@ -378,7 +358,7 @@ def test_R_MMAP_10_ability_must_cover_addr_to_addr_plus_len(k: Kernel, p: Proces
 def test_R_MMAP_10_nonroot_may_map_fixed_by_default(k: Kernel) -> None:
     user = k.spawn(uid=1000, image=False)
     x = 0x2000_0000
-    assert user.mmap(x, PS, RW, PRIV_ANON | C.MAP_FIXED, C.NOFD, 0) == x
+    assert user.mmap(x, PS, RW, ANON | C.MAP_FIXED, C.NOFD, 0) == x
     k.check_invariants()
 
 
@@ -440,7 +420,7 @@ def test_R_MMAP_11_two_mappings_of_a_device_address_share_bytes(k: Kernel, p: Pr
 
 
 def test_R_MMAP_11_phys_of_ram_sees_an_anon_phys_buffer(k: Kernel, p: Process) -> None:
-    buf = p.mmap(0, PS, RW, PRIV_ANON | C.MAP_PHYS, C.NOFD, 0)
+    buf = p.mmap(0, PS, RW, ANON | C.MAP_PHYS, C.NOFD, 0)
     p.write_memory(buf, b"contiguous")
     paddr = paddr_of(p, buf)
     assert RAM_START <= paddr < RAM_START + k.ram
@@ -472,7 +452,7 @@ def test_R_MMAP_13_negative_phys_offset_is_einval(k: Kernel, p: Process, off: in
 
 
 def test_R_MMAP_13_does_not_apply_to_anonymous_memory(k: Kernel, p: Process) -> None:
-    a = p.mmap(0, PS, RW, PRIV_ANON, C.NOFD, -PS)  # -PS is page-aligned: no page offset
+    a = p.mmap(0, PS, RW, ANON, C.NOFD, -PS)  # -PS is page-aligned: no page offset
     assert a == PROGRAM_BASE
     b = p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, -PS)
     assert b == SHMEM_BASE
@@ -488,14 +468,14 @@ def test_R_MMAP_13_does_not_apply_to_anonymous_memory(k: Kernel, p: Process) -> 
     ids=["SIZE_MAX", "minus-1", "rounds-up", "page-offset-1", "page-offset-max"],
 )
 def test_R_MMAP_14_size_overflow_is_enomem(k: Kernel, p: Process, length: int, off: int) -> None:
-    expect_fail(k, p, E.ENOMEM, "R-MMAP-14", p.mmap, 0, length, RW, PRIV_ANON, C.NOFD, off)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-14", p.mmap, 0, length, RW, ANON, C.NOFD, off)
 
 
 def test_R_MMAP_14_largest_size_without_overflow_goes_on_to_placement(
     k: Kernel, p: Process
 ) -> None:
     """2^64 - page_size with no page offset fits size_t; it then finds no hole."""
-    flags = PRIV_ANON | C.MAP_LAZY
+    flags = ANON | C.MAP_LAZY
     expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, 2**64 - PS, RW, flags, C.NOFD, 0)
 
 
@@ -519,7 +499,7 @@ def test_R_MMAP_15_object_range_past_2_44_is_enxio(
 
 
 def test_R_MMAP_15_does_not_apply_to_anonymous_memory(k: Kernel, p: Process) -> None:
-    a = p.mmap(0, PS, RW, PRIV_ANON, C.NOFD, 1 << 45)
+    a = p.mmap(0, PS, RW, ANON, C.NOFD, 1 << 45)
     assert a == PROGRAM_BASE
     k.check_invariants()
 
@@ -527,13 +507,13 @@ def test_R_MMAP_15_does_not_apply_to_anonymous_memory(k: Kernel, p: Process) -> 
 # -- R-MMAP-16: no hole ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flags", [PRIV_ANON | C.MAP_LAZY, SHARED_ANON | C.MAP_LAZY, PHYS])
+@pytest.mark.parametrize("flags", [ANON | C.MAP_LAZY, SHARED_ANON | C.MAP_LAZY, PHYS])
 def test_R_MMAP_16_larger_than_the_user_range_is_enomem(k: Kernel, p: Process, flags: int) -> None:
     length = USER_END  # the user range [page_size, USER_END) is one page shorter
     off = 0 if flags & C.MAP_ANON else DEVICE_START
     if not flags & C.MAP_ANON:
         length = PS * 2  # MAP_PHYS is bounded by PHYS_END; fill the space first instead
-        p.mmap(PS, USER_END - PS, C.PROT_NONE, PRIV_ANON | C.MAP_LAZY | C.MAP_FIXED, C.NOFD, 0)
+        p.mmap(PS, USER_END - PS, C.PROT_NONE, ANON | C.MAP_LAZY | C.MAP_FIXED, C.NOFD, 0)
     expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, length, RW, flags, C.NOFD, off)
 
 
@@ -545,25 +525,25 @@ def test_R_MMAP_16_larger_than_the_user_range_is_enomem(k: Kernel, p: Process, f
 @pytest.mark.parametrize("resource", [C.RLIMIT_AS, C.RLIMIT_VMEM])
 def test_R_MMAP_18_rlimit_as_counts_all_mapped_bytes(k: Kernel, p: Process, resource: int) -> None:
     p.setrlimit(resource, 4 * PS, C.RLIM_INFINITY)
-    p.mmap(0, PS, RW, PRIV_ANON, C.NOFD, 0)
+    p.mmap(0, PS, RW, ANON, C.NOFD, 0)
     p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0)
     p.mmap(0, PS, RW, PHYS, C.NOFD, DEVICE_START)
-    for flags, off in [(PRIV_ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START)]:
+    for flags, off in [(ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START)]:
         expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, 2 * PS, RW, flags, C.NOFD, off)
-    p.mmap(0, PS, RW, PRIV_ANON | C.MAP_LAZY, C.NOFD, 0)  # exactly at the limit
-    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, 1, RW, PRIV_ANON, C.NOFD, 0)
+    p.mmap(0, PS, RW, ANON | C.MAP_LAZY, C.NOFD, 0)  # exactly at the limit
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, 1, RW, ANON, C.NOFD, 0)
     k.check_invariants()
 
 
 def test_R_MMAP_18_rlimit_data_counts_private_anonymous_only(k: Kernel, p: Process) -> None:
     p.setrlimit(C.RLIMIT_DATA, 2 * PS, C.RLIM_INFINITY)
-    for flags in (PRIV_ANON, PRIV_ANON | C.MAP_LAZY):
+    for flags in (ANON, ANON | C.MAP_LAZY):
         expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, 3 * PS, RW, flags, C.NOFD, 0)
     p.mmap(0, 3 * PS, RW, SHARED_ANON, C.NOFD, 0)
-    p.mmap(0, 3 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    p.mmap(0, 3 * PS, RW, ANON | C.MAP_STACK, C.NOFD, PS)
     p.mmap(0, 3 * PS, RW, PHYS, C.NOFD, DEVICE_START)
-    p.mmap(0, 2 * PS, RW, PRIV_ANON, C.NOFD, 0)  # exactly at the limit
-    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, PS, RW, PRIV_ANON, C.NOFD, 0)
+    p.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0)  # exactly at the limit
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, PS, RW, ANON, C.NOFD, 0)
     k.check_invariants()
 
 
@@ -573,20 +553,20 @@ def test_R_MMAP_18_rlimit_data_counts_private_anonymous_only(k: Kernel, p: Proce
 def test_R_MMAP_19_mcl_future_over_rlimit_memlock_is_eagain(k: Kernel, p: Process) -> None:
     p.setrlimit(C.RLIMIT_MEMLOCK, 3 * PS, C.RLIM_INFINITY)
     p.space.lock_future = True
-    expect_fail(k, p, E.EAGAIN, "R-MMAP-19", p.mmap, 0, 4 * PS, RW, PRIV_ANON, C.NOFD, 0)
-    a = p.mmap(0, 2 * PS, RW, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, p, E.EAGAIN, "R-MMAP-19", p.mmap, 0, 4 * PS, RW, ANON, C.NOFD, 0)
+    a = p.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0)
     rec = p.mapping_at(a)
     assert rec is not None and rec.locked, "R-LOCK-3: MCL_FUTURE locks later mappings"
     # the locked total counts: 2 pages are locked, 2 more would make 4 > 3
     expect_fail(k, p, E.EAGAIN, "R-MMAP-19", p.mmap, 0, 2 * PS, RW, SHARED_ANON, C.NOFD, 0)
     p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0)  # exactly at the limit
-    expect_fail(k, p, E.EAGAIN, "R-MMAP-19", p.mmap, 0, 1, RW, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, p, E.EAGAIN, "R-MMAP-19", p.mmap, 0, 1, RW, ANON, C.NOFD, 0)
     k.check_invariants()
 
 
 def test_R_MMAP_19_without_mcl_future_rlimit_memlock_does_not_apply(k: Kernel, p: Process) -> None:
     p.setrlimit(C.RLIMIT_MEMLOCK, 0, C.RLIM_INFINITY)
-    a = p.mmap(0, 4 * PS, RW, PRIV_ANON, C.NOFD, 0)
+    a = p.mmap(0, 4 * PS, RW, ANON, C.NOFD, 0)
     rec = p.mapping_at(a)
     assert rec is not None and not rec.locked
     k.check_invariants()
@@ -597,8 +577,8 @@ def test_R_MMAP_19_fixed_replacement_of_locked_pages_is_not_counted_twice(
 ) -> None:
     p.setrlimit(C.RLIMIT_MEMLOCK, 2 * PS, C.RLIM_INFINITY)
     p.space.lock_future = True
-    a = p.mmap(0, 2 * PS, RW, PRIV_ANON, C.NOFD, 0)
-    assert p.mmap(a, PS, C.PROT_READ, PRIV_ANON | C.MAP_FIXED, C.NOFD, 0) == a
+    a = p.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0)
+    assert p.mmap(a, PS, C.PROT_READ, ANON | C.MAP_FIXED, C.NOFD, 0) == a
     assert all(r.locked for r in p.mappings())
     k.check_invariants()
 
@@ -606,7 +586,7 @@ def test_R_MMAP_19_fixed_replacement_of_locked_pages_is_not_counted_twice(
 # -- R-MMAP-20: physical memory -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flags", [PRIV_ANON, SHARED_ANON, PRIV_ANON | C.MAP_STACK])
+@pytest.mark.parametrize("flags", [ANON, SHARED_ANON, ANON | C.MAP_STACK])
 def test_R_MMAP_20_more_than_free_ram_is_enomem(k: Kernel, p: Process, flags: int) -> None:
     length = k.meminfo().free + PS
     expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, 0, length, RW, flags, C.NOFD, 0)
@@ -615,12 +595,12 @@ def test_R_MMAP_20_more_than_free_ram_is_enomem(k: Kernel, p: Process, flags: in
 def test_R_MMAP_20_all_free_ram_can_be_mapped_then_no_more(k: Kernel, p: Process) -> None:
     free = k.meminfo().free
     assert free == 64 << 20
-    p.mmap(0, free, RW, PRIV_ANON, C.NOFD, 0)
+    p.mmap(0, free, RW, ANON, C.NOFD, 0)
     info = k.meminfo()
     assert (info.free, info.allocated) == (0, free)
     expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, 0, PS, RW, SHARED_ANON, C.NOFD, 0)
     # lazy memory and physical memory need no free RAM now (R-SYS-6)
-    p.mmap(0, 2 * free, RW, PRIV_ANON | C.MAP_LAZY, C.NOFD, 0)
+    p.mmap(0, 2 * free, RW, ANON | C.MAP_LAZY, C.NOFD, 0)
     p.mmap(0, PS, RW, PHYS, C.NOFD, DEVICE_START)
     assert k.meminfo() == info
     k.check_invariants()
@@ -628,8 +608,8 @@ def test_R_MMAP_20_all_free_ram_can_be_mapped_then_no_more(k: Kernel, p: Process
 
 def test_R_MMAP_20_failure_frees_nothing_it_took(k: Kernel, p: Process) -> None:
     """A large request that fails for RAM leaves the free count exactly as it was."""
-    p.mmap(0, 32 << 20, RW, PRIV_ANON, C.NOFD, 0)
-    expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, 0, 33 << 20, RW, PRIV_ANON, C.NOFD, 0)
+    p.mmap(0, 32 << 20, RW, ANON, C.NOFD, 0)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, 0, 33 << 20, RW, ANON, C.NOFD, 0)
     assert k.meminfo().free == 32 << 20
 
 
@@ -654,7 +634,7 @@ def test_R_MMAP_23_shared_anon_allocates_and_is_freed_with_its_last_mapping(
 
 def test_R_MMAP_23_shared_anon_is_shared_with_fork_children(k: Kernel, p: Process) -> None:
     shared = p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0)
-    private = p.mmap(0, PS, RW, PRIV_ANON, C.NOFD, 0)
+    private = p.mmap(0, PS, RW, ANON, C.NOFD, 0)
     child = k.process(p.fork())
     child.write_memory(shared, b"from child")
     child.write_memory(private, b"from child")
@@ -680,7 +660,7 @@ def test_R_MMAP_23_each_call_makes_a_new_object(k: Kernel, p: Process) -> None:
 @pytest.mark.parametrize("mtype", [C.MAP_PRIVATE, C.MAP_SHARED])
 def test_R_MMAP_24_anon_phys_frames_are_contiguous(k: Kernel, p: Process, mtype: int) -> None:
     # scatter the free list first: allocate 8 pages, give back every other one
-    scatter = p.mmap(0, 8 * PS, RW, PRIV_ANON, C.NOFD, 0)
+    scatter = p.mmap(0, 8 * PS, RW, ANON, C.NOFD, 0)
     for i in range(0, 8, 2):
         p.munmap(scatter + i * PS, PS)
     pages = 6
@@ -694,7 +674,7 @@ def test_R_MMAP_24_no_contiguous_run_is_enomem() -> None:
     k = Kernel(ram=1 << 20)
     p = k.spawn(image=False)
     pages = (1 << 20) // PS
-    a = p.mmap(0, pages * PS, RW, PRIV_ANON, C.NOFD, 0)  # every frame
+    a = p.mmap(0, pages * PS, RW, ANON, C.NOFD, 0)  # every frame
     freed = [paddr_of(p, a + i * PS) for i in range(0, pages, 2)]
     for i in range(0, pages, 2):
         p.munmap(a + i * PS, PS)
@@ -704,8 +684,8 @@ def test_R_MMAP_24_no_contiguous_run_is_enomem() -> None:
     for mtype in (C.MAP_PRIVATE, C.MAP_SHARED):
         flags = mtype | C.MAP_ANON | C.MAP_PHYS
         expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, 0, 2 * PS, RW, flags, C.NOFD, 0)
-    p.mmap(0, PS, RW, PRIV_ANON | C.MAP_PHYS, C.NOFD, 0)  # one page is always a run
-    p.mmap(0, 2 * PS, RW, PRIV_ANON, C.NOFD, 0)  # without MAP_PHYS any frames do
+    p.mmap(0, PS, RW, ANON | C.MAP_PHYS, C.NOFD, 0)  # one page is always a run
+    p.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0)  # without MAP_PHYS any frames do
     k.check_invariants()
 
 
@@ -718,9 +698,9 @@ def test_R_MMAP_24_no_contiguous_run_is_enomem() -> None:
 def test_R_MMAP_26_stack_guard_is_a_prot_none_record_at_the_bottom(
     k: Kernel, p: Process, off: int, guard: int
 ) -> None:
-    p.mmap(PROGRAM_BASE, PS, RW, PRIV_ANON | C.MAP_FIXED, C.NOFD, 0)  # occupy the hint
+    p.mmap(PROGRAM_BASE, PS, RW, ANON | C.MAP_FIXED, C.NOFD, 0)  # occupy the hint
     size = 0x10000
-    a = p.mmap(0, size, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, off)
+    a = p.mmap(0, size, RW, ANON | C.MAP_STACK, C.NOFD, off)
     assert a == PROGRAM_BASE - size  # R-PLACE-3: top of the hole below PROGRAM_BASE
     g, body = p.mappings()[:2]
     assert (g.start, g.end, g.prot, g.kind) == (a, a + guard, C.PROT_NONE, "stack-guard")
@@ -735,7 +715,7 @@ def test_R_MMAP_26_stack_guard_is_a_prot_none_record_at_the_bottom(
 
 
 def test_R_MMAP_26_zero_guard_makes_no_guard_record(k: Kernel, p: Process) -> None:
-    a = p.mmap(0, 4 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, 0)
+    a = p.mmap(0, 4 * PS, RW, ANON | C.MAP_STACK, C.NOFD, 0)
     (rec,) = p.mappings()
     assert (rec.start, rec.end, rec.kind, rec.prot) == (a, a + 4 * PS, "anon", RW)
     k.check_invariants()
@@ -744,7 +724,7 @@ def test_R_MMAP_26_zero_guard_makes_no_guard_record(k: Kernel, p: Process) -> No
 def test_R_MMAP_26_addr_is_ignored_without_map_fixed(k: Kernel) -> None:
     plain = k.spawn(image=False)
     hinted = k.spawn(image=False)
-    flags = PRIV_ANON | C.MAP_STACK
+    flags = ANON | C.MAP_STACK
     a = plain.mmap(0, 4 * PS, RW, flags, C.NOFD, PS)
     b = hinted.mmap(0x3000_0000, 4 * PS, RW, flags, C.NOFD, PS)
     assert a == b != 0x3000_0000
@@ -753,7 +733,7 @@ def test_R_MMAP_26_addr_is_ignored_without_map_fixed(k: Kernel) -> None:
 
 def test_R_MMAP_26_fixed_stack_returns_addr_with_guard_at_the_bottom(k: Kernel, p: Process) -> None:
     x = 0x3000_0000
-    assert p.mmap(x, 4 * PS, RW, PRIV_ANON | C.MAP_STACK | C.MAP_FIXED, C.NOFD, PS) == x
+    assert p.mmap(x, 4 * PS, RW, ANON | C.MAP_STACK | C.MAP_FIXED, C.NOFD, PS) == x
     g, body = p.mappings()
     assert (g.start, g.end, g.kind) == (x, x + PS, "stack-guard")
     assert (body.start, body.end) == (x + PS, x + 4 * PS)
@@ -766,7 +746,7 @@ def test_R_MMAP_26_fixed_stack_off_counts_as_zero_for_congruence(k: Kernel, p: P
     still cover [addr, addr + len)."""
     x = 0x3000_0000
     length = 2 * PS
-    flags = PRIV_ANON | C.MAP_STACK | C.MAP_FIXED
+    flags = ANON | C.MAP_STACK | C.MAP_FIXED
     assert p.mmap(x + 0x10, length, RW, flags, C.NOFD, 0x10) == x + 0x10  # R-MMAP-F4
     g, body = p.mappings()
     assert (g.start, g.end) == (x, x + PS)
@@ -786,9 +766,9 @@ def test_R_MMAP_26_fixed_stack_off_counts_as_zero_for_congruence(k: Kernel, p: P
 def test_R_MMAP_27_flags_without_effect_are_accepted(k: Kernel, extra: int) -> None:
     plain = k.spawn(image=False)
     other = k.spawn(image=False)
-    a = plain.mmap(0, 2 * PS, RW, PRIV_ANON, C.NOFD, 0)
+    a = plain.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0)
     before = k.meminfo()
-    b = other.mmap(0, 2 * PS, RW, PRIV_ANON | extra, C.NOFD, 0)
+    b = other.mmap(0, 2 * PS, RW, ANON | extra, C.NOFD, 0)
     assert b == a
     (ra,), (rb,) = plain.mappings(), other.mappings()
     assert (rb.start, rb.end, rb.prot, rb.kind) == (ra.start, ra.end, ra.prot, ra.kind)
@@ -798,7 +778,7 @@ def test_R_MMAP_27_flags_without_effect_are_accepted(k: Kernel, extra: int) -> N
 
 
 def test_R_MMAP_27_map_elf_only_changes_placement(k: Kernel, p: Process) -> None:
-    a = p.mmap(0, 2 * PS, RW, PRIV_ANON | C.MAP_ELF, C.NOFD, 0)
+    a = p.mmap(0, 2 * PS, RW, ANON | C.MAP_ELF, C.NOFD, 0)
     assert a == SO_BASE  # R-PLACE-1
     rec = p.mapping_at(a)
     assert rec is not None and (rec.size, rec.prot, rec.kind) == (2 * PS, RW, "anon")
@@ -807,8 +787,8 @@ def test_R_MMAP_27_map_elf_only_changes_placement(k: Kernel, p: Process) -> None
 
 
 def test_R_MMAP_27_map_noinherit_is_not_copied_into_fork_children(k: Kernel, p: Process) -> None:
-    keep = p.mmap(0, PS, RW, PRIV_ANON, C.NOFD, 0)
-    private = p.mmap(0, PS, RW, PRIV_ANON | C.MAP_NOINHERIT, C.NOFD, 0)
+    keep = p.mmap(0, PS, RW, ANON, C.NOFD, 0)
+    private = p.mmap(0, PS, RW, ANON | C.MAP_NOINHERIT, C.NOFD, 0)
     shared = p.mmap(0, PS, RW, SHARED_ANON | C.MAP_NOINHERIT, C.NOFD, 0)
     child = k.process(p.fork())
     assert [r.start for r in child.mappings()] == [keep]
@@ -835,7 +815,7 @@ def test_result_unaligned_off_keeps_its_page_offset_for_anon(
     k: Kernel, p: Process, name: str
 ) -> None:
     call = getattr(p, name)
-    a = call(0, PS, RW, PRIV_ANON, C.NOFD, 0x123)
+    a = call(0, PS, RW, ANON, C.NOFD, 0x123)
     assert a == PROGRAM_BASE + 0x123
     rec = p.mapping_at(a)
     assert rec is not None
@@ -881,7 +861,7 @@ def test_result_any_len_and_off_keep_the_page_offset(length: int, off: int, mtyp
 
 def test_libc_facade_reports_the_rule_errno(k: Kernel, p: Process) -> None:
     """R-CALL-1 for mmap: MAP_FAILED and errno, for the same failures as above."""
-    assert p.libc.mmap(0, 0, RW, PRIV_ANON, C.NOFD, 0) == C.MAP_FAILED
+    assert p.libc.mmap(0, 0, RW, ANON, C.NOFD, 0) == C.MAP_FAILED
     assert p.libc.errno == E.EINVAL
     assert p.libc.mmap(0, PS, RW, C.MAP_SHARED, BAD_FD, 0) == C.MAP_FAILED
     assert p.libc.errno == E.EBADF
@@ -894,22 +874,22 @@ def test_libc_facade_reports_the_rule_errno(k: Kernel, p: Process) -> None:
 ORDER_CASES = [
     # (winner, errno, args) with args = (addr, len, prot, flags, fd, off)
     ("R-MMAP-1", E.EINVAL, (0, 0, 0x1, C.MAP_ANON | 0x8 | C.MAP_HANDLE, BAD_FD, 0)),
-    ("R-MMAP-2", E.EINVAL, (0, 0, 0x1, PRIV_ANON | C.MAP_SYSRAM, BAD_FD, 0)),
-    ("R-MMAP-3", E.EINVAL, (0, PS, 0x1, PRIV_ANON | C.MAP_SYSRAM | C.MAP_HANDLE, BAD_FD, 0)),
-    ("R-MMAP-4", E.EINVAL, (0, PS, RW, PRIV_ANON | 0x8 | C.MAP_HANDLE, BAD_FD, 0)),
-    ("R-MMAP-5", E.EINVAL, (0, PS, RW, PRIV_ANON | C.MAP_HANDLE, BAD_FD, 0)),
+    ("R-MMAP-2", E.EINVAL, (0, 0, 0x1, ANON | C.MAP_SYSRAM, BAD_FD, 0)),
+    ("R-MMAP-3", E.EINVAL, (0, PS, 0x1, ANON | C.MAP_SYSRAM | C.MAP_HANDLE, BAD_FD, 0)),
+    ("R-MMAP-4", E.EINVAL, (0, PS, RW, ANON | 0x8 | C.MAP_HANDLE, BAD_FD, 0)),
+    ("R-MMAP-5", E.EINVAL, (0, PS, RW, ANON | C.MAP_HANDLE, BAD_FD, 0)),
     (
         "R-MMAP-6",
         E.EINVAL,
-        (0, PS, RW, PRIV_ANON | C.MAP_PHYS | C.MAP_LAZY | C.MAP_STACK, BAD_FD, PS),
+        (0, PS, RW, ANON | C.MAP_PHYS | C.MAP_LAZY | C.MAP_STACK, BAD_FD, PS),
     ),
-    ("R-MMAP-7", E.EINVAL, (0, PS, RW, PRIV_ANON | C.MAP_PHYS | C.MAP_LAZY | C.MAP_STACK, -1, PS)),
+    ("R-MMAP-7", E.EINVAL, (0, PS, RW, ANON | C.MAP_PHYS | C.MAP_LAZY | C.MAP_STACK, -1, PS)),
     ("R-MMAP-8", E.EINVAL, (0, PS, RW, C.MAP_PRIVATE | C.MAP_STACK, BAD_FD, 0)),
     ("R-MMAP-8", E.EINVAL, (0, PS, RW, C.MAP_SHARED | C.MAP_STACK | C.MAP_PHYS, -1, -PS)),
     ("R-MMAP-11", E.EINVAL, (0, PS, RW, PHYS, BAD_FD, -PS)),  # not R-MMAP-12 nor R-MMAP-13
     ("R-MMAP-12", E.EBADF, (0, SIZE_MAX, RW, C.MAP_SHARED, BAD_FD, -1)),  # before 13, 14
     ("R-MMAP-13", E.EINVAL, (0, SIZE_MAX, RW, PHYS, C.NOFD, -PS)),  # before 14
-    ("R-MMAP-14", E.ENOMEM, (0, SIZE_MAX, RW, PRIV_ANON | C.MAP_FIXED, C.NOFD, 0)),  # not F1
+    ("R-MMAP-14", E.ENOMEM, (0, SIZE_MAX, RW, ANON | C.MAP_FIXED, C.NOFD, 0)),  # not F1
     ("R-MMAP-F1", E.EINVAL, (0x10, PS, RW, SHARED_ANON | C.MAP_FIXED, C.NOFD, 0)),  # not F2
 ]
 
@@ -931,7 +911,7 @@ def test_order_R_MMAP_8_before_R_MMAP_9(k: Kernel, p: Process) -> None:
 def test_order_R_MMAP_9_before_R_MMAP_10(k: Kernel, p: Process) -> None:
     deny(p, C.PROCMGR_AID_PROT_WRITE_AND_EXEC)
     deny(p, C.PROCMGR_AID_MAP_FIXED)
-    flags = PRIV_ANON | C.MAP_FIXED
+    flags = ANON | C.MAP_FIXED
     expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, 0x2000_0000, PS, RX, flags, C.NOFD, 0)
 
 
@@ -940,7 +920,7 @@ def test_order_R_MMAP_10_before_R_MMAP_11_12_and_F1(k: Kernel, p: Process) -> No
     fixed = C.MAP_FIXED
     expect_fail(k, p, E.EPERM, "R-MMAP-10", p.mmap, 0, PS, RW, PHYS | fixed, C.NOFD, PHYS_END)
     expect_fail(k, p, E.EPERM, "R-MMAP-10", p.mmap, 0, PS, RW, C.MAP_SHARED | fixed, BAD_FD, 0)
-    expect_fail(k, p, E.EPERM, "R-MMAP-10", p.mmap, 0, PS, RW, PRIV_ANON | fixed, C.NOFD, 0)
+    expect_fail(k, p, E.EPERM, "R-MMAP-10", p.mmap, 0, PS, RW, ANON | fixed, C.NOFD, 0)
 
 
 def test_order_R_MMAP_11_eperm_before_its_range_and_R_MMAP_13(k: Kernel) -> None:
@@ -951,7 +931,7 @@ def test_order_R_MMAP_11_eperm_before_its_range_and_R_MMAP_13(k: Kernel) -> None
 
 def test_order_R_MMAP_16_before_R_MMAP_18(k: Kernel, p: Process) -> None:
     p.setrlimit(C.RLIMIT_AS, PS, C.RLIM_INFINITY)
-    flags = PRIV_ANON | C.MAP_LAZY
+    flags = ANON | C.MAP_LAZY
     expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, USER_END, RW, flags, C.NOFD, 0)
 
 
@@ -960,14 +940,14 @@ def test_order_R_MMAP_18_before_R_MMAP_19_and_R_MMAP_20(k: Kernel, p: Process) -
     p.setrlimit(C.RLIMIT_MEMLOCK, 0, C.RLIM_INFINITY)
     p.space.lock_future = True
     length = k.ram + PS
-    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, length, RW, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, length, RW, ANON, C.NOFD, 0)
 
 
 def test_order_R_MMAP_19_before_R_MMAP_20(k: Kernel, p: Process) -> None:
     p.setrlimit(C.RLIMIT_MEMLOCK, PS, C.RLIM_INFINITY)
     p.space.lock_future = True
     length = k.ram + PS
-    expect_fail(k, p, E.EAGAIN, "R-MMAP-19", p.mmap, 0, length, RW, PRIV_ANON, C.NOFD, 0)
+    expect_fail(k, p, E.EAGAIN, "R-MMAP-19", p.mmap, 0, length, RW, ANON, C.NOFD, 0)
 
 
 @settings(max_examples=100, deadline=None)

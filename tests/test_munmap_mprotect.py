@@ -12,7 +12,7 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import expect_error
+from support import ANON, PROGRAM_BASE, PS, RW, RX, SHARED_ANON, expect_error
 
 import qnxsim.abilities
 from qnxsim import Kernel, Mapping, MemoryFault, Process
@@ -21,15 +21,9 @@ from qnxsim import errno as qerrno
 from qnxsim.addrspace import Entry
 from qnxsim.objects import MemObject
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-RX = C.PROT_READ | C.PROT_EXEC
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
 ADDR_MAX = 2**64 - 1  # R-UNMAP-1: 2^bits - 1 on x86_64
 SIZE_MAX = 2**64 - 1
 USER_END = 2**39 - PS  # R-SYS-3, 4 KiB pages
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4
 
 
 def setup(pages: int = 4, prot: int = RW, flags: int = ANON) -> tuple[Kernel, Process, int]:

@@ -12,20 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support import expect_error
+from support import ANON, PROGRAM_BASE, PS, RW, SHARED_ANON, SHMEM_BASE, expect_error
 
 import qnxsim.abilities
 from qnxsim import Kernel, Mapping, MemoryFault, Process
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
 CREATE = C.O_RDWR | C.O_CREAT
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
-SHMEM_BASE = 0x0000_0010_0000_0000  # R-SYS-4, 64-bit arches
 DEVICE_START = 0xF000_0000  # R-SYS-5
 PHYS_END = 0x1_0000_0000  # R-SYS-5 with RAM well below the device range
 OFFSET_LIMIT = 1 << 44  # R-MMAP-15

@@ -29,13 +29,12 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from support import PS, RW
 
 from qnxsim import Kernel, MemoryFault, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
 RAM = 16 << 20
 NAMES = ("/a", "/b", "/c")
 SIZES = (0, 100, PS, PS + 100, 2 * PS, 3 * PS + 1)

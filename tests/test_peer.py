@@ -10,17 +10,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import ANON, PROGRAM_BASE, PS, RW, SHARED_ANON
 
 import qnxsim.abilities
 from qnxsim import Kernel, MemoryFault, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
 NO_SUCH_PID = 99999
 
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from support import ANON, PS, RW, SHARED_ANON
 
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, DomainEntry
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
 TARGET_UID = 1000
 OTHER_UID = 2000
 NO_SUCH_PID = 99999

@@ -14,40 +14,23 @@ from types import FrameType
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import expect_fail
+from support import ANON, PROGRAM_BASE, PS, RW, SHARED_ANON, SHMEM_BASE, SO_BASE, expect_fail
 
 from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.abilities import ROOT, DomainEntry
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-PRIV_ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
-LAZY = PRIV_ANON | C.MAP_LAZY
-FIXED = PRIV_ANON | C.MAP_FIXED
+LAZY = ANON | C.MAP_LAZY
+FIXED = ANON | C.MAP_FIXED
 PHYS = C.MAP_SHARED | C.MAP_PHYS
-BELOW = PRIV_ANON | C.MAP_BELOW
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
-SHMEM_BASE = 0x0000_0010_0000_0000
-SO_BASE = 0x0000_0070_0000_0000
+BELOW = ANON | C.MAP_BELOW
 USER_START = PS  # R-SYS-3 [SIM]: page 0 is never handed out
 USER_END = 0x7F_FFFF_F000  # R-SYS-3: 2^39 - page_size on x86_64
 DEVICE_START = 0xF000_0000  # R-SYS-5
 H = 0x4000_0000  # a hint in the middle of nowhere
 
 MmapCall = Callable[[int, int, int, int, int, int], int]
-
-
-@pytest.fixture
-def k() -> Kernel:
-    return Kernel(ram=64 << 20)
-
-
-@pytest.fixture
-def p(k: Kernel) -> Process:
-    return k.spawn(image=False)
 
 
 def occupy(p: Process, start: int, end: int) -> None:
@@ -89,13 +72,13 @@ def test_R_SYS_3_user_range_is_page_size_to_2_39_minus_page_size(arch: str, ps: 
 
 
 CATEGORY_CASES = [
-    ("private-anon", PRIV_ANON, 0, PROGRAM_BASE),
+    ("private-anon", ANON, 0, PROGRAM_BASE),
     ("private-anon-nofd", C.MAP_PRIVATE, 0, PROGRAM_BASE),
     ("private-anon-lazy", LAZY, 0, PROGRAM_BASE),
     ("shared-anon", SHARED_ANON, 0, SHMEM_BASE),
     ("phys", PHYS, DEVICE_START, SHMEM_BASE),
     ("shared-anon-phys", SHARED_ANON | C.MAP_PHYS, 0, SHMEM_BASE),
-    ("elf-private-anon", PRIV_ANON | C.MAP_ELF, 0, SO_BASE),
+    ("elf-private-anon", ANON | C.MAP_ELF, 0, SO_BASE),
     ("elf-shared-anon", SHARED_ANON | C.MAP_ELF, 0, SO_BASE),
     ("elf-phys", PHYS | C.MAP_ELF, DEVICE_START, SO_BASE),
 ]
@@ -117,12 +100,12 @@ def test_R_PLACE_1_hint_by_category(
 
 def test_R_PLACE_1_private_anon_phys_is_private_anonymous(k: Kernel, p: Process) -> None:
     """[choice] MAP_PRIVATE|MAP_ANON|MAP_PHYS is private anonymous memory: PROGRAM_BASE."""
-    assert p.mmap(0, PS, RW, PRIV_ANON | C.MAP_PHYS, C.NOFD, 0) == PROGRAM_BASE
+    assert p.mmap(0, PS, RW, ANON | C.MAP_PHYS, C.NOFD, 0) == PROGRAM_BASE
 
 
 def test_R_PLACE_1_stack_searches_down_from_program_base(k: Kernel, p: Process) -> None:
     occupy(p, PROGRAM_BASE, PROGRAM_BASE + PS)
-    a = p.mmap(0, 4 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    a = p.mmap(0, 4 * PS, RW, ANON | C.MAP_STACK, C.NOFD, PS)
     assert a + 4 * PS == PROGRAM_BASE
     k.check_invariants()
 
@@ -134,7 +117,7 @@ def test_R_PLACE_1_new_stack_goes_below_the_image_and_main_stack() -> None:
     assert below, "the image has a stack below PROGRAM_BASE"
     assert max(r.end for r in below) == PROGRAM_BASE
     lowest = min(r.start for r in below)
-    a = p.mmap(0, 0x10000, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    a = p.mmap(0, 0x10000, RW, ANON | C.MAP_STACK, C.NOFD, PS)
     assert a + 0x10000 == lowest
     k.check_invariants()
 
@@ -145,7 +128,7 @@ def test_R_PLACE_1_new_stack_goes_below_the_image_and_main_stack() -> None:
 def test_R_PLACE_1_nonzero_addr_is_rounded_up(
     k: Kernel, p: Process, addr: int, expected: int
 ) -> None:
-    for flags, off in [(PRIV_ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START)]:
+    for flags, off in [(ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START)]:
         q = k.spawn(image=False)
         assert q.mmap(addr, PS, RW, flags, C.NOFD, off) == expected
     k.check_invariants()
@@ -165,10 +148,10 @@ def test_R_PLACE_1_map_below_rounds_addr_down(
 def _aslr_layout(seed: int, aslr: bool = True) -> list[int]:
     k = Kernel(ram=64 << 20, aslr=aslr, seed=seed)
     p = k.spawn(image=False)
-    out = [p.mmap(0, PS, RW, PRIV_ANON, C.NOFD, 0) for _ in range(4)]
+    out = [p.mmap(0, PS, RW, ANON, C.NOFD, 0) for _ in range(4)]
     out.append(p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0))
-    out.append(p.mmap(0, PS, RW, PRIV_ANON | C.MAP_ELF, C.NOFD, 0))
-    out.append(p.mmap(0, 4 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS))
+    out.append(p.mmap(0, PS, RW, ANON | C.MAP_ELF, C.NOFD, 0))
+    out.append(p.mmap(0, 4 * PS, RW, ANON | C.MAP_STACK, C.NOFD, PS))
     out.append(p.mmap(0, PS, RW, PHYS, C.NOFD, DEVICE_START + 0x123))
     k.check_invariants()
     return out
@@ -211,20 +194,20 @@ def test_R_SYS_4_aslr_does_not_move_map_fixed() -> None:
 def test_R_PLACE_2_hint_inside_a_fitting_hole_is_used(k: Kernel, p: Process) -> None:
     occupy(p, H - PS, H)
     occupy(p, H + 2 * PS, H + 3 * PS)
-    assert p.mmap(H, 2 * PS, RW, PRIV_ANON, C.NOFD, 0) == H  # fills [H, H + 2 pages) exactly
+    assert p.mmap(H, 2 * PS, RW, ANON, C.NOFD, 0) == H  # fills [H, H + 2 pages) exactly
     k.check_invariants()
 
 
 def test_R_PLACE_2_hint_inside_a_mapping_goes_to_the_next_hole(k: Kernel, p: Process) -> None:
     occupy(p, H, H + 3 * PS)
-    assert p.mmap(H + PS, PS, RW, PRIV_ANON, C.NOFD, 0) == H + 3 * PS
+    assert p.mmap(H + PS, PS, RW, ANON, C.NOFD, 0) == H + 3 * PS
     k.check_invariants()
 
 
 def test_R_PLACE_2_hint_whose_hole_is_too_short_above_it_goes_up(k: Kernel, p: Process) -> None:
     """The hole around the hint is big, but not from the hint: the next hole above wins."""
     occupy(p, H + PS, H + 2 * PS)
-    assert p.mmap(H, 2 * PS, RW, PRIV_ANON, C.NOFD, 0) == H + 2 * PS
+    assert p.mmap(H, 2 * PS, RW, ANON, C.NOFD, 0) == H + 2 * PS
     k.check_invariants()
 
 
@@ -257,7 +240,7 @@ def test_R_PLACE_2_nothing_above_uses_the_highest_fitting_hole_below(k: Kernel, 
 def test_R_PLACE_2_hint_near_user_end_never_runs_past_it(k: Kernel, p: Process) -> None:
     """Nothing fits from the hint up to USER_END: the highest fitting hole below is the one
     hole of the empty space, so the mapping goes to its start, USER_START."""
-    assert p.mmap(USER_END - PS, 2 * PS, RW, PRIV_ANON, C.NOFD, 0) == USER_START
+    assert p.mmap(USER_END - PS, 2 * PS, RW, ANON, C.NOFD, 0) == USER_START
     k.check_invariants()
 
 
@@ -309,9 +292,9 @@ def test_R_PLACE_3_nothing_below_uses_the_top_of_the_lowest_fitting_hole_above(
 def test_R_PLACE_3_stack_is_placed_downward_like_map_below(k: Kernel, p: Process) -> None:
     occupy(p, PROGRAM_BASE - 2 * PS, PROGRAM_BASE + PS)
     occupy(p, PROGRAM_BASE - 5 * PS, PROGRAM_BASE - 4 * PS)  # a two-page hole below
-    a = p.mmap(0, 3 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    a = p.mmap(0, 3 * PS, RW, ANON | C.MAP_STACK, C.NOFD, PS)
     assert a == PROGRAM_BASE - 8 * PS
-    b = p.mmap(0, 2 * PS, RW, PRIV_ANON | C.MAP_STACK, C.NOFD, PS)
+    b = p.mmap(0, 2 * PS, RW, ANON | C.MAP_STACK, C.NOFD, PS)
     assert b == PROGRAM_BASE - 4 * PS
     k.check_invariants()
 
@@ -324,7 +307,7 @@ def test_R_PLACE_4_whole_user_range_is_one_hole(k: Kernel, p: Process) -> None:
     expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, whole + PS, RW, LAZY, C.NOFD, 0)
     assert p.mmap(0, whole, RW, LAZY, C.NOFD, 0) == USER_START
     assert spans(p) == [(USER_START, USER_END)]
-    for flags, off in [(PRIV_ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START), (BELOW, 0)]:
+    for flags, off in [(ANON, 0), (SHARED_ANON, 0), (PHYS, DEVICE_START), (BELOW, 0)]:
         expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, PS, RW, flags, C.NOFD, off)
     k.check_invariants()
 
@@ -333,7 +316,7 @@ def test_R_PLACE_4_a_hint_on_a_mapping_never_replaces_it(k: Kernel, p: Process) 
     x = p.mmap(H, 2 * PS, RW, FIXED, C.NOFD, 0)
     p.write_memory(x, b"keep me")
     before = p.mappings()
-    for flags in (PRIV_ANON, SHARED_ANON, BELOW):
+    for flags in (ANON, SHARED_ANON, BELOW):
         a = p.mmap(x, 2 * PS, RW, flags, C.NOFD, 0)
         assert a + 2 * PS <= x or a >= x + 2 * PS
     assert p.read_memory(x, 7) == b"keep me"
@@ -351,7 +334,7 @@ def test_R_PLACE_4_map_below_near_user_start_stays_inside(k: Kernel, p: Process)
 
 placement_requests = st.lists(
     st.tuples(
-        st.sampled_from([PRIV_ANON, SHARED_ANON, BELOW, PRIV_ANON | C.MAP_ELF, PHYS]),
+        st.sampled_from([ANON, SHARED_ANON, BELOW, ANON | C.MAP_ELF, PHYS]),
         st.integers(1, 8 * PS),
         st.one_of(st.just(0), st.integers(0, USER_END + PS)),
     ),

@@ -5,30 +5,30 @@ R-PROC-5, and the rlimits of SPEC 18 with their enforcement by mmap (R-MMAP-18).
 from __future__ import annotations
 
 import pytest
-from support import RLIMITS, expect_error
+from support import (
+    ANON,
+    PROGRAM_BASE,
+    PS,
+    RLIMITS,
+    RW,
+    RX,
+    SHARED_ANON,
+    SO_BASE,
+    STACK_GUARD,
+    STACK_SIZE,
+    creds,
+    expect_error,
+)
 
 from qnxsim import Kernel, MemoryFault, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
-PS = 4096
 RAM = 64 << 20
-RW = C.PROT_READ | C.PROT_WRITE
-RX = C.PROT_READ | C.PROT_EXEC
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
-SO_BASE = 0x0000_0070_0000_0000  # R-SYS-4
-STACK_SIZE = 512 * 1024  # R-PROC-1
-STACK_GUARD = 4096  # R-PROC-1
 
 
 def kernel() -> Kernel:
     return Kernel(ram=RAM)
-
-
-def creds(p: Process) -> tuple[int, ...]:
-    return (p.ruid, p.euid, p.suid, p.rgid, p.egid, p.sgid)
 
 
 # -- R-SYS-1: configuration ---------------------------------------------------------------------

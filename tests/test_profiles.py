@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import PS, RW
 
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
@@ -18,8 +19,6 @@ from qnxsim import errno as E
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
 from qnxsim.profile import PROFILES, differences_markdown
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
 VERSIONS = ("8.0", "7.1", "6.4")
 README = Path(__file__).resolve().parent.parent / "README.md"
 

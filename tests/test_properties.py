@@ -28,6 +28,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from support import PROGRAM_BASE, PS, SHMEM_BASE, SO_BASE
 
 from qnxsim import Kernel, Mapping, MemoryFault, Process, QnxError
 from qnxsim import constants as C
@@ -48,14 +49,10 @@ PAIRS = [(v, a) for v in PROFILES for a in ARCHES]
 # walk or the fuzz world has just made, so the model's helpers below read that kernel's
 # arch (R-SYS-3, R-SYS-4, SPEC 18) and version (SPEC 19).  The values here are the
 # default kernel's (8.0 on x86_64), which the strategies built at import time use.
-PS = 4096
 USER_START = PS  # R-SYS-3
 USER_END = (1 << 39) - PS
 BITS = 64
 ADDR_MAX = (1 << 64) - 1
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit
-SHMEM_BASE = 0x0000_0010_0000_0000
-SO_BASE = 0x0000_0070_0000_0000
 INF = C.RLIM_INFINITY
 SLACK = 0  # SPEC 19: what a hole must hold beyond the size (6.4: one page)
 NOINHERIT = C.MAP_NOINHERIT  # SPEC 19: 0 where the version has none (6.4)

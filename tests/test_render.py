@@ -5,15 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from support import ANON, PS, RW
 
 from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim.html import kernel_html, process_html, records_table, space_svg
 from qnxsim.render import HEADER, pidin_size, prot_text
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-ANON = C.MAP_PRIVATE | C.MAP_ANON
 SVG = "{http://www.w3.org/2000/svg}"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from support import PROGRAM_BASE, PS, SHMEM_BASE, R
 
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
@@ -25,11 +26,6 @@ from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
 from qnxsim.profile import PROFILES, ROOT_ONLY_AIDS, Profile
 
-PS = 4096
-R = C.PROT_READ
-RW = C.PROT_READ | C.PROT_WRITE
-PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
-SHMEM_BASE = 0x0000_0010_0000_0000  # R-SYS-4
 FIXED_BASE = 0x0000_0000_4000_0000  # a quiet place for MAP_FIXED requests
 DEVICE = 0xF000_0000  # R-SYS-5
 FILE = "/lib/libprop.so"

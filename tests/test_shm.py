@@ -8,7 +8,7 @@ ftruncate and its accounting (R-SHM-5, R-OBJ-3, R-OBJ-6) and shm_ctl (R-SHM-6).
 from __future__ import annotations
 
 import pytest
-from support import expect_error
+from support import PS, RW, expect_error
 
 import qnxsim.abilities
 from qnxsim import Kernel, MemoryFault, Process
@@ -16,8 +16,6 @@ from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.pathspace import S_IFNAM
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
 CREATE = C.O_RDWR | C.O_CREAT
 S_IFMT = 0o170000
 DEVICE_START = 0xF000_0000  # R-SYS-5

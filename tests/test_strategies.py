@@ -15,6 +15,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
+from support import PS, RW
 
 from qnxsim import Kernel, MemoryFault, Process, QnxError, vmm
 from qnxsim import constants as C
@@ -32,9 +33,7 @@ from qnxsim.strategies import (
     run_calls,
 )
 
-PS = 4096
 USER_END = 0x7F_FFFF_F000  # R-SYS-3, x86_64 with 4 KiB pages
-RW = C.PROT_READ | C.PROT_WRITE
 #: SPEC 18: the MAP_* flags QNX 8.0 defines.
 KNOWN_MAP_FLAGS_8_0 = (
     C.MAP_TYPE | C.MAP_FIXED | C.MAP_ELF | C.MAP_LAZY | C.MAP_STACK | C.MAP_BELOW

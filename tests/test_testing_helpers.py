@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from support import ANON, PROGRAM_BASE, PS, RW, SHMEM_BASE
 
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
@@ -21,19 +22,13 @@ from qnxsim.testing import (
     record_line,
 )
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-PRIV_ANON = C.MAP_PRIVATE | C.MAP_ANON
-PROGRAM_BASE = 0x0800_0000  # R-SYS-4
-SHMEM_BASE = 0x0010_0000_0000
-
 
 @pytest.fixture
 def p() -> Process:
     """A process with [A, A+3 pages) mapped private anonymous rw-, then its middle page
     unmapped, and one shared page at SHMEM_BASE, read-only."""
     proc = Kernel(ram=64 << 20).spawn(image=False)
-    assert proc.mmap(0, 3 * PS, RW, PRIV_ANON, C.NOFD, 0) == PROGRAM_BASE
+    assert proc.mmap(0, 3 * PS, RW, ANON, C.NOFD, 0) == PROGRAM_BASE
     proc.munmap(PROGRAM_BASE + PS, PS)
     assert proc.mmap(0, PS, C.PROT_READ, C.MAP_SHARED | C.MAP_ANON, C.NOFD, 0) == SHMEM_BASE
     return proc
@@ -111,7 +106,7 @@ def test_assert_unmapped_names_what_is_mapped(p: Process) -> None:
 def test_context_is_cut_to_the_records_around_the_range() -> None:
     proc = Kernel(ram=64 << 20).spawn(image=False)
     for i in range(20):  # 20 one-page mappings with holes between them
-        proc.mmap(PROGRAM_BASE + 2 * i * PS, PS, RW, PRIV_ANON | C.MAP_FIXED, C.NOFD, 0)
+        proc.mmap(PROGRAM_BASE + 2 * i * PS, PS, RW, ANON | C.MAP_FIXED, C.NOFD, 0)
     text = address_space_around(proc, PROGRAM_BASE + 20 * PS, PROGRAM_BASE + 21 * PS)
     assert "... 8 record(s) below" in text and "... 7 record(s) above" in text
     lines = text.splitlines()
@@ -135,23 +130,23 @@ def test_lines_look_like_pidin_mem_plus_prot_and_flags(p: Process) -> None:
 
 
 def test_assert_errno_takes_names_and_numbers_and_returns_the_error(p: Process) -> None:
-    err = assert_errno("EINVAL", p.mmap, 0, 0, C.PROT_READ, PRIV_ANON, C.NOFD, 0)
+    err = assert_errno("EINVAL", p.mmap, 0, 0, C.PROT_READ, ANON, C.NOFD, 0)
     assert isinstance(err, QnxError) and err.reason.startswith("R-MMAP-2:")
     err = assert_errno(E.ENOMEM, p.mprotect, PROGRAM_BASE, 2 * PS, C.PROT_READ)  # R-MPROT-2
     assert err.reason.startswith("R-MPROT-2:")
-    assert_errno("ESRCH", p.mmap_peer, 99999, 0, PS, C.PROT_READ, PRIV_ANON, C.NOFD, 0)
+    assert_errno("ESRCH", p.mmap_peer, 99999, 0, PS, C.PROT_READ, ANON, C.NOFD, 0)
     p.setrlimit(C.RLIMIT_MEMLOCK, 0, C.RLIM_INFINITY)
     assert_errno("EWOULDBLOCK", p.mlock, PROGRAM_BASE, PS)  # EAGAIN by R-LOCK-1, an alias
 
 
 def test_assert_errno_passes_keyword_arguments_through(p: Process) -> None:
-    assert_errno("EINVAL", p.mmap, addr=0, len=0, prot=0, flags=PRIV_ANON, fd=C.NOFD, off=0)
+    assert_errno("EINVAL", p.mmap, addr=0, len=0, prot=0, flags=ANON, fd=C.NOFD, off=0)
 
 
 def test_assert_errno_works_with_the_libc_facade(p: Process) -> None:
     err = assert_errno("ENOMEM", p.libc.mprotect, PROGRAM_BASE, 2 * PS, C.PROT_READ)
     assert (err.errno, err.call, err.pid) == (E.ENOMEM, "mprotect", p.pid)
-    assert_errno("EINVAL", p.libc.mmap, 0, 0, C.PROT_READ, PRIV_ANON, C.NOFD, 0)  # MAP_FAILED
+    assert_errno("EINVAL", p.libc.mmap, 0, 0, C.PROT_READ, ANON, C.NOFD, 0)  # MAP_FAILED
 
 
 def test_assert_errno_works_with_calls_that_return_their_errno(p: Process) -> None:
@@ -188,7 +183,7 @@ def test_assert_errno_failure_with_libc_names_errno_and_result(p: Process) -> No
 def test_assert_errno_failure_of_a_peer_call_shows_the_peer(p: Process) -> None:
     k = p.kernel
     other = k.spawn(image=False)
-    other.mmap(0, PS, RW, PRIV_ANON, C.NOFD, 0)
+    other.mmap(0, PS, RW, ANON, C.NOFD, 0)
     text = failure(assert_errno, "EPERM", p.munmap_peer, other.pid, PROGRAM_BASE, PS)
     assert f"pid {other.pid} (/proc/boot/app, running) around [0x8000000, 0x8001000)" in text
 

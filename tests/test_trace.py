@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support import ANON, PS, RW, SHARED_ANON
 
 import qnxsim.trace
 from qnxsim import Kernel, Mapping, Process, QnxError, TraceEvent
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.trace import TraceList, describe, diff, explain, format_arg, format_call
-
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
-ANON = C.MAP_PRIVATE | C.MAP_ANON
-SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
 
 
 def traced() -> tuple[Kernel, Process]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from support import PS, RW
 
 from qnxsim import Kernel, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as E
 
-PS = 4096
-RW = C.PROT_READ | C.PROT_WRITE
 ALLOC = C.POSIX_TYPED_MEM_ALLOCATE
 CONTIG = C.POSIX_TYPED_MEM_ALLOCATE_CONTIG
 POOL = (0x20_0000, 0x10_0000)  # 1 MiB of RAM at 2 MiB
