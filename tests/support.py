@@ -63,3 +63,52 @@ def expect_fail(
 def creds(p: Process) -> tuple[int, ...]:
     """A process's real, effective and saved user and group ids."""
     return (p.ruid, p.euid, p.suid, p.rgid, p.egid, p.sgid)
+
+
+# -- naive placement, from the text of SPEC R-PLACE-2 and R-PLACE-3 ---------------------------
+
+
+def naive_hole_above(
+    holes: list[tuple[int, int]], hint: int, size: int, slack: int = 0
+) -> int | None:
+    """R-PLACE-2, literally.
+
+    "The lowest free hole at or above the hint that fits `size` gives the mapping at the
+    hole's start, or at the hint itself when the hint lies inside a hole that fits from the
+    hint.  If nothing fits at or above the hint, use the highest fitting hole below the hint,
+    at that hole's start.  Nothing fits: ENOMEM."  With SPEC 19's hole fit a hole must hold
+    ``slack`` bytes beyond the size; the mapping still starts at the hole's start or the hint.
+    """
+    need = size + slack
+    for lo, hi in holes:
+        if lo <= hint < hi and hi - hint >= need:
+            return hint
+    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= need]
+    at_or_above = [lo for lo, _ in fitting if lo >= hint]
+    if at_or_above:
+        return min(at_or_above)
+    below = [lo for lo, _ in fitting if lo < hint]
+    return max(below) if below else None
+
+
+def naive_hole_below(
+    holes: list[tuple[int, int]], hint: int, size: int, slack: int = 0
+) -> int | None:
+    """R-PLACE-3, literally.
+
+    "The highest hole at or below the hint that fits; the mapping sits at the top of that
+    hole (or at the hint when `[hint, hint+size)` is free).  If nothing fits below, the
+    lowest fitting hole above, at its top."  (Holes are bounded as R-PLACE-4 says.)  With
+    SPEC 19's hole fit a hole must hold ``slack`` bytes beyond the size; the mapping still
+    ends at the hole's top (or starts at the hint).
+    """
+    need = size + slack
+    for lo, hi in holes:
+        if lo <= hint and hint + need <= hi:
+            return hint
+    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= need]
+    at_or_below = [(lo, hi) for lo, hi in fitting if lo <= hint]
+    if at_or_below:
+        return max(at_or_below)[1] - size
+    above = [(lo, hi) for lo, hi in fitting if lo > hint]
+    return min(above)[1] - size if above else None

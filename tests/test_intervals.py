@@ -21,6 +21,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from support import naive_hole_above, naive_hole_below
 
 from qnxsim import intervals
 from qnxsim.intervals import IntervalMap
@@ -189,48 +190,7 @@ def adopt_coalesce(m: IntervalMap[Value], model: CellModel, s: int, e: int) -> N
     model.tidy()
 
 
-# -- naive placement, from the text of SPEC R-PLACE-2 and R-PLACE-3 --------------------------
-
-
-def naive_hole_above(holes: list[tuple[int, int]], hint: int, size: int) -> int | None:
-    """R-PLACE-2, literally.
-
-    "The lowest free hole at or above the hint that fits `size` gives the mapping at the
-    hole's start, or at the hint itself when the hint lies inside a hole that fits from the
-    hint.  If nothing fits at or above the hint, use the highest fitting hole below the hint,
-    at that hole's start.  Nothing fits: ENOMEM."
-    """
-    for lo, hi in holes:
-        if lo <= hint < hi and hi - hint >= size:
-            return hint
-    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= size]
-    at_or_above = [lo for lo, _ in fitting if lo >= hint]
-    if at_or_above:
-        return min(at_or_above)
-    below = [lo for lo, _ in fitting if lo < hint]
-    if below:
-        return max(below)
-    return None
-
-
-def naive_hole_below(holes: list[tuple[int, int]], hint: int, size: int) -> int | None:
-    """R-PLACE-3, literally.
-
-    "The highest hole at or below the hint that fits; the mapping sits at the top of that
-    hole (or at the hint when `[hint, hint+size)` is free).  If nothing fits below, the
-    lowest fitting hole above, at its top."  (Holes are bounded as R-PLACE-4 says.)
-    """
-    for lo, hi in holes:
-        if lo <= hint and hint + size <= hi:
-            return hint
-    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= size]
-    at_or_below = [(lo, hi) for lo, hi in fitting if lo <= hint]
-    if at_or_below:
-        return max(at_or_below)[1] - size
-    above = [(lo, hi) for lo, hi in fitting if lo > hint]
-    if above:
-        return min(above)[1] - size
-    return None
+# -- naive placement (tests/support.py), checked against SPEC's examples --------------------
 
 
 def test_naive_scans_follow_the_spec_examples() -> None:
@@ -243,6 +203,10 @@ def test_naive_scans_follow_the_spec_examples() -> None:
     assert naive_hole_below(holes, 21, 5) == 5  # top of the highest fitting hole below
     assert naive_hole_below(holes, 40, 5) == 40  # the hint itself
     assert naive_hole_below(holes, 5, 50) == 50  # nothing below: lowest above, at its top
+    # SPEC 19's hole fit: 3 units beyond the size; the mapping's place follows the same rules
+    assert naive_hole_above(holes, 3, 5, slack=3) == 30  # [3, 10) holds 7 < 8
+    assert naive_hole_below(holes, 21, 5, slack=3) == 5  # [0, 10) holds 8: top is still 10
+    assert naive_hole_below(holes, 97, 5, slack=3) == 95  # [97, 100) is short: top of [30, 100)
 
 
 # -- strategies --------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from support import PROGRAM_BASE, PS, SHMEM_BASE, SO_BASE
+from support import PROGRAM_BASE, PS, SHMEM_BASE, SO_BASE, naive_hole_above, naive_hole_below
 
 from qnxsim import Kernel, Mapping, MemoryFault, Process, QnxError
 from qnxsim import constants as C
@@ -166,36 +166,6 @@ class ProcModel:
             del self.pages[a]
 
 
-def naive_hole_above(holes: list[tuple[int, int]], hint: int, size: int) -> int | None:
-    """R-PLACE-2 read literally (see tests/test_intervals.py for the same scan); a hole
-    must hold ``SLACK`` bytes beyond the size (SPEC 19), the mapping still starts at the
-    hole's start or the hint."""
-    size += SLACK
-    for lo, hi in holes:
-        if lo <= hint < hi and hi - hint >= size:
-            return hint
-    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= size]
-    above = [lo for lo, _ in fitting if lo >= hint]
-    if above:
-        return min(above)
-    below = [lo for lo, _ in fitting if lo < hint]
-    return max(below) if below else None
-
-
-def naive_hole_below(holes: list[tuple[int, int]], hint: int, size: int) -> int | None:
-    """R-PLACE-3 read literally, with SPEC 19's hole fit: the mapping ends at the top of
-    a hole that holds ``SLACK`` bytes more than the size (or starts at the hint)."""
-    for lo, hi in holes:
-        if lo <= hint and hint + size + SLACK <= hi:
-            return hint
-    fitting = [(lo, hi) for lo, hi in holes if hi - lo >= size + SLACK]
-    below = [(lo, hi) for lo, hi in fitting if lo <= hint]
-    if below:
-        return max(below)[1] - size
-    above = [(lo, hi) for lo, hi in fitting if lo > hint]
-    return min(above)[1] - size if above else None
-
-
 def expected_hint(addr: int, flags: int) -> tuple[int | None, bool]:
     """R-PLACE-1: ``(hint, downward)``; hint None when SPEC leaves it open (outside the range)."""
     downward = bool(flags & (C.MAP_BELOW | C.MAP_STACK))
@@ -254,7 +224,7 @@ def expect_mmap(
             # SPEC is silent on a hint outside the user range: any free place will do.
             return Expect(None, maybe=True, size=size, guard=guard, pg_off=pg_off)
         search = naive_hole_below if downward else naive_hole_above
-        placed = search(target.holes(), hint, size)
+        placed = search(target.holes(), hint, size, SLACK)
         if placed is None:
             return Expect(E.ENOMEM)  # R-MMAP-16
         start = placed
