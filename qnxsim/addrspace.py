@@ -72,12 +72,6 @@ class Entry:
         self.locked = locked
         self.shared_ro = shared_ro
 
-    def evolve(self, **changes: int | bool) -> Entry:
-        new = self.copy()
-        for k, v in changes.items():
-            setattr(new, k, v)
-        return new
-
     def copy(self) -> Entry:
         new = Entry.__new__(Entry)
         new.prot = self.prot
@@ -92,6 +86,11 @@ class Entry:
     def with_prot(self, prot: int) -> Entry:
         new = self.copy()
         new.prot = prot
+        return new
+
+    def with_locked(self, locked: bool) -> Entry:
+        new = self.copy()
+        new.locked = locked
         return new
 
     @property
@@ -323,7 +322,7 @@ class AddressSpace:
         for s, e, entry in m:
             new = _rebind(entry, child.anon if entry.obj is self.anon else entry.obj)
             if new.locked:
-                new = new.evolve(locked=False)  # R-LOCK-4: locks are not inherited
+                new = new.with_locked(False)  # R-LOCK-4: locks are not inherited
                 unlocked = True
             if new is not entry:
                 m.replace(s, new)

@@ -353,7 +353,7 @@ def _lock_future(entry: Entry) -> Entry:
     """MCL_FUTURE locks what a new mapping maps; [SIM] a PROT_NONE stack guard stays out."""
     if entry.locked or entry.prot == C.PROT_NONE:
         return entry
-    return entry.evolve(locked=True)
+    return entry.with_locked(True)
 
 
 def check_stack(flags: int, off: int, length: int, bits: int, call: str) -> None:
@@ -479,9 +479,8 @@ def check_limits(
             if entry.locked:
                 gone_locked += piece
     total = space.total_bytes - gone + size
-    infinity = space.m.rlim_infinity  # SPEC 18: no limit
-    as_limit = limits[C.RLIMIT_AS][0]
-    if as_limit != infinity and total > as_limit:
+    as_limit = soft_limit(space, limits, C.RLIMIT_AS)
+    if as_limit is not None and total > as_limit:
         raise fail(
             E.ENOMEM,
             f"R-MMAP-18: {total:#x} mapped bytes would exceed RLIMIT_AS {as_limit:#x}",
@@ -489,8 +488,8 @@ def check_limits(
         )
     if req.private_anon and not req.flags & C.MAP_STACK:  # /dev/zero private too (R-MMAP-21)
         data = space.data_bytes - gone_data + size
-        data_limit = limits[C.RLIMIT_DATA][0]
-        if data_limit != infinity and data > data_limit:
+        data_limit = soft_limit(space, limits, C.RLIMIT_DATA)
+        if data_limit is not None and data > data_limit:
             raise fail(
                 E.ENOMEM,
                 f"R-MMAP-18: {data:#x} bytes of private anonymous memory would exceed "
@@ -506,7 +505,7 @@ def check_limits(
             raise fail(
                 E.EAGAIN,
                 f"R-MMAP-19: mlockall(MCL_FUTURE) would lock {locked:#x} bytes, over "
-                f"RLIMIT_MEMLOCK {limits[C.RLIMIT_MEMLOCK][0]:#x}",
+                f"RLIMIT_MEMLOCK {lock_limit:#x}",
                 call,
             )
 
@@ -758,7 +757,7 @@ def _lock_range(space: AddressSpace, addr: int, length: int) -> tuple[int, int] 
 
 def _set_locked(locked: bool) -> Callable[[Entry], Entry]:
     def make(entry: Entry) -> Entry:
-        return entry if entry.locked == locked else entry.evolve(locked=locked)
+        return entry if entry.locked == locked else entry.with_locked(locked)
 
     return make
 
@@ -783,8 +782,8 @@ def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length
         if entry.prot == C.PROT_NONE:
             raise fail(E.ENOMEM, f"R-LOCK-1: page {max(s, start):#x} is PROT_NONE", call)
     total = space.locked_bytes + unlocked_bytes(space, start, end)
-    limit = limits[C.RLIMIT_MEMLOCK][0]
-    if soft_limit(space, limits, C.RLIMIT_MEMLOCK) is not None and total > limit:
+    limit = soft_limit(space, limits, C.RLIMIT_MEMLOCK)
+    if limit is not None and total > limit:
         raise fail(E.EAGAIN, f"R-LOCK-1: {total:#x} locked bytes would exceed RLIMIT_MEMLOCK "
                    f"{limit:#x}", call)  # fmt: skip
     space.replace_entries(start, end, _set_locked(True))
