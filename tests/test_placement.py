@@ -443,6 +443,22 @@ def test_R_MMAP_F1_whole_user_range_can_be_mapped_fixed(k: Kernel, p: Process) -
     k.check_invariants()
 
 
+def test_R_MMAP_17_fixed_checks_come_after_R_MMAP_15_and_before_R_MMAP_18(
+    k: Kernel, p: Process
+) -> None:
+    """SPEC 3's order: the MAP_FIXED checks (R-MMAP-17, section 4.2) run after the object
+    range check and before the limits, whichever else a request breaks."""
+    fd = p.shm_open("/fixed", C.O_RDWR | C.O_CREAT, 0o600)
+    p.ftruncate(fd, PS)
+    shared_fixed = C.MAP_SHARED | C.MAP_FIXED
+    # F1 (start 0 is outside the user range) and R-MMAP-15 (offset 2^44): R-MMAP-15 first
+    expect_fail(k, p, E.ENXIO, "R-MMAP-15", p.mmap, 0, PS, RW, shared_fixed, fd, 1 << 44)
+    p.setrlimit(C.RLIMIT_AS, PS, PS)
+    # F1 and R-MMAP-18 (two pages over a one-page RLIMIT_AS): F1 first
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F1", p.mmap, 0, 2 * PS, RW, FIXED, C.NOFD, 0)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, H, 2 * PS, RW, FIXED, C.NOFD, 0)
+
+
 # -- R-MMAP-F2 (R-MMAP-17): congruence of addr and off -----------------------------------------
 
 
