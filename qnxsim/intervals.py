@@ -6,11 +6,11 @@ Address spaces, object page tables, physical frame allocation and frame contents
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import pairwise
 from typing import Generic, TypeVar
-
-from sortedcontainers import SortedList
 
 V = TypeVar("V")
 
@@ -21,6 +21,7 @@ SplitFn = Callable[[V, int, int], V]
 #: (which starts at ``left_start``), or None when the two must stay apart.
 JoinFn = Callable[[V, int, int, V], "V | None"]
 
+_KEY_RANGE = "interval starts must lie in [0, 2**64)"
 _GAP_LOAD = 256  # gaps per chunk of the gap index; chunks split at twice this
 
 
@@ -253,18 +254,122 @@ def _last_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
     return -1  # pragma: no cover - the max() above guarantees a hit
 
 
-class _Keys(SortedList):  # type: ignore[misc]
-    """The sorted starts of an IntervalMap, with neighbour lookups that bisect in C.
+class _Keys:
+    """The sorted starts of an IntervalMap, in chunks of unsigned 64-bit arrays.
 
-    ``SortedList`` keeps its values in sublists (``_lists``) with each sublist's maximum
-    (``_maxes``); its positional API converts to global indexes through a tree walked in
-    Python, which dominates at 100,000 keys.  These lookups bisect ``_maxes`` and one
-    sublist instead, and never build the positional index: O(log n) with C-level steps.
+    Keys live in ``array("Q")`` chunks (``_lists``) of at most ``2 * LOAD``, with each
+    chunk's last key in ``_maxes``: the list of sorted sublists that ``SortedList`` uses,
+    with unboxed keys.  A lookup bisects ``_maxes``, then one chunk, both in C: O(log n).
+    A chunk's keys sit side by side, so a probe reads nearby memory instead of chasing a
+    pointer to an int object wherever the allocator put it; at 100,000 keys that halves
+    the cost of a lookup.
 
     >>> k = _Keys([10, 20, 30])
     >>> k.floor(25), k.floor(5), k.ceil(25), k.ceil(31), k.between(15, 30)
     (20, None, 30, None, [20])
     """
+
+    __slots__ = ("_lists", "_maxes")
+
+    LOAD = 1000  # a chunk splits in two above twice this, and joins a neighbour at half
+
+    def __init__(self, keys: Iterable[int] = ()) -> None:
+        self._lists: list[array[int]] = []
+        self._maxes: list[int] = []
+        for key in keys:
+            self.add(key)
+
+    def __iter__(self) -> Iterator[int]:
+        for chunk in self._lists:
+            yield from chunk
+
+    def copy(self) -> _Keys:
+        """An independent copy.  O(n), in C."""
+        new = _Keys()
+        new._lists = [chunk[:] for chunk in self._lists]
+        new._maxes = list(self._maxes)
+        return new
+
+    def add(self, key: int) -> None:
+        """Insert ``key``, which must not be present.  O(log n) plus a move of at most
+        ``2 * LOAD`` machine words.
+
+        >>> k = _Keys([10, 30]); k.add(20); k.add(40); list(k)
+        [10, 20, 30, 40]
+        """
+        maxes = self._maxes
+        lists = self._lists
+        try:
+            if not maxes:
+                lists.append(array("Q", (key,)))
+                maxes.append(key)
+                return
+            pos = bisect_right(maxes, key)
+            if pos == len(maxes):  # above every key: it ends the last chunk
+                pos -= 1
+                lists[pos].append(key)
+                maxes[pos] = key
+            else:
+                chunk = lists[pos]
+                chunk.insert(bisect_right(chunk, key), key)
+        except OverflowError:
+            raise ValueError(_KEY_RANGE) from None
+        self._split_if_long(pos)
+
+    def remove(self, key: int) -> None:
+        """Remove ``key``; ValueError when it is not present.  O(log n).
+
+        >>> k = _Keys([10, 20]); k.remove(10); list(k)
+        [20]
+        """
+        pos = bisect_left(self._maxes, key)
+        if pos < len(self._lists):
+            chunk = self._lists[pos]
+            idx = bisect_left(chunk, key)
+            if chunk[idx] == key:
+                self._delete(pos, idx)
+                return
+        raise ValueError(f"{key!r} is not a key")
+
+    def _delete(self, pos: int, idx: int) -> None:
+        """Remove the key at ``idx`` of chunk ``pos``.  A chunk left with half the load or
+        less joins a neighbour, which splits again if that makes it too long."""
+        lists = self._lists
+        maxes = self._maxes
+        chunk = lists[pos]
+        del chunk[idx]
+        if len(chunk) > self.LOAD >> 1 or len(lists) == 1:
+            if chunk:
+                maxes[pos] = chunk[-1]
+            else:
+                del lists[pos], maxes[pos]
+            return
+        lo = pos - 1 if pos else 0  # join chunks lo and lo + 1
+        lists[lo].extend(lists[lo + 1])
+        maxes[lo] = lists[lo][-1]
+        del lists[lo + 1], maxes[lo + 1]
+        self._split_if_long(lo)
+
+    def check(self) -> None:
+        """Assert the chunk invariants: ascending, maxima exact, and with more than one
+        chunk every chunk between half the load (exclusive) and twice it."""
+        lists, load = self._lists, self.LOAD
+        assert self._maxes == [chunk[-1] for chunk in lists], "chunk maxima out of step"
+        keys = list(self)
+        assert all(a < b for a, b in pairwise(keys)), "keys not ascending"
+        for chunk in lists:
+            assert chunk and len(chunk) <= 2 * load, "chunk too long or empty"
+            assert len(lists) == 1 or len(chunk) > load >> 1, "chunk too short"
+
+    def _split_if_long(self, pos: int) -> None:
+        chunk = self._lists[pos]
+        load = self.LOAD
+        if len(chunk) > 2 * load:
+            right = chunk[load:]
+            del chunk[load:]
+            self._lists.insert(pos + 1, right)
+            self._maxes[pos] = chunk[-1]
+            self._maxes.insert(pos + 1, right[-1])
 
     def floor(self, x: int) -> int | None:
         """The greatest key ``<= x``, or None."""
@@ -274,7 +379,7 @@ class _Keys(SortedList):  # type: ignore[misc]
         pos = bisect_left(maxes, x)
         if pos == len(maxes):
             return maxes[-1]
-        sub: list[int] = self._lists[pos]
+        sub = self._lists[pos]
         idx = bisect_right(sub, x)
         if idx:
             return sub[idx - 1]
@@ -286,7 +391,7 @@ class _Keys(SortedList):  # type: ignore[misc]
         pos = bisect_left(maxes, x)
         if pos == len(maxes):
             return None
-        sub: list[int] = self._lists[pos]
+        sub = self._lists[pos]
         key: int = sub[bisect_left(sub, x)]
         return key
 
@@ -297,10 +402,10 @@ class _Keys(SortedList):  # type: ignore[misc]
         ((20, 30), (None, 10))
         """
         maxes: list[int] = self._maxes
-        pos = bisect_right(maxes, x)  # the first sublist with a key above x
+        pos = bisect_right(maxes, x)  # the first chunk with a key above x
         if pos == len(maxes):
             return (maxes[-1] if maxes else None), None
-        sub: list[int] = self._lists[pos]
+        sub = self._lists[pos]
         idx = bisect_right(sub, x)
         if idx:
             return sub[idx - 1], sub[idx]
@@ -313,7 +418,7 @@ class _Keys(SortedList):  # type: ignore[misc]
         ((10, 30), [10, 30], (None, 30))
         """
         maxes: list[int] = self._maxes
-        lists: list[list[int]] = self._lists
+        lists = self._lists
         pos = bisect_left(maxes, key)
         sub = lists[pos]
         idx = bisect_left(sub, key)
@@ -328,18 +433,18 @@ class _Keys(SortedList):  # type: ignore[misc]
     def between(self, lo: int, hi: int) -> list[int]:
         """The keys in ``[lo, hi)``, ascending.  O(log n + k), sliced in C."""
         maxes: list[int] = self._maxes
-        lists: list[list[int]] = self._lists
+        lists = self._lists
         pos = bisect_left(maxes, lo)
         if pos == len(maxes):
             return []
         sub = lists[pos]
         b = bisect_left(sub, hi)
-        out = sub[bisect_left(sub, lo) : b]
-        while b == len(sub) and pos + 1 < len(lists):  # the range goes on past this sublist
+        out = sub[bisect_left(sub, lo) : b].tolist()
+        while b == len(sub) and pos + 1 < len(lists):  # the range goes on past this chunk
             pos += 1
             sub = lists[pos]
             b = bisect_left(sub, hi)
-            out += sub[:b]
+            out += sub[:b].tolist()
         return out
 
 
@@ -720,7 +825,7 @@ class IntervalMap(Generic[V]):
         """A new map with the same intervals (values shared, not copied).  O(n)."""
         new = IntervalMap[V](split=self._split, join=self._join, bounds=None)
         new._bounds = self._bounds
-        new._starts = _Keys(self._starts)
+        new._starts = self._starts.copy()
         new._items = dict(self._items)
         if self._gaps is not None:
             g = _GapIndex()
@@ -733,6 +838,7 @@ class IntervalMap(Generic[V]):
 
     def check(self) -> None:
         """Assert every internal invariant (sorted, disjoint, canonical, hole index exact)."""
+        self._starts.check()
         starts = list(self._starts)
         assert starts == sorted(self._items), "start index out of step with items"
         prev_end: int | None = None

@@ -59,7 +59,7 @@ def gap_load(load: int | None) -> Iterator[None]:
         return
     with (
         mock.patch.object(intervals, "_GAP_LOAD", load),
-        mock.patch.object(intervals._Keys, "DEFAULT_LOAD_FACTOR", load),
+        mock.patch.object(intervals._Keys, "LOAD", load),
     ):
         yield
 
@@ -610,3 +610,67 @@ def test_R_PLACE_5_a_stale_chunk_bound_is_made_exact_by_the_search_it_misleads(
             assert g.last_fit(100, 3) == (50, 3)
         assert g._maxes[stale] == max(g._sizes[stale]) == 1
         assert list(g.items()) == [(0, 1), (10, 1), (20, 1), (30, 1), (40, 1), (50, 3), (60, 1)]
+
+
+# -- the start index on its own ----------------------------------------------------------------
+
+key_ops = st.lists(
+    st.tuples(st.sampled_from(["add", "remove", "pop_between"]), st.integers(0, 60)),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=key_ops,
+    probes=st.lists(st.integers(-2, 62), max_size=12),
+    load=st.sampled_from([1, 2, 4]),
+)
+def test_start_index_chunks_match_a_sorted_set(
+    ops: list[tuple[str, int]], probes: list[int], load: int
+) -> None:
+    """The chunked start index against a plain sorted set: adds split chunks, removes and
+    ``pop_between`` (of the key at a drawn rank) empty and join them; every lookup agrees
+    with a full scan, and the chunks stay balanced (``check``) after every step."""
+    with gap_load(load):
+        keys = intervals._Keys()
+        model: list[int] = []
+        for op, n in ops:
+            if op == "add":
+                if n not in model:
+                    keys.add(n)
+                    model = sorted([*model, n])
+            elif model:
+                key = model.pop(n % len(model))
+                if op == "remove":
+                    keys.remove(key)
+                else:
+                    below, above = [k for k in model if k < key], [k for k in model if k > key]
+                    expected = (max(below, default=None), min(above, default=None))
+                    assert keys.pop_between(key) == expected
+            keys.check()
+            assert list(keys) == model
+            assert keys.copy()._lists == keys._lists
+        for x in probes:
+            below, above = [k for k in model if k <= x], [k for k in model if k > x]
+            assert keys.floor(x) == max(below, default=None)
+            assert keys.ceil(x) == min((k for k in model if k >= x), default=None)
+            assert keys.floor_and_next(x) == (max(below, default=None), min(above, default=None))
+            assert keys.between(x, x + 9) == [k for k in model if x <= k < x + 9]
+
+
+@pytest.mark.parametrize("key", [-1, 1 << 64])
+def test_start_index_refuses_a_key_outside_64_bits_and_keeps_its_keys(key: int) -> None:
+    """A start outside ``[0, 2**64)`` cannot be stored unboxed: ValueError, nothing changed."""
+    keys = intervals._Keys([5, 10])
+    with pytest.raises(ValueError, match=r"\[0, 2\*\*64\)"):
+        keys.add(key)
+    assert list(keys) == [5, 10]
+    keys.check()
+    m = IntervalMap[int]()
+    with pytest.raises(ValueError, match=r"\[0, 2\*\*64\)"):
+        m.insert(key, key + 1 if key >= 0 else 0, 1)
+    assert list(m) == []
+    m.check()
+    with pytest.raises(ValueError, match="not a key"):
+        keys.remove(7)
