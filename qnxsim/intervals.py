@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import pairwise
 from typing import Generic, TypeVar
 
@@ -254,198 +254,251 @@ def _last_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
     return -1  # pragma: no cover - the max() above guarantees a hit
 
 
-class _Keys:
-    """The sorted starts of an IntervalMap, in chunks of unsigned 64-bit arrays.
+class _Index(Generic[V]):
+    """The intervals of an IntervalMap in start order: chunks of starts with their items.
 
-    Keys live in ``array("Q")`` chunks (``_lists``) of at most ``2 * LOAD``, with each
-    chunk's last key in ``_maxes``: the list of sorted sublists that ``SortedList`` uses,
-    with unboxed keys.  A lookup bisects ``_maxes``, then one chunk, both in C: O(log n).
-    A chunk's keys sit side by side, so a probe reads nearby memory instead of chasing a
-    pointer to an int object wherever the allocator put it; at 100,000 keys that halves
-    the cost of a lookup.
+    Chunk ``i`` holds its starts unboxed in ``_starts[i]`` (an ``array("Q")``), the
+    matching ``(end, value)`` items in ``_items[i]``, and its last start in ``_maxes[i]``.
+    This is the list of sorted sublists that ``SortedList`` uses, with the keys unboxed
+    and the values beside them.  A lookup bisects ``_maxes``, then one chunk, both in C,
+    and reads the item at the same position: O(log n), with no hashing.  Keys side by
+    side let a probe read nearby memory, where a list of ints makes it chase a pointer to
+    wherever the allocator put each int; at 100,000 intervals that halves a lookup.
 
-    >>> k = _Keys([10, 20, 30])
-    >>> k.floor(25), k.floor(5), k.ceil(25), k.ceil(31), k.between(15, 30)
-    (20, None, 30, None, [20])
+    Chunks split above ``2 * LOAD`` and a chunk left with ``LOAD // 2`` or fewer joins a
+    neighbour.  Intervals come out as ``(start, end, value)`` triples.
+
+    Methods for looking up: ``get``, ``floor``, ``ceil``, ``floor_and_next``, ``between``,
+    iteration, ``len``.  Methods for changing: ``put``, ``pop``, ``pop_between``.
+    Other: ``copy``, ``check``.
+
+    >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
+    >>> ix.floor(22), ix.floor(5), ix.ceil(21), ix.between(15, 30)
+    ((20, 25, 'b'), None, 30, [(20, 25, 'b')])
     """
 
-    __slots__ = ("_lists", "_maxes")
+    __slots__ = ("_items", "_len", "_maxes", "_starts")
 
-    LOAD = 1000  # a chunk splits in two above twice this, and joins a neighbour at half
+    LOAD = 1000
 
-    def __init__(self, keys: Iterable[int] = ()) -> None:
-        self._lists: list[array[int]] = []
+    def __init__(self) -> None:
+        self._starts: list[array[int]] = []
+        self._items: list[list[tuple[int, V]]] = []
         self._maxes: list[int] = []
-        for key in keys:
-            self.add(key)
+        self._len = 0
 
-    def __iter__(self) -> Iterator[int]:
-        for chunk in self._lists:
-            yield from chunk
+    def __len__(self) -> int:
+        return self._len
 
-    def copy(self) -> _Keys:
-        """An independent copy.  O(n), in C."""
-        new = _Keys()
-        new._lists = [chunk[:] for chunk in self._lists]
-        new._maxes = list(self._maxes)
+    def __iter__(self) -> Iterator[tuple[int, int, V]]:
+        for starts, items in zip(self._starts, self._items, strict=True):
+            for s, (e, v) in zip(starts, items, strict=True):
+                yield s, e, v
+
+    def copy(self) -> _Index[V]:
+        """An independent copy (values shared).  O(n), in C."""
+        new = _Index[V]()
+        new._starts = [chunk[:] for chunk in self._starts]
+        new._items = [chunk[:] for chunk in self._items]
+        new._maxes = self._maxes[:]
+        new._len = self._len
         return new
 
-    def add(self, key: int) -> None:
-        """Insert ``key``, which must not be present.  O(log n) plus a move of at most
-        ``2 * LOAD`` machine words.
+    # -- looking up ---------------------------------------------------------------------
 
-        >>> k = _Keys([10, 30]); k.add(20); k.add(40); list(k)
-        [10, 20, 30, 40]
-        """
+    def _at(self, pos: int, idx: int) -> tuple[int, int, V]:
+        e, v = self._items[pos][idx]
+        return self._starts[pos][idx], e, v
+
+    def get(self, start: int) -> tuple[int, int, V] | None:
+        """The interval that begins at ``start``, or None.  O(log n)."""
         maxes = self._maxes
-        lists = self._lists
-        try:
-            if not maxes:
-                lists.append(array("Q", (key,)))
-                maxes.append(key)
-                return
-            pos = bisect_right(maxes, key)
-            if pos == len(maxes):  # above every key: it ends the last chunk
-                pos -= 1
-                lists[pos].append(key)
-                maxes[pos] = key
-            else:
-                chunk = lists[pos]
-                chunk.insert(bisect_right(chunk, key), key)
-        except OverflowError:
-            raise ValueError(_KEY_RANGE) from None
-        self._split_if_long(pos)
+        pos = bisect_left(maxes, start)
+        if pos == len(maxes):
+            return None
+        starts = self._starts[pos]
+        idx = bisect_left(starts, start)
+        if starts[idx] != start:
+            return None
+        e, v = self._items[pos][idx]
+        return start, e, v
 
-    def remove(self, key: int) -> None:
-        """Remove ``key``; ValueError when it is not present.  O(log n).
-
-        >>> k = _Keys([10, 20]); k.remove(10); list(k)
-        [20]
-        """
-        pos = bisect_left(self._maxes, key)
-        if pos < len(self._lists):
-            chunk = self._lists[pos]
-            idx = bisect_left(chunk, key)
-            if chunk[idx] == key:
-                self._delete(pos, idx)
-                return
-        raise ValueError(f"{key!r} is not a key")
-
-    def _delete(self, pos: int, idx: int) -> None:
-        """Remove the key at ``idx`` of chunk ``pos``.  A chunk left with half the load or
-        less joins a neighbour, which splits again if that makes it too long."""
-        lists = self._lists
+    def floor(self, x: int) -> tuple[int, int, V] | None:
+        """The interval with the greatest start ``<= x``, or None.  O(log n)."""
         maxes = self._maxes
-        chunk = lists[pos]
-        del chunk[idx]
-        if len(chunk) > self.LOAD >> 1 or len(lists) == 1:
-            if chunk:
-                maxes[pos] = chunk[-1]
-            else:
-                del lists[pos], maxes[pos]
-            return
-        lo = pos - 1 if pos else 0  # join chunks lo and lo + 1
-        lists[lo].extend(lists[lo + 1])
-        maxes[lo] = lists[lo][-1]
-        del lists[lo + 1], maxes[lo + 1]
-        self._split_if_long(lo)
-
-    def check(self) -> None:
-        """Assert the chunk invariants: ascending, maxima exact, and with more than one
-        chunk every chunk between half the load (exclusive) and twice it."""
-        lists, load = self._lists, self.LOAD
-        assert self._maxes == [chunk[-1] for chunk in lists], "chunk maxima out of step"
-        keys = list(self)
-        assert all(a < b for a, b in pairwise(keys)), "keys not ascending"
-        for chunk in lists:
-            assert chunk and len(chunk) <= 2 * load, "chunk too long or empty"
-            assert len(lists) == 1 or len(chunk) > load >> 1, "chunk too short"
-
-    def _split_if_long(self, pos: int) -> None:
-        chunk = self._lists[pos]
-        load = self.LOAD
-        if len(chunk) > 2 * load:
-            right = chunk[load:]
-            del chunk[load:]
-            self._lists.insert(pos + 1, right)
-            self._maxes[pos] = chunk[-1]
-            self._maxes.insert(pos + 1, right[-1])
-
-    def floor(self, x: int) -> int | None:
-        """The greatest key ``<= x``, or None."""
-        maxes: list[int] = self._maxes
         if not maxes:
             return None
         pos = bisect_left(maxes, x)
         if pos == len(maxes):
-            return maxes[-1]
-        sub = self._lists[pos]
-        idx = bisect_right(sub, x)
+            return self._at(pos - 1, -1)
+        idx = bisect_right(self._starts[pos], x)
         if idx:
-            return sub[idx - 1]
-        return maxes[pos - 1] if pos else None
+            return self._at(pos, idx - 1)
+        return self._at(pos - 1, -1) if pos else None
 
     def ceil(self, x: int) -> int | None:
-        """The least key ``>= x``, or None."""
-        maxes: list[int] = self._maxes
+        """The least start ``>= x``, or None.  O(log n)."""
+        maxes = self._maxes
         pos = bisect_left(maxes, x)
         if pos == len(maxes):
             return None
-        sub = self._lists[pos]
-        key: int = sub[bisect_left(sub, x)]
-        return key
+        starts = self._starts[pos]
+        start: int = starts[bisect_left(starts, x)]
+        return start
 
-    def floor_and_next(self, x: int) -> tuple[int | None, int | None]:
-        """The greatest key ``<= x`` and the least key ``> x`` (None where there is none).
+    def floor_and_next(self, x: int) -> tuple[tuple[int, int, V] | None, tuple[int, int, V] | None]:
+        """The interval with the greatest start ``<= x`` and the one with the least start
+        ``> x`` (None where there is none).  O(log n).
 
-        >>> _Keys([10, 20, 30]).floor_and_next(20), _Keys([10]).floor_and_next(5)
-        ((20, 30), (None, 10))
+        >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b")
+        >>> ix.floor_and_next(10), ix.floor_and_next(5)
+        (((10, 15, 'a'), (20, 25, 'b')), (None, (10, 15, 'a')))
         """
-        maxes: list[int] = self._maxes
-        pos = bisect_right(maxes, x)  # the first chunk with a key above x
+        maxes = self._maxes
+        pos = bisect_right(maxes, x)  # the first chunk with a start above x
         if pos == len(maxes):
-            return (maxes[-1] if maxes else None), None
-        sub = self._lists[pos]
-        idx = bisect_right(sub, x)
+            return (self._at(pos - 1, -1) if maxes else None), None
+        idx = bisect_right(self._starts[pos], x)
+        after = self._at(pos, idx)
         if idx:
-            return sub[idx - 1], sub[idx]
-        return (maxes[pos - 1] if pos else None), sub[0]
+            return self._at(pos, idx - 1), after
+        return (self._at(pos - 1, -1) if pos else None), after
 
-    def pop_between(self, key: int) -> tuple[int | None, int | None]:
-        """Remove ``key`` (which must be present); returns the keys before and after it.
+    def between(self, lo: int, hi: int) -> list[tuple[int, int, V]]:
+        """The intervals whose starts lie in ``[lo, hi)``, ascending.  O(log n + k).
 
-        >>> k = _Keys([10, 20, 30]); k.pop_between(20), list(k), k.pop_between(10)
-        ((10, 30), [10, 30], (None, 30))
+        >>> ix = _Index[int](); ix.put(0, 1, 0); ix.put(2, 3, 2); ix.put(4, 5, 4)
+        >>> ix.between(1, 5)
+        [(2, 3, 2), (4, 5, 4)]
         """
-        maxes: list[int] = self._maxes
-        lists = self._lists
-        pos = bisect_left(maxes, key)
-        sub = lists[pos]
-        idx = bisect_left(sub, key)
-        before = sub[idx - 1] if idx else (maxes[pos - 1] if pos else None)
-        if idx + 1 < len(sub):
-            after: int | None = sub[idx + 1]
+        maxes = self._maxes
+        pos = bisect_left(maxes, lo)
+        out: list[tuple[int, int, V]] = []
+        while pos < len(maxes):
+            starts = self._starts[pos]
+            a = bisect_left(starts, lo)
+            b = bisect_left(starts, hi)
+            out += [(s, e, v) for s, (e, v) in zip(starts[a:b], self._items[pos][a:b], strict=True)]
+            if b < len(starts):
+                break  # the range ends inside this chunk
+            pos += 1
+        return out
+
+    # -- changing -----------------------------------------------------------------------
+
+    def put(self, start: int, end: int, value: V) -> None:
+        """Map ``start`` to ``(end, value)``, replacing an interval that begins there.
+        O(log n) plus a move of at most ``2 * LOAD`` machine words.
+
+        >>> ix = _Index[str](); ix.put(30, 35, "c"); ix.put(10, 15, "a"); ix.put(10, 12, "b")
+        >>> list(ix)
+        [(10, 12, 'b'), (30, 35, 'c')]
+        """
+        maxes = self._maxes
+        item = (end, value)
+        pos = bisect_left(maxes, start)
+        try:
+            if pos < len(maxes):
+                starts = self._starts[pos]
+                idx = bisect_left(starts, start)
+                if starts[idx] == start:
+                    self._items[pos][idx] = item
+                    return
+                starts.insert(idx, start)
+                self._items[pos].insert(idx, item)
+            elif maxes:  # above every start: it ends the last chunk
+                pos -= 1
+                self._starts[pos].append(start)
+                self._items[pos].append(item)
+                maxes[pos] = start
+            else:
+                self._starts.append(array("Q", (start,)))
+                self._items.append([item])
+                maxes.append(start)
+        except OverflowError:  # raised by the array before anything changed
+            raise ValueError(_KEY_RANGE) from None
+        self._len += 1
+        self._split_if_long(pos)
+
+    def pop(self, start: int) -> tuple[int, int, V]:
+        """Remove and return the interval that begins at ``start``; KeyError if none does.
+        O(log n) plus a move of at most ``2 * LOAD`` machine words."""
+        maxes = self._maxes
+        pos = bisect_left(maxes, start)
+        if pos < len(maxes):
+            starts = self._starts[pos]
+            idx = bisect_left(starts, start)
+            if starts[idx] == start:
+                e, v = self._items[pos][idx]
+                self._delete(pos, idx)
+                return start, e, v
+        raise KeyError(start)
+
+    def pop_between(
+        self, start: int
+    ) -> tuple[tuple[int, int, V] | None, tuple[int, int, V] | None]:
+        """Remove the interval that begins at ``start`` (one must); returns the intervals
+        before and after it.  O(log n).
+
+        >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
+        >>> ix.pop_between(20), ix.pop_between(10)
+        (((10, 15, 'a'), (30, 35, 'c')), (None, (30, 35, 'c')))
+        """
+        maxes = self._maxes
+        pos = bisect_left(maxes, start)
+        starts = self._starts[pos]
+        idx = bisect_left(starts, start)
+        before = self._at(pos, idx - 1) if idx else (self._at(pos - 1, -1) if pos else None)
+        if idx + 1 < len(starts):
+            after: tuple[int, int, V] | None = self._at(pos, idx + 1)
         else:
-            after = lists[pos + 1][0] if pos + 1 < len(lists) else None
+            after = self._at(pos + 1, 0) if pos + 1 < len(maxes) else None
         self._delete(pos, idx)
         return before, after
 
-    def between(self, lo: int, hi: int) -> list[int]:
-        """The keys in ``[lo, hi)``, ascending.  O(log n + k), sliced in C."""
-        maxes: list[int] = self._maxes
-        lists = self._lists
-        pos = bisect_left(maxes, lo)
-        if pos == len(maxes):
-            return []
-        sub = lists[pos]
-        b = bisect_left(sub, hi)
-        out = sub[bisect_left(sub, lo) : b].tolist()
-        while b == len(sub) and pos + 1 < len(lists):  # the range goes on past this chunk
-            pos += 1
-            sub = lists[pos]
-            b = bisect_left(sub, hi)
-            out += sub[:b].tolist()
-        return out
+    def _delete(self, pos: int, idx: int) -> None:
+        """Remove the entry at ``idx`` of chunk ``pos``.  A chunk left with half the load
+        or less joins a neighbour, which splits again if that makes it too long."""
+        starts, items, maxes = self._starts, self._items, self._maxes
+        chunk = starts[pos]
+        del chunk[idx], items[pos][idx]
+        self._len -= 1
+        if len(chunk) > self.LOAD >> 1 or len(starts) == 1:
+            if chunk:
+                maxes[pos] = chunk[-1]
+            else:
+                del starts[pos], items[pos], maxes[pos]
+            return
+        lo = pos - 1 if pos else 0  # join chunks lo and lo + 1
+        starts[lo].extend(starts[lo + 1])
+        items[lo].extend(items[lo + 1])
+        maxes[lo] = starts[lo][-1]
+        del starts[lo + 1], items[lo + 1], maxes[lo + 1]
+        self._split_if_long(lo)
+
+    def _split_if_long(self, pos: int) -> None:
+        starts, items = self._starts[pos], self._items[pos]
+        load = self.LOAD
+        if len(starts) > 2 * load:
+            self._starts.insert(pos + 1, starts[load:])
+            self._items.insert(pos + 1, items[load:])
+            del starts[load:], items[load:]
+            self._maxes[pos] = starts[-1]
+            self._maxes.insert(pos + 1, self._starts[pos + 1][-1])
+
+    def check(self) -> None:
+        """Assert the chunk invariants: starts ascending, one item per start, maxima and
+        length exact, and with more than one chunk every chunk longer than half the load
+        and at most twice it."""
+        starts, load = self._starts, self.LOAD
+        assert self._maxes == [chunk[-1] for chunk in starts], "chunk maxima out of step"
+        assert [len(c) for c in starts] == [len(c) for c in self._items], "items out of step"
+        assert self._len == sum(map(len, starts)), "length out of step"
+        keys = [s for chunk in starts for s in chunk]
+        assert all(a < b for a, b in pairwise(keys)), "starts not ascending"
+        for chunk in starts:
+            assert chunk and len(chunk) <= 2 * load, "chunk too long or empty"
+            assert len(starts) == 1 or len(chunk) > load >> 1, "chunk too short"
 
 
 class IntervalMap(Generic[V]):
@@ -475,7 +528,7 @@ class IntervalMap(Generic[V]):
     15
     """
 
-    __slots__ = ("_bounds", "_gaps", "_items", "_join", "_split", "_starts")
+    __slots__ = ("_bounds", "_gaps", "_index", "_join", "_split")
 
     def __init__(
         self,
@@ -484,8 +537,7 @@ class IntervalMap(Generic[V]):
         join: JoinFn[V] | None = None,
         bounds: tuple[int, int] | None = None,
     ) -> None:
-        self._starts = _Keys()
-        self._items: dict[int, tuple[int, V]] = {}
+        self._index = _Index[V]()
         self._split: SplitFn[V] = split if split is not None else _keep
         self._join = join
         self._bounds = bounds
@@ -500,29 +552,15 @@ class IntervalMap(Generic[V]):
     # -- looking up ---------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._index)
 
     def __iter__(self) -> Iterator[tuple[int, int, V]]:
-        items = self._items
-        for s in self._starts:
-            e, v = items[s]
-            yield s, e, v
-
-    def _floor(self, x: int) -> int | None:
-        """The greatest start ``<= x``, or None.  O(log n)."""
-        return self._starts.floor(x)
-
-    def _ceil(self, x: int) -> int | None:
-        """The least start ``>= x``, or None.  O(log n)."""
-        return self._starts.ceil(x)
+        return iter(self._index)
 
     def find(self, addr: int) -> tuple[int, int, V] | None:
         """The interval containing ``addr``, or None.  O(log n)."""
-        s = self._starts.floor(addr)
-        if s is None:
-            return None
-        e, v = self._items[s]
-        return (s, e, v) if addr < e else None
+        hit = self._index.floor(addr)
+        return hit if hit is not None and addr < hit[1] else None
 
     def overlapping(self, start: int, end: int) -> list[tuple[int, int, V]]:
         """Every interval that overlaps ``[start, end)``, unclipped.  O(log n + k).
@@ -533,19 +571,18 @@ class IntervalMap(Generic[V]):
         """
         if start >= end:
             return []
-        items = self._items
-        keys = self._starts
-        first = keys.floor(start)  # the interval that may begin before ``start``
-        if first is not None and items[first][0] > start:
-            start = first
-        return [(s, *items[s]) for s in keys.between(start, end)]
+        index = self._index
+        first = index.floor(start)  # the interval that may begin before ``start``
+        if first is not None and first[1] > start:
+            start = first[0]
+        return index.between(start, end)
 
     def is_free(self, start: int, end: int) -> bool:
         """True when nothing overlaps ``[start, end)``.  O(log n)."""
         if start >= end:
             return True  # an empty range overlaps nothing (as ``overlapping`` says)
-        last = self._starts.floor(end - 1)  # the last interval that starts before ``end``
-        return last is None or self._items[last][0] <= start
+        last = self._index.floor(end - 1)  # the last interval that starts before ``end``
+        return last is None or last[1] <= start
 
     def is_covered(self, start: int, end: int) -> bool:
         """True when every point of ``[start, end)`` lies in some interval.  O(log n + k)."""
@@ -569,13 +606,12 @@ class IntervalMap(Generic[V]):
         lo, hi = self._bounds
         if not lo <= addr < hi:
             return None
-        f = self._floor(addr)
-        if f is not None:
-            prev_end = self._items[f][0]
-            if prev_end > addr:
+        before = self._index.floor(addr)
+        if before is not None:
+            if before[1] > addr:
                 return None
-            lo = max(lo, prev_end)
-        c = self._ceil(addr)
+            lo = max(lo, before[1])
+        c = self._index.ceil(addr)
         if c is not None:
             hi = min(hi, c)
         return lo, hi
@@ -599,49 +635,38 @@ class IntervalMap(Generic[V]):
         """
         if start >= end:
             raise ValueError(f"empty interval [{start:#x}, {end:#x})")
-        items = self._items
-        keys = self._starts
-        before, after = keys.floor_and_next(start)  # one lookup serves every step below
-        before_end = items[before][0] if before is not None else None
-        if (before_end is not None and before_end > start) or (after is not None and after < end):
+        index = self._index
+        before, after = index.floor_and_next(start)  # one lookup serves every step below
+        before_end = before[1] if before is not None else None
+        after_start = after[0] if after is not None else None
+        if (before_end is not None and before_end > start) or (
+            after_start is not None and after_start < end
+        ):
             raise ValueError(f"[{start:#x}, {end:#x}) overlaps an existing interval")
-        keys.add(start)
-        items[start] = (end, value)
+        index.put(start, end, value)
         gaps, bounds = self._gaps, self._bounds
         if gaps is not None and bounds is not None:
             lo, hi = bounds
             if lo <= start and end <= hi:
                 hole_lo = before_end if before_end is not None and before_end > lo else lo
-                hole_hi = after if after is not None and after < hi else hi
+                hole_hi = after_start if after_start is not None and after_start < hi else hi
                 gaps.carve(hole_lo, hole_hi, start, end)
             else:
                 self._refresh_gaps(start, end)
         join = self._join
         if join is None:
             return
-        if after == end:  # merge with the right-hand neighbour (R-MAP-2 for address spaces)
-            after_end, after_value = items[after]
-            merged = join(value, start, end, after_value)
+        if after is not None and after_start == end:  # merge with the right-hand neighbour
+            merged = join(value, start, end, after[2])  # (R-MAP-2 for address spaces)
             if merged is not None:
-                keys.remove(after)
-                del items[after]
-                end, value = after_end, merged
-                items[start] = (end, value)
+                index.pop(end)
+                end, value = after[1], merged
+                index.put(start, end, value)
         if before is not None and before_end == start:  # and with the left-hand one
-            merged = join(items[before][1], before, start, value)
+            merged = join(before[2], before[0], start, value)
             if merged is not None:
-                keys.remove(start)
-                del items[start]
-                items[before] = (end, merged)
-
-    def _put(self, start: int, end: int, value: V) -> None:
-        if start not in self._items:
-            self._starts.add(start)
-        self._items[start] = (end, value)
-
-    def _drop(self, start: int) -> None:
-        del self._items[start]
-        self._starts.remove(start)
+                index.pop(start)
+                index.put(before[0], end, merged)
 
     def split_at(self, addr: int) -> None:
         """Make ``addr`` an interval boundary if an interval spans it.  O(log n)."""
@@ -649,43 +674,45 @@ class IntervalMap(Generic[V]):
         if hit is None or hit[0] == addr:
             return
         s, e, v = hit
-        self._items[s] = (addr, v)
-        self._put(addr, e, self._split(v, s, addr))
+        self._index.put(s, addr, v)
+        self._index.put(addr, e, self._split(v, s, addr))
 
     def remove(self, start: int, end: int) -> list[tuple[int, int, V]]:
         """Unmap ``[start, end)``; returns the removed pieces, clipped.  O(log n + k)."""
         if start >= end:
             return []
-        items = self._items
-        hit = items.get(start)
-        if hit is not None and hit[0] == end:  # exactly one whole interval: no splits
-            before, after = self._starts.pop_between(start)
-            del items[start]
-            removed = [(start, end, hit[1])]
+        index = self._index
+        hit = index.get(start)
+        if hit is not None and hit[1] == end:  # exactly one whole interval: no splits
+            before, after = index.pop_between(start)
+            after_start = after[0] if after is not None else None
+            removed = [hit]
         else:
-            last = self._starts.floor(end - 1)
-            if last is None or items[last][0] <= start:
+            last = index.floor(end - 1)
+            if last is None or last[1] <= start:
                 return []  # nothing overlaps the range
             self.split_at(start)
             self.split_at(end)
             removed = self.overlapping(start, end)
             for s, _, _ in removed:
-                self._drop(s)
-            before, after = self._floor(start - 1), self._ceil(end)
+                index.pop(s)
+            before, after_start = index.floor(start - 1), index.ceil(end)
         gaps, bounds = self._gaps, self._bounds
         if gaps is not None and bounds is not None:
             # Everything between the neighbours of [start, end) is now one hole.
             lo, hi = bounds
-            hole_lo = max(items[before][0] if before is not None else lo, lo)
-            hole_hi = min(after if after is not None else hi, hi)
+            hole_lo = max(before[1] if before is not None else lo, lo)
+            hole_hi = min(after_start if after_start is not None else hi, hi)
             if hole_lo < hole_hi:
                 gaps.merge(hole_lo, hole_hi)
         return removed
 
     def replace(self, start: int, value: V) -> None:
         """Give the interval that starts at ``start`` a new value (no merging).  O(1)."""
-        end, _ = self._items[start]
-        self._items[start] = (end, value)
+        hit = self._index.get(start)
+        if hit is None:
+            raise KeyError(start)
+        self._index.put(start, hit[1], value)
 
     def update(self, start: int, end: int, make: Callable[[V], V]) -> list[tuple[int, int, V, V]]:
         """Give each piece of ``[start, end)`` the value ``make(value)``, then merge around
@@ -702,8 +729,7 @@ class IntervalMap(Generic[V]):
         >>> list(m)
         [(0, 5, 'r'), (5, 20, 'w')]
         """
-        items = self._items
-        keys = self._starts
+        index = self._index
         split = self._split
         changed: list[tuple[int, int, V, V]] = []
         for s, e, value in self.overlapping(start, end):
@@ -712,14 +738,12 @@ class IntervalMap(Generic[V]):
                 continue
             lo, hi = max(s, start), min(e, end)
             if lo > s:  # cut off the part left of the range; it keeps its value
-                items[s] = (lo, value)
-                keys.add(lo)
+                index.put(s, lo, value)
                 value = split(value, s, lo)
                 new = make(value)
             if hi < e:  # and the part right of it
-                keys.add(hi)
-                items[hi] = (e, split(value, lo, hi))
-            items[lo] = (hi, new)
+                index.put(hi, e, split(value, lo, hi))
+            index.put(lo, hi, new)
             changed.append((lo, hi, value, new))
         if changed:
             self.coalesce(start, end)
@@ -733,24 +757,21 @@ class IntervalMap(Generic[V]):
         join = self._join
         if join is None:
             return
-        items = self._items
-        begin = self._floor(start - 1)  # the neighbour that may end exactly at ``start``
-        if begin is None:
-            begin = start
-        keys = self._starts.between(begin, end + 1)
-        if len(keys) < 2:
+        index = self._index
+        before = index.floor(start - 1)  # the neighbour that may end exactly at ``start``
+        pieces = index.between(start if before is None else before[0], end + 1)
+        if len(pieces) < 2:
             return
-        cur = keys[0]
-        for nxt in keys[1:]:
-            ce, cv = items[cur]
-            if nxt == ce:
-                ne, nv = items[nxt]
-                merged = join(cv, cur, ce, nv)
+        cs, ce, cv = pieces[0]
+        for ns, ne, nv in pieces[1:]:
+            if ns == ce:
+                merged = join(cv, cs, ce, nv)
                 if merged is not None:
-                    self._drop(nxt)
-                    items[cur] = (ne, merged)
+                    index.pop(ns)
+                    index.put(cs, ne, merged)
+                    ce, cv = ne, merged
                     continue
-            cur = nxt
+            cs, ce, cv = ns, ne, nv
 
     def _refresh_gaps(self, start: int, end: int) -> None:
         """Rebuild the hole index around ``[start, end)`` after a change there.  O(log n + k)."""
@@ -758,10 +779,10 @@ class IntervalMap(Generic[V]):
         if gaps is None or self._bounds is None:
             return
         lo, hi = self._bounds
-        before = self._floor(start - 1)
-        region_lo = self._items[before][0] if before is not None else lo
+        before = self._index.floor(start - 1)
+        region_lo = before[1] if before is not None else lo
         region_lo = max(min(region_lo, start), lo)
-        after = self._ceil(end)  # the first interval at or after ``end`` bounds the region
+        after = self._index.ceil(end)  # the first interval at or after ``end`` bounds the region
         region_hi = after if after is not None else hi
         region_hi = min(max(region_hi, end), hi)
         gaps.discard_range(region_lo, region_hi)
@@ -825,8 +846,7 @@ class IntervalMap(Generic[V]):
         """A new map with the same intervals (values shared, not copied).  O(n)."""
         new = IntervalMap[V](split=self._split, join=self._join, bounds=None)
         new._bounds = self._bounds
-        new._starts = self._starts.copy()
-        new._items = dict(self._items)
+        new._index = self._index.copy()
         if self._gaps is not None:
             g = _GapIndex()
             g._starts = [list(c) for c in self._gaps._starts]
@@ -838,13 +858,10 @@ class IntervalMap(Generic[V]):
 
     def check(self) -> None:
         """Assert every internal invariant (sorted, disjoint, canonical, hole index exact)."""
-        self._starts.check()
-        starts = list(self._starts)
-        assert starts == sorted(self._items), "start index out of step with items"
+        self._index.check()
         prev_end: int | None = None
         prev: tuple[int, int, V] | None = None
-        for s in starts:
-            e, v = self._items[s]
+        for s, e, v in self._index:
             assert s < e, f"empty interval at {s:#x}"
             assert prev_end is None or prev_end <= s, f"overlap at {s:#x}"
             if self._bounds is not None:

@@ -59,7 +59,7 @@ def gap_load(load: int | None) -> Iterator[None]:
         return
     with (
         mock.patch.object(intervals, "_GAP_LOAD", load),
-        mock.patch.object(intervals._Keys, "LOAD", load),
+        mock.patch.object(intervals._Index, "LOAD", load),
     ):
         yield
 
@@ -614,63 +614,78 @@ def test_R_PLACE_5_a_stale_chunk_bound_is_made_exact_by_the_search_it_misleads(
 
 # -- the start index on its own ----------------------------------------------------------------
 
-key_ops = st.lists(
-    st.tuples(st.sampled_from(["add", "remove", "pop_between"]), st.integers(0, 60)),
+index_ops = st.lists(
+    st.tuples(st.sampled_from(["put", "pop", "pop_between"]), st.integers(0, 60)),
     max_size=120,
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    ops=key_ops,
+    ops=index_ops,
     probes=st.lists(st.integers(-2, 62), max_size=12),
     load=st.sampled_from([1, 2, 4]),
 )
-def test_start_index_chunks_match_a_sorted_set(
+def test_start_index_chunks_match_a_sorted_dict(
     ops: list[tuple[str, int]], probes: list[int], load: int
 ) -> None:
-    """The chunked start index against a plain sorted set: adds split chunks, removes and
-    ``pop_between`` (of the key at a drawn rank) empty and join them; every lookup agrees
-    with a full scan, and the chunks stay balanced (``check``) after every step."""
+    """The chunked start index against a plain dict and full scans: puts split chunks,
+    pops and ``pop_between`` (of the start at a drawn rank) empty and join them; every
+    lookup agrees with a scan, and the chunks stay balanced (``check``) after every step."""
     with gap_load(load):
-        keys = intervals._Keys()
-        model: list[int] = []
-        for op, n in ops:
-            if op == "add":
-                if n not in model:
-                    keys.add(n)
-                    model = sorted([*model, n])
+        index = intervals._Index[int]()
+        model: dict[int, tuple[int, int]] = {}  # start -> (end, value)
+
+        def triple(s: int | None) -> tuple[int, int, int] | None:
+            return None if s is None else (s, *model[s])
+
+        for step, (op, n) in enumerate(ops):
+            if op == "put":  # a new start, or a new item for a present one
+                index.put(n, n + 1 + step, step)
+                model[n] = (n + 1 + step, step)
             elif model:
-                key = model.pop(n % len(model))
-                if op == "remove":
-                    keys.remove(key)
+                start = sorted(model)[n % len(model)]
+                if op == "pop":
+                    assert index.pop(start) == triple(start)
+                    del model[start]
                 else:
-                    below, above = [k for k in model if k < key], [k for k in model if k > key]
-                    expected = (max(below, default=None), min(above, default=None))
-                    assert keys.pop_between(key) == expected
-            keys.check()
-            assert list(keys) == model
-            assert keys.copy()._lists == keys._lists
+                    del model[start]
+                    before = max((k for k in model if k < start), default=None)
+                    after = min((k for k in model if k > start), default=None)
+                    assert index.pop_between(start) == (triple(before), triple(after))
+            index.check()
+            assert list(index) == [triple(s) for s in sorted(model)]
+            assert len(index) == len(model)
+            copy = index.copy()
+            assert list(copy) == list(index)
         for x in probes:
-            below, above = [k for k in model if k <= x], [k for k in model if k > x]
-            assert keys.floor(x) == max(below, default=None)
-            assert keys.ceil(x) == min((k for k in model if k >= x), default=None)
-            assert keys.floor_and_next(x) == (max(below, default=None), min(above, default=None))
-            assert keys.between(x, x + 9) == [k for k in model if x <= k < x + 9]
+            floor = max((k for k in model if k <= x), default=None)
+            after = min((k for k in model if k > x), default=None)
+            assert index.get(x) == (triple(x) if x in model else None)
+            assert index.floor(x) == triple(floor)
+            assert index.ceil(x) == min((k for k in model if k >= x), default=None)
+            assert index.floor_and_next(x) == (triple(floor), triple(after))
+            assert index.between(x, x + 9) == [triple(k) for k in sorted(model) if x <= k < x + 9]
+        if model:  # a copy is independent of the original
+            start = min(model)
+            copy.pop(start)
+            assert index.get(start) == triple(start)
 
 
-@pytest.mark.parametrize("key", [-1, 1 << 64])
-def test_start_index_refuses_a_key_outside_64_bits_and_keeps_its_keys(key: int) -> None:
+@pytest.mark.parametrize("start", [-1, 1 << 64])
+def test_start_index_refuses_a_start_outside_64_bits_and_keeps_its_intervals(start: int) -> None:
     """A start outside ``[0, 2**64)`` cannot be stored unboxed: ValueError, nothing changed."""
-    keys = intervals._Keys([5, 10])
+    index = intervals._Index[int]()
+    index.put(5, 6, 0)
+    index.put(10, 11, 0)
     with pytest.raises(ValueError, match=r"\[0, 2\*\*64\)"):
-        keys.add(key)
-    assert list(keys) == [5, 10]
-    keys.check()
+        index.put(start, start + 1, 1)
+    assert list(index) == [(5, 6, 0), (10, 11, 0)]
+    index.check()
     m = IntervalMap[int]()
     with pytest.raises(ValueError, match=r"\[0, 2\*\*64\)"):
-        m.insert(key, key + 1 if key >= 0 else 0, 1)
+        m.insert(start, start + 1, 1)
     assert list(m) == []
     m.check()
-    with pytest.raises(ValueError, match="not a key"):
-        keys.remove(7)
+    with pytest.raises(KeyError):
+        index.pop(7)
