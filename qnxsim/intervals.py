@@ -22,6 +22,8 @@ SplitFn = Callable[[V, int, int], V]
 JoinFn = Callable[[V, int, int, V], "V | None"]
 
 _KEY_RANGE = "interval starts must lie in [0, 2**64)"
+#: ``_Index.pop_exact``: the removed value, and the intervals before and after it.
+_Popped = tuple[V, tuple[int, int, V] | None, tuple[int, int, V] | None]
 _GAP_LOAD = 256  # gaps per chunk of the gap index; chunks split at twice this
 
 
@@ -268,13 +270,13 @@ class _Index(Generic[V]):
     Chunks split above ``2 * LOAD`` and a chunk left with ``LOAD // 2`` or fewer joins a
     neighbour.  Intervals come out as ``(start, end, value)`` triples.
 
-    Methods for looking up: ``get``, ``floor``, ``ceil``, ``floor_and_next``, ``between``,
-    iteration, ``len``.  Methods for changing: ``put``, ``pop``, ``pop_between``.
+    Methods for looking up: ``get``, ``floor``, ``ceil``, ``floor_and_next``,
+    ``overlapping``, iteration, ``len``.  Methods for changing: ``put``, ``pop``, ``pop_exact``.
     Other: ``copy``, ``check``.
 
     >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
-    >>> ix.floor(22), ix.floor(5), ix.ceil(21), ix.between(15, 30)
-    ((20, 25, 'b'), None, 30, [(20, 25, 'b')])
+    >>> ix.floor(22), ix.floor(5), ix.ceil(21), ix.overlapping(12, 30)
+    ((20, 25, 'b'), None, 30, [(10, 15, 'a'), (20, 25, 'b')])
     """
 
     __slots__ = ("_items", "_len", "_maxes", "_starts")
@@ -306,9 +308,12 @@ class _Index(Generic[V]):
 
     # -- looking up ---------------------------------------------------------------------
 
-    def _at(self, pos: int, idx: int) -> tuple[int, int, V]:
-        e, v = self._items[pos][idx]
-        return self._starts[pos][idx], e, v
+    def _last_before(self, pos: int) -> tuple[int, int, V] | None:
+        """The last interval of the chunks before chunk ``pos``, or None."""
+        if not pos:
+            return None
+        e, v = self._items[pos - 1][-1]
+        return self._maxes[pos - 1], e, v
 
     def get(self, start: int) -> tuple[int, int, V] | None:
         """The interval that begins at ``start``, or None.  O(log n)."""
@@ -330,11 +335,15 @@ class _Index(Generic[V]):
             return None
         pos = bisect_left(maxes, x)
         if pos == len(maxes):
-            return self._at(pos - 1, -1)
-        idx = bisect_right(self._starts[pos], x)
-        if idx:
-            return self._at(pos, idx - 1)
-        return self._at(pos - 1, -1) if pos else None
+            pos, idx = pos - 1, -1
+        else:
+            idx = bisect_right(self._starts[pos], x) - 1
+            if idx < 0:
+                if not pos:
+                    return None
+                pos -= 1
+        e, v = self._items[pos][idx]
+        return self._starts[pos][idx], e, v
 
     def ceil(self, x: int) -> int | None:
         """The least start ``>= x``, or None.  O(log n)."""
@@ -357,32 +366,55 @@ class _Index(Generic[V]):
         maxes = self._maxes
         pos = bisect_right(maxes, x)  # the first chunk with a start above x
         if pos == len(maxes):
-            return (self._at(pos - 1, -1) if maxes else None), None
-        idx = bisect_right(self._starts[pos], x)
-        after = self._at(pos, idx)
+            return self._last_before(pos), None
+        starts, items = self._starts[pos], self._items[pos]
+        idx = bisect_right(starts, x)
+        e, v = items[idx]
+        after = (starts[idx], e, v)
         if idx:
-            return self._at(pos, idx - 1), after
-        return (self._at(pos - 1, -1) if pos else None), after
+            e, v = items[idx - 1]
+            return (starts[idx - 1], e, v), after
+        return self._last_before(pos), after
 
-    def between(self, lo: int, hi: int) -> list[tuple[int, int, V]]:
-        """The intervals whose starts lie in ``[lo, hi)``, ascending.  O(log n + k).
+    def overlapping(self, start: int, end: int) -> list[tuple[int, int, V]]:
+        """The intervals that overlap ``[start, end)``, ascending.  O(log n + k).
 
-        >>> ix = _Index[int](); ix.put(0, 1, 0); ix.put(2, 3, 2); ix.put(4, 5, 4)
-        >>> ix.between(1, 5)
-        [(2, 3, 2), (4, 5, 4)]
+        >>> ix = _Index[int](); ix.put(0, 2, 0); ix.put(4, 5, 4); ix.put(6, 9, 6)
+        >>> ix.overlapping(1, 6), ix.overlapping(2, 4), ix.overlapping(8, 20)
+        ([(0, 2, 0), (4, 5, 4)], [], [(6, 9, 6)])
         """
         maxes = self._maxes
-        pos = bisect_left(maxes, lo)
         out: list[tuple[int, int, V]] = []
-        while pos < len(maxes):
-            starts = self._starts[pos]
-            a = bisect_left(starts, lo)
-            b = bisect_left(starts, hi)
-            out += [(s, e, v) for s, (e, v) in zip(starts[a:b], self._items[pos][a:b], strict=True)]
-            if b < len(starts):
-                break  # the range ends inside this chunk
+        if not maxes or start >= end:
+            return out
+        pos = bisect_left(maxes, start)  # find the interval that may begin before ``start``
+        if pos == len(maxes):
+            pos -= 1
+            idx = len(self._starts[pos]) - 1
+        else:
+            idx = bisect_right(self._starts[pos], start) - 1
+            if idx < 0 and pos:
+                pos -= 1
+                idx = len(self._starts[pos]) - 1
+        starts, items = self._starts[pos], self._items[pos]
+        if idx < 0:
+            idx = 0  # every interval begins after ``start``
+        elif items[idx][0] <= start:
+            idx += 1  # that interval ends before the range
+        append = out.append
+        while True:
+            n = len(starts)
+            while idx < n:
+                s = starts[idx]
+                if s >= end:
+                    return out
+                e, v = items[idx]
+                append((s, e, v))
+                idx += 1
             pos += 1
-        return out
+            if pos == len(maxes):
+                return out
+            starts, items, idx = self._starts[pos], self._items[pos], 0
 
     # -- changing -----------------------------------------------------------------------
 
@@ -418,7 +450,8 @@ class _Index(Generic[V]):
         except OverflowError:  # raised by the array before anything changed
             raise ValueError(_KEY_RANGE) from None
         self._len += 1
-        self._split_if_long(pos)
+        if len(self._starts[pos]) > 2 * self.LOAD:
+            self._split(pos)
 
     def pop(self, start: int) -> tuple[int, int, V]:
         """Remove and return the interval that begins at ``start``; KeyError if none does.
@@ -434,27 +467,42 @@ class _Index(Generic[V]):
                 return start, e, v
         raise KeyError(start)
 
-    def pop_between(
-        self, start: int
-    ) -> tuple[tuple[int, int, V] | None, tuple[int, int, V] | None]:
-        """Remove the interval that begins at ``start`` (one must); returns the intervals
-        before and after it.  O(log n).
+    def pop_exact(self, start: int, end: int) -> _Popped[V] | None:
+        """Remove the interval ``[start, end)`` when it is one interval here; returns its
+        value and the intervals before and after it, else None with nothing changed.
+        O(log n).
 
         >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
-        >>> ix.pop_between(20), ix.pop_between(10)
-        (((10, 15, 'a'), (30, 35, 'c')), (None, (30, 35, 'c')))
+        >>> ix.pop_exact(20, 24), ix.pop_exact(20, 25)
+        (None, ('b', (10, 15, 'a'), (30, 35, 'c')))
+        >>> ix.pop_exact(10, 15)
+        ('a', None, (30, 35, 'c'))
         """
         maxes = self._maxes
         pos = bisect_left(maxes, start)
+        if pos == len(maxes):
+            return None
         starts = self._starts[pos]
         idx = bisect_left(starts, start)
-        before = self._at(pos, idx - 1) if idx else (self._at(pos - 1, -1) if pos else None)
-        if idx + 1 < len(starts):
-            after: tuple[int, int, V] | None = self._at(pos, idx + 1)
+        e, v = self._items[pos][idx]
+        if starts[idx] != start or e != end:
+            return None
+        items = self._items[pos]
+        if idx:
+            be, bv = items[idx - 1]
+            before: tuple[int, int, V] | None = (starts[idx - 1], be, bv)
         else:
-            after = self._at(pos + 1, 0) if pos + 1 < len(maxes) else None
+            before = self._last_before(pos)
+        if idx + 1 < len(starts):
+            ae, av = items[idx + 1]
+            after: tuple[int, int, V] | None = (starts[idx + 1], ae, av)
+        elif pos + 1 < len(maxes):
+            ae, av = self._items[pos + 1][0]
+            after = (self._starts[pos + 1][0], ae, av)
+        else:
+            after = None
         self._delete(pos, idx)
-        return before, after
+        return v, before, after
 
     def _delete(self, pos: int, idx: int) -> None:
         """Remove the entry at ``idx`` of chunk ``pos``.  A chunk left with half the load
@@ -474,17 +522,18 @@ class _Index(Generic[V]):
         items[lo].extend(items[lo + 1])
         maxes[lo] = starts[lo][-1]
         del starts[lo + 1], items[lo + 1], maxes[lo + 1]
-        self._split_if_long(lo)
+        if len(starts[lo]) > 2 * self.LOAD:
+            self._split(lo)
 
-    def _split_if_long(self, pos: int) -> None:
+    def _split(self, pos: int) -> None:
+        """Cut chunk ``pos`` after its first ``LOAD`` entries."""
         starts, items = self._starts[pos], self._items[pos]
         load = self.LOAD
-        if len(starts) > 2 * load:
-            self._starts.insert(pos + 1, starts[load:])
-            self._items.insert(pos + 1, items[load:])
-            del starts[load:], items[load:]
-            self._maxes[pos] = starts[-1]
-            self._maxes.insert(pos + 1, self._starts[pos + 1][-1])
+        self._starts.insert(pos + 1, starts[load:])
+        self._items.insert(pos + 1, items[load:])
+        del starts[load:], items[load:]
+        self._maxes[pos] = starts[-1]
+        self._maxes.insert(pos + 1, self._starts[pos + 1][-1])
 
     def check(self) -> None:
         """Assert the chunk invariants: starts ascending, one item per start, maxima and
@@ -569,13 +618,7 @@ class IntervalMap(Generic[V]):
         >>> m.overlapping(5, 21)
         [(0, 10, 1), (20, 30, 2)]
         """
-        if start >= end:
-            return []
-        index = self._index
-        first = index.floor(start)  # the interval that may begin before ``start``
-        if first is not None and first[1] > start:
-            start = first[0]
-        return index.between(start, end)
+        return self._index.overlapping(start, end)
 
     def is_free(self, start: int, end: int) -> bool:
         """True when nothing overlaps ``[start, end)``.  O(log n)."""
@@ -682,11 +725,11 @@ class IntervalMap(Generic[V]):
         if start >= end:
             return []
         index = self._index
-        hit = index.get(start)
-        if hit is not None and hit[1] == end:  # exactly one whole interval: no splits
-            before, after = index.pop_between(start)
+        popped = index.pop_exact(start, end)
+        if popped is not None:  # exactly one whole interval: no splits
+            value, before, after = popped
             after_start = after[0] if after is not None else None
-            removed = [hit]
+            removed = [(start, end, value)]
         else:
             last = index.floor(end - 1)
             if last is None or last[1] <= start:
@@ -758,8 +801,7 @@ class IntervalMap(Generic[V]):
         if join is None:
             return
         index = self._index
-        before = index.floor(start - 1)  # the neighbour that may end exactly at ``start``
-        pieces = index.between(start if before is None else before[0], end + 1)
+        pieces = index.overlapping(start - 1, end + 1)  # and the neighbours touching it
         if len(pieces) < 2:
             return
         cs, ce, cv = pieces[0]

@@ -615,7 +615,7 @@ def test_R_PLACE_5_a_stale_chunk_bound_is_made_exact_by_the_search_it_misleads(
 # -- the start index on its own ----------------------------------------------------------------
 
 index_ops = st.lists(
-    st.tuples(st.sampled_from(["put", "pop", "pop_between"]), st.integers(0, 60)),
+    st.tuples(st.sampled_from(["put", "pop", "pop_exact"]), st.integers(0, 60)),
     max_size=120,
 )
 
@@ -630,7 +630,7 @@ def test_start_index_chunks_match_a_sorted_dict(
     ops: list[tuple[str, int]], probes: list[int], load: int
 ) -> None:
     """The chunked start index against a plain dict and full scans: puts split chunks,
-    pops and ``pop_between`` (of the start at a drawn rank) empty and join them; every
+    ``pop`` and ``pop_exact`` (of the start at a drawn rank) empty and join them; every
     lookup agrees with a scan, and the chunks stay balanced (``check``) after every step."""
     with gap_load(load):
         index = intervals._Index[int]()
@@ -640,19 +640,21 @@ def test_start_index_chunks_match_a_sorted_dict(
             return None if s is None else (s, *model[s])
 
         for step, (op, n) in enumerate(ops):
-            if op == "put":  # a new start, or a new item for a present one
-                index.put(n, n + 1 + step, step)
-                model[n] = (n + 1 + step, step)
+            if op == "put":  # a new start, or a new value for a present one
+                index.put(n, n + 1, step)  # unit intervals: disjoint, as in a map
+                model[n] = (n + 1, step)
             elif model:
                 start = sorted(model)[n % len(model)]
                 if op == "pop":
                     assert index.pop(start) == triple(start)
                     del model[start]
-                else:
+                else:  # pop_exact: a wrong end changes nothing, the right one pops
+                    end, value = model[start]
+                    assert index.pop_exact(start, end + 1) is None
                     del model[start]
                     before = max((k for k in model if k < start), default=None)
                     after = min((k for k in model if k > start), default=None)
-                    assert index.pop_between(start) == (triple(before), triple(after))
+                    assert index.pop_exact(start, end) == (value, triple(before), triple(after))
             index.check()
             assert list(index) == [triple(s) for s in sorted(model)]
             assert len(index) == len(model)
@@ -665,7 +667,9 @@ def test_start_index_chunks_match_a_sorted_dict(
             assert index.floor(x) == triple(floor)
             assert index.ceil(x) == min((k for k in model if k >= x), default=None)
             assert index.floor_and_next(x) == (triple(floor), triple(after))
-            assert index.between(x, x + 9) == [triple(k) for k in sorted(model) if x <= k < x + 9]
+            assert index.overlapping(x, x + 9) == [
+                triple(k) for k in sorted(model) if k < x + 9 and model[k][0] > x
+            ]
         if model:  # a copy is independent of the original
             start = min(model)
             copy.pop(start)
