@@ -19,6 +19,11 @@ from qnxsim.intervals import IntervalMap
 from qnxsim.objects import MemObject
 from qnxsim.physmem import PhysMem
 
+#: One int object per distinct flags word, shared by every entry that has it: 100,000
+#: mappings made with the same flags hold one int, not 100,000 (32 bytes each), and
+#: reading a record does not touch a separate int per mapping.
+_FLAG_WORDS: dict[int, int] = {}
+
 
 @attrs.frozen
 class Mapping:
@@ -65,7 +70,7 @@ class Entry:
         shared_ro: bool = False,
     ) -> None:
         self.prot = prot
-        self.flags = flags
+        self.flags = _FLAG_WORDS.setdefault(flags, flags)
         self.obj = obj
         self.offset = offset
         self.kind = kind

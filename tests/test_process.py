@@ -521,3 +521,17 @@ def test_R_MMAP_18_limit_set_below_current_use_blocks_new_mappings() -> None:
     expect_error(qerrno.ENOMEM, "R-MMAP-18", p.mmap, 0, PS, RW, ANON, C.NOFD, 0)
     assert p.munmap(PROGRAM_BASE, PS) == 0
     assert p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0)
+
+
+def test_entries_made_with_equal_flags_share_one_flags_word(p: Process) -> None:
+    """Memory per mapping record (bench, target < 400 bytes): entries hold one shared int
+    per distinct flags word, however the caller computed it; other flags stay apart."""
+    flags = [int(str(ANON)) for _ in range(3)]  # equal values, three distinct int objects
+    assert flags[0] is not flags[1]
+    for i, f in enumerate(flags):
+        p.mmap(PROGRAM_BASE + 2 * i * PS, PS, RW, f | C.MAP_FIXED, C.NOFD, 0)
+    p.mmap(PROGRAM_BASE + 8 * PS, PS, RW, ANON | C.MAP_FIXED | C.MAP_LAZY, C.NOFD, 0)
+    entries = [v for _, _, v in p.space.map]
+    assert len(entries) == 4
+    assert entries[0].flags is entries[1].flags is entries[2].flags
+    assert entries[3].flags != entries[0].flags
