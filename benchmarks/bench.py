@@ -13,7 +13,9 @@ MAP_LAZY, so none of them costs RAM; every one made by a MAP_FIXED mmap):
   PROGRAM_BASE (the default hint of private anonymous memory) upwards;
 * *top*: n one-page mappings with one-page holes between them, the highest one ending
   at USER_END;
-* *caller*: no mappings; it makes the mmap_peer calls into the population.
+* *caller*: no mappings; it makes the mmap_peer calls into the population;
+* *paged*: one private mapping of ``FORK_PAGES`` pages, every page written, whose fork
+  gives the cost per written page (the copies of R-PROC-2).
 
 Each operation runs ``rounds`` rounds of ``iters`` iterations; a round's time divided by
 ``iters`` is one sample.  The rounds are interleaved: round r of an operation runs at every
@@ -70,6 +72,8 @@ TOUCHED = 256
 PATTERN = bytes(range(256)) * (PS // 256)
 #: One-page mappings (with one-page holes between them) that one munmap call removes.
 RANGE_COUNT = 1_000
+#: Written pages of the *paged* process: its fork copies each of them.
+FORK_PAGES = 1_000
 
 RW = C.PROT_READ | C.PROT_WRITE
 ANON = C.MAP_PRIVATE | C.MAP_ANON | C.MAP_LAZY
@@ -109,6 +113,7 @@ class World:
     pop: Process
     top: Process
     caller: Process
+    paged: Process
     pop_base: int
     user_end: int
     touched: list[int]
@@ -170,6 +175,10 @@ def build_world(n: int, seed: int = 0) -> World:
     pop = kernel.spawn("/proc/boot/population", image=False)
     top = kernel.spawn("/proc/boot/top", image=False)
     caller = kernel.spawn("/proc/boot/caller", image=False)
+    paged = kernel.spawn("/proc/boot/paged", image=False)
+    paged_base = paged.mmap(0, FORK_PAGES * PS, RW, ANON, C.NOFD, 0)
+    for i in range(FORK_PAGES):
+        paged.write_memory(paged_base + i * PS, b"\x01")
     base = kernel.machine.arch.program_base
     user_end = kernel.machine.user_end
     t0 = time.perf_counter()
@@ -182,7 +191,7 @@ def build_world(n: int, seed: int = 0) -> World:
     touched = [base + i * STRIDE + PS for i in picks]
     for addr in touched:
         pop.write_memory(addr, PATTERN)
-    return World(n, kernel, pop, top, caller, base, user_end, touched, t1 - t0, t2 - t1)
+    return World(n, kernel, pop, top, caller, paged, base, user_end, touched, t1 - t0, t2 - t1)
 
 
 # -- the adversarial placement requests ----------------------------------------------------
@@ -351,21 +360,26 @@ def _mapping_at(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | No
     return run, None
 
 
-def _fork(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
-    parent = w.pop
-    children: list[int] = []
+def _fork_of(parent_of: Callable[[World], Process]) -> Prepare:
+    """Fork the world's ``parent_of(w)``; the children exit and are reaped untimed."""
 
-    def run() -> None:
-        for _ in range(iters):
-            children.append(parent.fork())
+    def prepare(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
+        parent = parent_of(w)
+        children: list[int] = []
 
-    def cleanup() -> None:
-        for pid in children:
-            w.kernel.process(pid).exit(0)
-            parent.waitpid(pid)
-        children.clear()
+        def run() -> None:
+            for _ in range(iters):
+                children.append(parent.fork())
 
-    return run, cleanup
+        def cleanup() -> None:
+            for pid in children:
+                w.kernel.process(pid).exit(0)
+                parent.waitpid(pid)
+            children.clear()
+
+        return run, cleanup
+
+    return prepare
 
 
 def _check_invariants(w: World, rng: random.Random, iters: int) -> tuple[Run, Run | None]:
@@ -409,7 +423,22 @@ OPS: tuple[Op, ...] = (
     Op("read", "read_memory 4 KiB", _read),
     Op("write", "write_memory 4 KiB", _write),
     Op("mapping_at", "mapping_at", _mapping_at),
-    Op("fork", "fork", _fork, once=True, flat=False, per_mapping=_mappings_of_population),
+    Op(
+        "fork",
+        "fork",
+        _fork_of(lambda w: w.pop),
+        once=True,
+        flat=False,
+        per_mapping=_mappings_of_population,
+    ),
+    Op(
+        "fork_pages",
+        f"fork of {FORK_PAGES:,} written pages, per page",
+        _fork_of(lambda w: w.paged),
+        once=True,
+        units=FORK_PAGES,
+        flat=False,
+    ),
     Op(
         "check",
         "check_invariants()",
@@ -438,6 +467,8 @@ NOTES = (
     "mmap_peer: a second process maps one page into the population process.",
     "read/write_memory: one page-aligned 4 KiB access to one of 256 resident pages.",
     "fork: the child is exited and reaped outside the timing; one fork per round.",
+    f"fork of {FORK_PAGES:,} written pages: a process with one mapping whose every page",
+    "  holds data, so the fork copies each (R-PROC-2); µs per page, fork overhead included.",
     "check_invariants: the whole kernel, one call per round; per mapping of the population",
     "  and top processes (2n mappings).",
     "2-page rows: n - 1 one-page holes lie between the hint and the first fit (R-PLACE-5);",

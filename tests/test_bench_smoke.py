@@ -74,6 +74,9 @@ def test_world_layout(w: Any) -> None:
     assert w.pop.mapping_at(w.hole(0)) is None
     assert w.top.mapping_at(w.user_end - PS) is not None
     assert w.top.mapping_at(w.top_low) is not None
+    assert [m.size for m in w.paged.mappings()] == [bench.FORK_PAGES * PS]
+    paged = w.paged.mappings()[0]
+    assert w.paged.space.private_copies(paged.start, paged.end) == bench.FORK_PAGES * PS
     w.kernel.check_invariants()
 
 
@@ -153,6 +156,7 @@ def test_command_line_prints_the_table() -> None:
     for op in bench.OPS:
         assert op.name in text
     assert "fork, per mapping" in text
+    assert f"fork of {bench.FORK_PAGES:,} written pages, per page" in text
     assert "check_invariants(), per mapping" in text
     assert "ratio 40/20" in text
     assert "host µs" in text and "qnxsim/host" in text
