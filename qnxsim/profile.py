@@ -49,6 +49,12 @@ _FLAGS_6_4: tuple[tuple[str, int], ...] = (
 )  # fmt: skip
 
 
+@functools.cache
+def _flag_table(flags: tuple[tuple[str, int], ...]) -> dict[str, int]:
+    """``map_flags`` as a dict, built once per profile (``flag`` is on the mmap path)."""
+    return dict(flags)
+
+
 @attrs.frozen
 class Profile:
     """What one QNX version does where versions differ (SPEC 19).
@@ -98,13 +104,13 @@ class Profile:
 
     @known_map_flags.default
     def _known_map_flags(self) -> int:
-        return functools.reduce(operator.or_, dict(self.map_flags).values(), self.map_type_mask)
+        flags = _flag_table(self.map_flags).values()
+        return functools.reduce(operator.or_, flags, self.map_type_mask)
 
     @rare_map_flags.default
     def _rare_map_flags(self) -> int:
-        table = dict(self.map_flags)
         names = ("MAP_HANDLE", "MAP_BELOW16M", "MAP_NOX64K")
-        return functools.reduce(operator.or_, (table.get(n, 0) for n in names), 0)
+        return functools.reduce(operator.or_, map(self.flag, names), 0)
 
     def flag(self, name: str) -> int:
         """The value of MAP_* flag ``name`` in this profile; 0 when it does not define it."""
@@ -156,12 +162,6 @@ PROFILES: dict[str, Profile] = {
         ms_sync_full=False, hole_slack_pages=1, shm_ctl_errno=E.ENOSYS, shm_anon=False,
     ),
 }  # fmt: skip
-
-
-@functools.cache
-def _flag_table(flags: tuple[tuple[str, int], ...]) -> dict[str, int]:
-    """``map_flags`` as a dict, built once per profile (``flag`` is on the mmap path)."""
-    return dict(flags)
 
 
 @functools.cache
