@@ -762,10 +762,6 @@ def _set_locked(locked: bool) -> Callable[[Entry], Entry]:
     return make
 
 
-def unlocked_bytes(space: AddressSpace, start: int, end: int) -> int:
-    return sum(min(e, end) - max(s, start) for s, e, v in space.entries(start, end) if not v.locked)
-
-
 def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length: int) -> int:
     """R-LOCK-1: ability, fully mapped, no PROT_NONE page, RLIMIT_MEMLOCK; in that order."""
     call = "mlock"
@@ -776,12 +772,15 @@ def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length
     if not caller.able(C.PROCMGR_AID_MEM_LOCK, start, end - 1):
         raise fail(E.EPERM, f"R-LOCK-1: mlock needs PROCMGR_AID_MEM_LOCK for [{start:#x}, "
                    f"{end - 1:#x}]", call)  # fmt: skip
-    if end > space.m.user_end or not space.map.is_covered(start, end):
+    pieces = space.map.covering(start, end) if end <= space.m.user_end else None
+    if pieces is None:
         raise fail(E.ENOMEM, f"R-LOCK-1: [{start:#x}, {end:#x}) is not wholly mapped", call)
-    for s, _, entry in space.entries(start, end):
+    total = space.locked_bytes
+    for s, e, entry in pieces:
         if entry.prot == C.PROT_NONE:
             raise fail(E.ENOMEM, f"R-LOCK-1: page {max(s, start):#x} is PROT_NONE", call)
-    total = space.locked_bytes + unlocked_bytes(space, start, end)
+        if not entry.locked:
+            total += min(e, end) - max(s, start)
     limit = soft_limit(space, limits, C.RLIMIT_MEMLOCK)
     if limit is not None and total > limit:
         raise fail(E.EAGAIN, f"R-LOCK-1: {total:#x} locked bytes would exceed RLIMIT_MEMLOCK "
