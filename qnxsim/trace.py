@@ -136,7 +136,7 @@ def _start(rec: Mapping) -> int:
 
 
 def _records(kernel: Kernel, pid: int) -> tuple[Mapping, ...]:
-    proc = kernel._lookup(pid)
+    proc = kernel.lookup(pid)
     return proc.space.records() if proc is not None else ()
 
 
