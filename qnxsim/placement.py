@@ -7,17 +7,24 @@ MAP_FIXED mapping covers (R-MMAP-F3) is done by ``vmm.mmap`` once every check ha
 
 from __future__ import annotations
 
+import random
+
 from qnxsim import errno as E
 from qnxsim.addrspace import AddressSpace, Machine
+from qnxsim.arch import page_round_up
 from qnxsim.constants import MAP_ANON, MAP_BELOW, MAP_ELF, MAP_PRIVATE, MAP_STACK, MAP_TYPE
 from qnxsim.errno import QnxError
 
 #: R-SYS-4 [SIM]: with ASLR a category hint moves up by up to this many bytes (whole pages).
 ASLR_SPAN = 1 << 30
 
+#: The state of the kernel's ``random.Random`` after an ASLR draw (see ``aslr_shift``).
+RngState = tuple[object, ...]
 
-def category_hint(m: Machine, flags: int) -> int:
-    """R-PLACE-1: the default hint of a mapping's category (R-SYS-4 values).
+
+def category_hint(m: Machine, flags: int, shift: int = 0) -> int:
+    """R-PLACE-1: the default hint of a mapping's category (R-SYS-4 values), moved up by
+    ``shift`` bytes (the ASLR move, ``aslr_shift``).
 
     MAP_STACK: PROGRAM_BASE; MAP_ELF: SO_BASE; private anonymous: PROGRAM_BASE; everything
     else (shared anonymous, objects, MAP_PHYS): SHMEM_BASE.
@@ -31,44 +38,93 @@ def category_hint(m: Machine, flags: int) -> int:
         base = arch.program_base
     else:
         base = arch.shmem_base
-    if m.rng is not None:  # R-SYS-4: ASLR moves each hint by whole pages
-        base += m.rng.randrange(ASLR_SPAN // m.page_size) * m.page_size
-    return base
+    return base + shift
 
 
-def hint_for(m: Machine, addr: int, flags: int) -> tuple[int, bool]:
+def _user_hint(m: Machine, addr: int, flags: int) -> int | None:
+    """R-PLACE-1: the hint a non-zero ``addr`` gives (rounded up to a page, down with
+    MAP_BELOW), or None when the category hint applies instead: ``addr`` is 0, the request
+    is MAP_STACK, or [SIM] ``addr`` lies outside the user range (ignored like 0)."""
+    if not addr or flags & MAP_STACK:
+        return None
+    ps = m.page_size
+    hint = addr - addr % ps if flags & MAP_BELOW else -(-addr // ps) * ps
+    return hint if m.user_start <= hint < m.user_end else None
+
+
+def aslr_shift(m: Machine, addr: int, flags: int) -> tuple[int, RngState | None]:
+    """R-SYS-4: ``(shift, state)``: how far ASLR moves this request's category hint, and
+    the generator's state after that draw; ``(0, None)`` without ASLR or when ``addr``
+    gives the hint.
+
+    The draw is made on a copy of the kernel's generator, so nothing is consumed yet:
+    the caller installs ``state`` (``commit_aslr``) only once the call has succeeded, and
+    a failing call draws nothing (R-CALL-5).
+    """
+    rng = m.rng
+    if rng is None or _user_hint(m, addr, flags) is not None:
+        return 0, None
+    copy = random.Random()
+    copy.setstate(rng.getstate())
+    shift = copy.randrange(ASLR_SPAN // m.page_size) * m.page_size
+    return shift, copy.getstate()
+
+
+def commit_aslr(m: Machine, state: RngState | None) -> None:
+    """Consume the draw that ``aslr_shift`` made (R-SYS-4), once the call succeeds."""
+    if state is not None and m.rng is not None:
+        m.rng.setstate(state)
+
+
+def hint_for(m: Machine, addr: int, flags: int, shift: int = 0) -> tuple[int, bool]:
     """R-PLACE-1: ``(hint, downward)`` for a non-fixed request.
 
     A non-zero ``addr`` is rounded up to a page (down with MAP_BELOW); MAP_STACK ignores it.
-    [SIM] An ``addr`` outside the user range is ignored like 0.
+    [SIM] An ``addr`` outside the user range is ignored like 0.  ``shift`` moves the
+    category hint only (ASLR, R-SYS-4).
     """
-    ps = m.page_size
     downward = bool(flags & (MAP_BELOW | MAP_STACK))
-    if addr and not flags & MAP_STACK:
-        hint = addr - addr % ps if flags & MAP_BELOW else -(-addr // ps) * ps
-        if m.user_start <= hint < m.user_end:
-            return hint, downward
-    return category_hint(m, flags), downward
+    hint = _user_hint(m, addr, flags)
+    if hint is None:
+        hint = category_hint(m, flags, shift)
+    return hint, downward
 
 
 def choose_place(
-    space: AddressSpace, addr: int, size: int, flags: int, slack: int = 0
+    space: AddressSpace, addr: int, size: int, flags: int, slack: int = 0, shift: int = 0
 ) -> int | None:
     """R-PLACE-1..4: the start of a new non-fixed mapping of ``size`` bytes, or None.
 
-    ``slack`` (SPEC 19, 6.4's quirk: one page) is what a hole must hold beyond ``size``;
-    the search asks for ``size + slack`` and the rules are otherwise the same: upward, the
-    mapping starts at the hole's start (or the hint); downward it ends at the hole's top
-    (or starts at the hint).  O(log n) Python steps: the hole index of the address space's
-    IntervalMap answers without walking the holes (R-PLACE-5).
+    Pure: it reads the address space and changes nothing.  ``slack`` (SPEC 19, 6.4's
+    quirk: one page) is what a hole must hold beyond ``size``; the search asks for
+    ``size + slack`` and the rules are otherwise the same: upward, the mapping starts at
+    the hole's start (or the hint); downward it ends at the hole's top (or starts at the
+    hint).  ``shift`` is the ASLR move of a category hint (``aslr_shift``).  O(log n)
+    Python steps: the hole index of the address space's IntervalMap answers without
+    walking the holes (R-PLACE-5).
     """
-    hint, downward = hint_for(space.m, addr, flags)
+    hint, downward = hint_for(space.m, addr, flags, shift)
     if downward:
         found = space.map.find_hole_below(hint, size + slack)
         if found is None or found == hint:
             return found
         return found + slack  # the top of the hole, not size + slack below it
     return space.map.find_hole_above(hint, size + slack)
+
+
+def fixed_place(
+    m: Machine, addr: int, off: int, length: int, private_anon: bool
+) -> tuple[int, int, int]:
+    """R-MMAP-F1/F2 without the checks: ``(start, pg_off, size)`` of a MAP_FIXED request.
+
+    ``start`` is ``addr`` rounded down to a page.  A private anonymous request whose
+    ``addr`` and ``off`` differ within their pages takes its page offset from ``addr``
+    (R-MMAP-F2), so the mapping holds ``[addr, addr + length)``; any other request keeps
+    ``off``'s.  ``check_fixed_range`` and ``check_fixed_congruence`` judge the result.
+    """
+    ps = m.page_size
+    pg_off = addr % ps if private_anon else off % ps
+    return addr - addr % ps, pg_off, page_round_up(length + pg_off, ps)
 
 
 def check_fixed_range(m: Machine, addr: int, size: int, call: str) -> int:

@@ -21,7 +21,15 @@ from qnxsim.errno import QnxError
 from qnxsim.objects import MemObject
 from qnxsim.pathspace import FdTable, OpenFile
 from qnxsim.physmem import BELOW_16M, WINDOW_64K
-from qnxsim.placement import check_fixed_congruence, check_fixed_range, choose_place
+from qnxsim.placement import (
+    RngState,
+    aslr_shift,
+    check_fixed_congruence,
+    check_fixed_range,
+    choose_place,
+    commit_aslr,
+    fixed_place,
+)
 from qnxsim.profile import PROFILES, Profile, normalize_map_type
 from qnxsim.tymem import TypedMemory
 
@@ -139,17 +147,22 @@ def _aid_name(aid: int) -> str:
 
 
 class _Request:
-    """An mmap request after the argument checks: what it maps and how big it is.
+    """The plan of one mmap call: the decoded options (what it maps, its kind and size)
+    and its place, made before any check that needs them and changed by none.
 
     ``private``, ``anonymous`` and ``private_anon`` are plain attributes, kept in step
-    with ``kind`` by its setter (the rules read them many times per call).
+    with ``kind`` by its setter (the rules read them many times per call).  ``start`` is
+    the planned start (None: no hole fits, or the size overflows); ``aslr_state`` the
+    generator state the commit installs (R-SYS-4, R-CALL-5).
     """
 
     __slots__ = (
         "_kind",
         "addr",
         "anonymous",
+        "aslr_state",
         "contig",
+        "fd",
         "flags",
         "guard",
         "length",
@@ -157,22 +170,30 @@ class _Request:
         "off",
         "open_file",
         "pg_off",
+        "phys_flag",
         "private",
         "private_anon",
         "prot",
+        "replace",
         "size",
         "sized",
+        "start",
+        "typed",
+        "user_off",
         "window",
         "within",
     )  # fmt: skip
 
     def __init__(
-        self, addr: int, length: int, prot: int, flags: int, off: int, ps: int, bits: int
-    ) -> None:
+        self, addr: int, length: int, prot: int, flags: int, fd: int, off: int, ps: int,
+        bits: int,
+    ) -> None:  # fmt: skip
         self.addr = addr
         self.length = length
         self.prot = prot
         self.flags = flags
+        self.fd = fd
+        self.user_off = off  # as the caller gave it (R-MMAP-13, R-MMAP-15)
         self.guard = 0
         if flags & C.MAP_STACK:
             self.guard = page_round_up(off % (1 << bits), ps)
@@ -183,18 +204,24 @@ class _Request:
         self.size = page_round_up(length + self.pg_off, ps)
         self.sized = self.size < (1 << bits)
         self.private = private = flags & C.MAP_TYPE == C.MAP_PRIVATE
+        # MAP_PHYS without MAP_ANON: physical memory at off (R-MMAP-11)
+        self.phys_flag = flags & (C.MAP_PHYS | C.MAP_ANON) == C.MAP_PHYS
         # The record kind (R-MAP-1); an fd-backed request learns its own from the object.
         if flags & C.MAP_ANON:
             self.kind = "anon" if private else "shared-anon"
-        elif flags & C.MAP_PHYS:
+        elif self.phys_flag:
             self.kind = "phys"
         else:
             self.kind = "file"
         self.open_file: OpenFile | None = None  # the caller's description (R-PEER-4)
         self.obj: MemObject | None = None
+        self.typed: TypedMemory | None = None  # the typed memory object the fd names
         self.within: tuple[int, int] | None = None  # physical range for the frames
         self.window: int | None = None  # frames in one run crossing no multiple of this
         self.contig = False  # physically contiguous (POSIX_TYPED_MEM_ALLOCATE_CONTIG)
+        self.start: int | None = None
+        self.aslr_state: RngState | None = None
+        self.replace = False  # MAP_FIXED over existing mappings (R-MMAP-F3)
 
     @property
     def kind(self) -> str:
@@ -207,6 +234,11 @@ class _Request:
         self.anonymous = kind in ("anon", "shared-anon", "zero")
         # private anonymous memory: MAP_ANON or /dev/zero, MAP_PRIVATE (R-MMAP-21)
         self.private_anon = self.private and kind in ("anon", "zero")
+
+    @property
+    def fd_backed(self) -> bool:
+        """The request maps the object of its fd (R-MMAP-12), not MAP_ANON or MAP_PHYS."""
+        return not self.flags & C.MAP_ANON and not self.phys_flag
 
 
 def mmap(
@@ -224,8 +256,32 @@ def mmap(
 ) -> int:
     """Map into ``space`` by the rules of SPEC section 3, in order; returns the address.
 
+    Decide, check, then act: ``plan_mmap`` decodes the request and finds its place once
+    (changing nothing), ``check_mmap`` runs SPEC 3's checks in their order against that
+    planned range, and ``commit_mmap`` makes exactly the planned mapping.
     ``space`` and ``limits`` are the target's; ``caller`` gives the abilities (R-PEER-4).
     Cost: O(log n) for placement and checks, plus O(k) for k mappings MAP_FIXED replaces.
+    """
+    req = plan_mmap(space, caller, addr, length, prot, flags, fd, off, call)
+    check_mmap(space, limits, caller, req, call)
+    # Every check has passed: from here on nothing fails (R-CALL-5).
+    return commit_mmap(space, req)
+
+
+def plan_mmap(
+    space: AddressSpace,
+    caller: Caller,
+    addr: int,
+    length: int,
+    prot: int,
+    flags: int,
+    fd: int,
+    off: int,
+    call: str,
+) -> _Request:
+    """The argument checks R-MMAP-1..8, then the plan: the decoded request and its place.
+
+    Changes nothing, not even the ASLR generator (the draw is kept for the commit).
     """
     m = space.m
     ps = m.page_size
@@ -251,16 +307,72 @@ def mmap(
         raise fail(E.EINVAL, "R-MMAP-7: MAP_ANON, MAP_PHYS and MAP_LAZY together", call)
     if flags & C.MAP_STACK:
         check_stack(flags, off, length, bits, call)  # R-MMAP-8
-    req = _Request(addr, length, prot, flags, off, ps, bits)
-    sized = req.sized
+    req = _Request(addr, length, prot, flags, fd, off, ps, bits)
     if rare:
         if rare & profile.flag("MAP_BELOW16M"):  # SPEC 19 (6.4): physical placement only
             req.within = (0, BELOW_16M)
         if rare & profile.flag("MAP_NOX64K"):
             req.window = WINDOW_64K
+    if req.fd_backed:
+        bind_object(caller, req)
+    plan_place(space, req, profile)
+    return req
+
+
+def bind_object(caller: Caller, req: _Request) -> None:
+    """Decode what the request's fd maps, from the **caller's** table (R-PEER-4): its open
+    file, object and record kind (R-MMAP-21, R-MMAP-22, typed memory).  Judges nothing:
+    an fd that is not open, or not mappable, fails R-MMAP-12 at its turn."""
+    fd = req.fd
+    of = caller.fdt.get(fd) if fd >= 0 else None
+    if of is None:
+        return
+    req.open_file = of
+    obj = of.obj
+    if obj.kind == "dir":
+        return
+    req.obj = obj
+    req.kind = obj.kind  # "file", "shm", "zero" or "phys" (/dev/mem)
+    if isinstance(obj, TypedMemory):
+        map_typed_memory(req, obj)
+
+
+def plan_place(space: AddressSpace, req: _Request, profile: Profile) -> None:
+    """Where the mapping goes (section 4), found once: ``req.start`` (None when no hole
+    fits or the size overflows), and for MAP_FIXED the page offset and size R-MMAP-F2
+    gives.  The ASLR draw is made here and kept in ``req.aslr_state`` (R-SYS-4)."""
+    m = space.m
+    if req.flags & C.MAP_FIXED:
+        # R-MMAP-F1/F2 decide this range; check_mmap judges it at R-MMAP-17's turn
+        req.start, req.pg_off, req.size = fixed_place(
+            m, req.addr, req.off, req.length, req.private_anon
+        )
+        return
+    if not req.sized:
+        return  # R-MMAP-14 refuses it
+    # R-MMAP-21: /dev/zero MAP_PRIVATE is private anonymous memory, placed as such
+    hint_flags = req.flags | C.MAP_ANON if req.private_anon else req.flags
+    shift, req.aslr_state = aslr_shift(m, req.addr, hint_flags)  # R-SYS-4
+    slack = profile.hole_slack_pages * m.page_size  # SPEC 19: 6.4's hole fit
+    req.start = choose_place(space, req.addr, req.size, hint_flags, slack, shift)
+
+
+def check_mmap(
+    space: AddressSpace, limits: Limits, caller: Caller, req: _Request, call: str
+) -> None:
+    """SPEC 3's checks from R-MMAP-9 on, in the table's order, against the planned range:
+    9, 10, 11, 12, 13, 14, 16 / 17 (placement, MAP_FIXED), 15, 18, 19, 20."""
+    m = space.m
+    ps = m.page_size
+    bits = m.arch.bits
+    profile = caller.profile
+    flags, prot, fd, off = req.flags, req.prot, req.fd, req.user_off
+    start = req.start
+    # R-MMAP-9 (SPEC 19 for 7.1 and 6.4), against the planned range
     for aid in exec_abilities(profile, prot, fd != C.NOFD) if prot & C.PROT_EXEC else ():
-        # R-MMAP-9 (SPEC 19 for 7.1 and 6.4), against the final range
-        lo, hi = _final_range(space, req, profile) if sized else (None, None)
+        lo = hi = None
+        if start is not None and req.sized:
+            lo, hi = start, min(start + req.size - 1, m.addr_max)
         if not caller.able(aid, lo, hi):
             where = f" for [{lo:#x}, {hi:#x}]" if lo is not None and hi is not None else ""
             raise fail(
@@ -269,66 +381,66 @@ def mmap(
                 call,
             )
     if flags & C.MAP_FIXED:  # R-MMAP-10
-        hi = min(addr + length - 1, m.addr_max)
-        if not caller.able(C.PROCMGR_AID_MAP_FIXED, addr, hi):
+        addr = req.addr
+        last = min(addr + req.length - 1, m.addr_max)
+        if not caller.able(C.PROCMGR_AID_MAP_FIXED, addr, last):
             raise fail(
                 E.EPERM,
-                f"R-MMAP-10: MAP_FIXED needs PROCMGR_AID_MAP_FIXED for [{addr:#x}, {hi:#x}]",
+                f"R-MMAP-10: MAP_FIXED needs PROCMGR_AID_MAP_FIXED for [{addr:#x}, {last:#x}]",
                 call,
             )
-    if req.kind == "phys":
+    if req.phys_flag:
         if fd != C.NOFD:
             raise fail(
                 E.EINVAL, f"R-MMAP-11: MAP_PHYS without MAP_ANON needs NOFD, not fd {fd}", call
             )
         check_phys(req, caller, m.pm.phys_end, ps, bits, call)  # R-MMAP-11
-    if req.kind == "file":
-        open_for_mapping(caller, req, fd, call)  # R-MMAP-12, R-MMAP-21, R-MMAP-22
+    if req.fd_backed:
+        open_for_mapping(req, call)  # R-MMAP-12, R-MMAP-21, R-MMAP-22
         if req.kind == "phys":
             check_phys(req, caller, m.pm.phys_end, ps, bits, call)  # R-MMAP-22 as MAP_PHYS
-    if (fd != C.NOFD or (flags & C.MAP_PHYS and not flags & C.MAP_ANON)) and off < 0:
+    if (fd != C.NOFD or req.phys_flag) and off < 0:
         raise fail(E.EINVAL, f"R-MMAP-13: offset {off} is negative for an object", call)
-    if not sized:
+    if not req.sized:
         raise fail(
             E.ENOMEM,
-            f"R-MMAP-14: len {length:#x} plus the page offset rounds past SIZE_MAX",
+            f"R-MMAP-14: len {req.length:#x} plus the page offset rounds past SIZE_MAX",
             call,
         )
+    if flags & C.MAP_FIXED:  # R-MMAP-17
+        check_fixed_range(m, req.addr, req.size, call)  # R-MMAP-F1
+        check_fixed_congruence(m, req.addr, req.off, req.private_anon, call)  # R-MMAP-F2
+    elif start is None:
+        raise fail(
+            E.ENOMEM, f"R-MMAP-16: no hole of {req.size:#x} bytes in the address space", call
+        )
+    assert start is not None
+    # R-MMAP-15 after placement (revision 2): QNX places before memobj_offset_check()
     if not req.anonymous and (off - req.pg_off) + req.size > OBJECT_OFFSET_LIMIT:
         raise fail(
             E.ENXIO,
             f"R-MMAP-15: object range ends at {(off - req.pg_off) + req.size:#x}, past 2^44",
             call,
         )
-    if flags & C.MAP_FIXED:
-        start = check_fixed_range(m, addr, req.size, call)  # R-MMAP-F1
-        if check_fixed_congruence(m, addr, req.off, req.private_anon, call):  # R-MMAP-F2
-            req.pg_off = addr % ps
-            req.size = page_round_up(length + req.pg_off, ps)
-            start = check_fixed_range(m, addr, req.size, call)
-    else:
-        # R-MMAP-21: /dev/zero MAP_PRIVATE is private anonymous memory, placed as such
-        hint_flags = flags | C.MAP_ANON if req.private_anon else flags
-        slack = profile.hole_slack_pages * ps  # SPEC 19: 6.4's hole fit
-        placed = choose_place(space, addr, req.size, hint_flags, slack)  # R-MMAP-16
-        if placed is None:
-            raise fail(
-                E.ENOMEM,
-                f"R-MMAP-16: no hole of {req.size:#x} bytes in the address space",
-                call,
-            )
-        start = placed
     end = start + req.size
-    replace = bool(flags & C.MAP_FIXED) and not space.map.is_free(start, end)
-    check_limits(space, limits, req, start, end, replace, call)  # R-MMAP-18, R-MMAP-19
+    req.replace = bool(flags & C.MAP_FIXED) and not space.map.is_free(start, end)
+    check_limits(space, limits, req, start, end, req.replace, call)  # R-MMAP-18, R-MMAP-19
+    check_memory(space, req, start, end, call)  # R-MMAP-20
+
+
+def check_memory(space: AddressSpace, req: _Request, start: int, end: int, call: str) -> None:
+    """R-MMAP-20: the RAM the request allocates or reserves at once is there (with
+    MAP_FIXED, counting what the replaced mappings give back)."""
+    pm = space.m.pm
+    flags = req.flags
     need = memory_needed(req)
-    available = m.pm.free_bytes + (space.reclaimable(start, end) if replace else 0)
+    available = pm.free_bytes + (space.reclaimable(start, end) if req.replace else 0)
     contiguous = (bool(flags & C.MAP_PHYS) and req.kind != "phys") or req.contig  # R-MMAP-24
     if req.within is not None or req.window is not None:
-        short = bool(need) and m.pm.constrained_extents(need, contiguous, req.within,
-                                                        req.window) is None  # fmt: skip
+        short = bool(need) and pm.constrained_extents(need, contiguous, req.within,
+                                                      req.window) is None  # fmt: skip
     else:
-        short = contiguous and not m.pm.has_run(req.size)
+        short = contiguous and not pm.has_run(req.size)
     if need > available or short:
         where = " (within MAP_BELOW16M/MAP_NOX64K's limits)" if req.within or req.window else ""
         raise fail(
@@ -338,14 +450,21 @@ def mmap(
             + where,
             call,
         )
-    # Every check has passed: from here on nothing fails (R-CALL-5).
-    if replace:
+
+
+def commit_mmap(space: AddressSpace, req: _Request) -> int:
+    """Make the planned mapping, whose checks have all passed; returns its address."""
+    start = req.start
+    assert start is not None, "check_mmap refuses a request without a place"
+    end = start + req.size
+    if req.replace:
         space.remove(start, end)  # R-MMAP-F3
     commit(space, req, start, end)
     if space.lock_future:  # R-MMAP-19, R-LOCK-3: mlockall(MCL_FUTURE) locks new mappings
         space.replace_entries(start, end, _lock_future)
-    if flags & C.MAP_FIXED:
-        return addr  # R-MMAP-F4
+    commit_aslr(space.m, req.aslr_state)  # R-SYS-4: the draw is used only now (R-CALL-5)
+    if req.flags & C.MAP_FIXED:
+        return req.addr  # R-MMAP-F4
     return start + req.pg_off
 
 
@@ -368,10 +487,12 @@ def check_stack(flags: int, off: int, length: int, bits: int, call: str) -> None
         )
 
 
-def open_for_mapping(caller: Caller, req: _Request, fd: int, call: str) -> None:
-    """R-MMAP-12: the fd in the **caller's** table (R-PEER-4), mappable, open for reading,
-    and for writing when MAP_SHARED|PROT_WRITE.  Sets the request's object and kind."""
-    of = caller.fdt.get(fd) if fd >= 0 else None
+def open_for_mapping(req: _Request, call: str) -> None:
+    """R-MMAP-12: the fd open in the **caller's** table (R-PEER-4, ``bind_object``),
+    mappable, open for reading, and for writing when MAP_SHARED|PROT_WRITE; then the
+    object's own rules (R-MMAP-22, typed memory's range)."""
+    fd = req.fd
+    of = req.open_file
     if of is None:
         raise fail(E.EBADF, f"R-MMAP-12: fd {fd} is not open in the caller", call)
     obj = of.obj
@@ -387,55 +508,40 @@ def open_for_mapping(caller: Caller, req: _Request, fd: int, call: str) -> None:
         )
     if obj.kind == "phys" and req.private:
         raise fail(E.EINVAL, "R-MMAP-22: [SIM] /dev/mem maps only MAP_SHARED", call)
-    req.open_file = of
-    req.obj = obj
-    req.kind = obj.kind  # "file", "shm", "zero" or "phys" (/dev/mem)
-    if isinstance(obj, TypedMemory):
-        map_typed_memory(req, obj, call)
+    if req.typed is not None:
+        check_typed_range(req, req.typed, call)
 
 
-def map_typed_memory(req: _Request, obj: TypedMemory, call: str) -> None:
-    """R-OBJ-1 typed memory: with POSIX_TYPED_MEM_ALLOCATE(_CONTIG) the mapping is new
-    anonymous memory whose frames come from the pool (contiguous for _CONTIG); without,
-    it maps the pool's physical memory at ``off`` (as MAP_PHYS, R-MMAP-11), and a range
-    past the pool's end is ENXIO (POSIX mmap)."""
+def map_typed_memory(req: _Request, obj: TypedMemory) -> None:
+    """R-OBJ-1 typed memory, decoded: with POSIX_TYPED_MEM_ALLOCATE(_CONTIG) the mapping
+    is new anonymous memory whose frames come from the pool (contiguous for _CONTIG);
+    without, it maps the pool's physical memory at ``off`` (as MAP_PHYS, R-MMAP-11), and
+    ``check_typed_range`` refuses a range past the pool's end."""
+    req.typed = obj
     if obj.allocating:
         req.kind = "anon" if req.private else "shared-anon"
         req.obj = None
         req.within = (obj.pool_start, obj.pool_end)
         req.contig = bool(obj.tflag & C.POSIX_TYPED_MEM_ALLOCATE_CONTIG)
         return
-    pool_size = obj.pool_end - obj.pool_start
-    if req.off < 0 or req.off - req.pg_off + req.size > pool_size:
-        raise fail(
-            E.ENXIO,
-            f"R-OBJ-1 (POSIX mmap): [{req.off:#x}, +{req.length:#x}) is outside typed memory "
-            f"{obj.name} of {pool_size:#x} bytes",
-            call,
-        )
     req.kind = "phys"
     req.obj = None
     req.off += obj.pool_start
 
 
-def _final_range(
-    space: AddressSpace, req: _Request, profile: Profile
-) -> tuple[int | None, int | None]:
-    """Where the mapping would go, as an inclusive range, for R-MMAP-9's ability check."""
-    m = space.m
-    size = req.size
-    if req.flags & C.MAP_FIXED:
-        ps = m.page_size
-        start = req.addr - req.addr % ps
-        if req.private_anon and req.addr % ps != req.off % ps:  # R-MMAP-F2 resizes it
-            size = page_round_up(req.length + req.addr % ps, ps)
-    else:
-        slack = profile.hole_slack_pages * m.page_size
-        placed = choose_place(space, req.addr, req.size, req.flags, slack)
-        if placed is None:
-            return None, None
-        start = placed
-    return start, min(start + size - 1, m.addr_max)
+def check_typed_range(req: _Request, obj: TypedMemory, call: str) -> None:
+    """Typed memory without ALLOCATE: a range past the pool's end is ENXIO (POSIX mmap)."""
+    if obj.allocating:
+        return
+    pool_size = obj.pool_end - obj.pool_start
+    off = req.off - obj.pool_start  # as the caller gave it
+    if off < 0 or off - req.pg_off + req.size > pool_size:
+        raise fail(
+            E.ENXIO,
+            f"R-OBJ-1 (POSIX mmap): [{off:#x}, +{req.length:#x}) is outside typed memory "
+            f"{obj.name} of {pool_size:#x} bytes",
+            call,
+        )
 
 
 def check_phys(req: _Request, caller: Caller, phys_end: int, ps: int, bits: int, call: str) -> None:

@@ -14,7 +14,17 @@ from types import FrameType
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import ANON, PROGRAM_BASE, PS, RW, SHARED_ANON, SHMEM_BASE, SO_BASE, expect_fail
+from support import (
+    ANON,
+    PROGRAM_BASE,
+    PS,
+    RW,
+    SHARED_ANON,
+    SHMEM_BASE,
+    SO_BASE,
+    expect_error,
+    expect_fail,
+)
 
 from qnxsim import Kernel, Process
 from qnxsim import constants as C
@@ -443,20 +453,201 @@ def test_R_MMAP_F1_whole_user_range_can_be_mapped_fixed(k: Kernel, p: Process) -
     k.check_invariants()
 
 
-def test_R_MMAP_17_fixed_checks_come_after_R_MMAP_15_and_before_R_MMAP_18(
-    k: Kernel, p: Process
-) -> None:
-    """SPEC 3's order: the MAP_FIXED checks (R-MMAP-17, section 4.2) run after the object
-    range check and before the limits, whichever else a request breaks."""
+def test_R_MMAP_15_comes_after_R_MMAP_17_and_before_R_MMAP_18(k: Kernel, p: Process) -> None:
+    """SPEC 3's order, revision 2: the MAP_FIXED checks (R-MMAP-17, section 4.2) run before
+    the object range check (QNX's map_create() places before memobj_offset_check()), and
+    R-MMAP-15 runs before the limits."""
     fd = p.shm_open("/fixed", C.O_RDWR | C.O_CREAT, 0o600)
     p.ftruncate(fd, PS)
     shared_fixed = C.MAP_SHARED | C.MAP_FIXED
-    # F1 (start 0 is outside the user range) and R-MMAP-15 (offset 2^44): R-MMAP-15 first
-    expect_fail(k, p, E.ENXIO, "R-MMAP-15", p.mmap, 0, PS, RW, shared_fixed, fd, 1 << 44)
+    # F1 (start 0 is outside the user range) and R-MMAP-15 (offset 2^44): F1 first
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F1", p.mmap, 0, PS, RW, shared_fixed, fd, 1 << 44)
+    # F1's ENOMEM (the range runs past USER_END) and R-MMAP-15: F1 first
+    at = USER_END - PS
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-F1", p.mmap, at, 2 * PS, RW, shared_fixed, fd, 1 << 44)
+    # F2 (addr and off not congruent) and R-MMAP-15: F2 first
+    off = (1 << 44) + 0x10
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F2", p.mmap, H, PS, RW, shared_fixed, fd, off)
+    # a fitting MAP_FIXED range: now R-MMAP-15 decides
+    expect_fail(k, p, E.ENXIO, "R-MMAP-15", p.mmap, H, PS, RW, shared_fixed, fd, 1 << 44)
     p.setrlimit(C.RLIMIT_AS, PS, PS)
-    # F1 and R-MMAP-18 (two pages over a one-page RLIMIT_AS): F1 first
+    # R-MMAP-15 and R-MMAP-18 (two pages over a one-page RLIMIT_AS): R-MMAP-15 first
+    expect_fail(k, p, E.ENXIO, "R-MMAP-15", p.mmap, H, 2 * PS, RW, shared_fixed, fd, 1 << 44)
+    # F1 and R-MMAP-18: F1 first
     expect_fail(k, p, E.EINVAL, "R-MMAP-F1", p.mmap, 0, 2 * PS, RW, FIXED, C.NOFD, 0)
     expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, H, 2 * PS, RW, FIXED, C.NOFD, 0)
+
+
+def test_R_MMAP_15_comes_after_R_MMAP_16(k: Kernel, p: Process) -> None:
+    """Revision 2: no hole for the mapping (R-MMAP-16) is found before the object range is
+    checked, so a request that breaks both is ENOMEM."""
+    fd = p.shm_open("/full", C.O_RDWR | C.O_CREAT, 0o600)
+    p.ftruncate(fd, PS)
+    occupy(p, USER_START, USER_END)  # not one free page
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, PS, RW, C.MAP_SHARED, fd, 1 << 44)
+    p.munmap(H, PS)  # one free page: R-MMAP-15 decides
+    expect_fail(k, p, E.ENXIO, "R-MMAP-15", p.mmap, 0, PS, RW, C.MAP_SHARED, fd, 1 << 44)
+    assert p.mmap(0, PS, RW, C.MAP_SHARED, fd, 0) == H
+
+
+def test_R_MMAP_11_past_phys_end_is_einval_before_placement_and_R_MMAP_15(
+    k: Kernel, p: Process
+) -> None:
+    """R-MMAP-11's EINVAL for a physical range past PHYS_END stays, in R-MMAP-11's place:
+    before placement (R-MMAP-16, R-MMAP-17) and before R-MMAP-15's ENXIO."""
+    phys_end = 0x1_0000_0000  # R-SYS-5: the end of the device range
+    past = phys_end - PS + 1  # one page past PHYS_END once rounded up
+    expect_fail(k, p, E.EINVAL, "R-MMAP-11", p.mmap, 0, PS, RW, PHYS, C.NOFD, past)
+    # with MAP_FIXED outside the user range (R-MMAP-F1): R-MMAP-11 first
+    expect_fail(k, p, E.EINVAL, "R-MMAP-11", p.mmap, 0, PS, RW, PHYS | C.MAP_FIXED, C.NOFD, past)
+    # with an offset past 2^44 as well (R-MMAP-15): R-MMAP-11 first
+    far = 1 << 44
+    expect_fail(k, p, E.EINVAL, "R-MMAP-11", p.mmap, H, PS, RW, PHYS | C.MAP_FIXED, C.NOFD, far)
+    # with no hole left (R-MMAP-16): R-MMAP-11 first
+    occupy(p, USER_START, USER_END)
+    expect_fail(k, p, E.EINVAL, "R-MMAP-11", p.mmap, 0, PS, RW, PHYS, C.NOFD, past)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-16", p.mmap, 0, PS, RW, PHYS, C.NOFD, DEVICE_START)
+
+
+# -- R-MMAP-9 against the planned place ------------------------------------------------------
+
+RX = C.PROT_READ | C.PROT_EXEC
+
+
+def _zero_fd(p: Process) -> int:
+    return p.open("/dev/zero", C.O_RDWR)
+
+
+def _exec_only_in(p: Process, aid: int, lo: int, hi: int) -> None:
+    """procmgr_ability SUBRANGE: ``aid`` allowed for root only within ``[lo, hi]``."""
+    root = C.PROCMGR_ADN_ROOT
+    words = [root | C.PROCMGR_AOP_ALLOW | aid, root | C.PROCMGR_AOP_SUBRANGE | aid, lo, hi]
+    assert p.procmgr_ability(0, *words) == 0
+
+
+@pytest.mark.parametrize("aslr", [False, True], ids=["no-aslr", "aslr"])
+def test_R_MMAP_9_private_dev_zero_exec_is_checked_where_it_is_mapped(aslr: bool) -> None:
+    """A private ``/dev/zero`` mapping is private anonymous memory (R-MMAP-21), placed from
+    PROGRAM_BASE (moved by ASLR); R-MMAP-9 checks that very range, with one ASLR draw."""
+    placed = Kernel(ram=64 << 20, aslr=aslr, seed=11)
+    q = placed.spawn(image=False)
+    where = q.mmap(0, PS, RX, C.MAP_PRIVATE, _zero_fd(q), 0)
+    if not aslr:
+        assert where == PROGRAM_BASE
+    # the same kernel again, with PROT_EXEC allowed only in that one page
+    k = Kernel(ram=64 << 20, aslr=aslr, seed=11)
+    p = k.spawn(image=False)
+    fd = _zero_fd(p)
+    _exec_only_in(p, C.PROCMGR_AID_PROT_EXEC, where, where + PS - 1)
+    assert p.mmap(0, PS, RX, C.MAP_PRIVATE, fd, 0) == where
+    k.check_invariants()
+
+
+@pytest.mark.parametrize("aslr", [False, True], ids=["no-aslr", "aslr"])
+def test_R_MMAP_9_private_dev_zero_exec_outside_the_subrange_is_eperm(aslr: bool) -> None:
+    """The subrange holds the place every other placement would give (SHMEM_BASE) but not
+    the planned one: EPERM by R-MMAP-9, nothing changed, no ASLR draw used."""
+    k = Kernel(ram=64 << 20, aslr=aslr, seed=11)
+    p = k.spawn(image=False)
+    fd = _zero_fd(p)
+    _exec_only_in(p, C.PROCMGR_AID_PROT_EXEC, SHMEM_BASE, SHMEM_BASE + (2 << 30))
+    err = expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, 0, PS, RX, C.MAP_PRIVATE, fd, 0)
+    assert "PROCMGR_AID_PROT_EXEC" in err.reason
+    # the subrange that holds the planned page admits it, at the same place
+    twin = Kernel(ram=64 << 20, aslr=aslr, seed=11)
+    q = twin.spawn(image=False)
+    where = q.mmap(0, PS, RX, C.MAP_PRIVATE, _zero_fd(q), 0)
+    assert where < SHMEM_BASE
+    _exec_only_in(p, C.PROCMGR_AID_PROT_EXEC, where, where + PS - 1)
+    assert p.mmap(0, PS, RX, C.MAP_PRIVATE, fd, 0) == where
+
+
+@pytest.mark.parametrize("kind", ["anon", "shared-anon", "shm"])
+def test_R_MMAP_9_subrange_ability_gives_eperm_exactly_outside_the_planned_range(
+    kind: str,
+) -> None:
+    """For every page of a window around the planned place, a one-page subrange admits the
+    request exactly when it is the planned page."""
+    for shift in range(-2, 3):
+        k = Kernel(ram=64 << 20)
+        p = k.spawn(image=False)
+        occupy(p, PROGRAM_BASE, PROGRAM_BASE + 3 * PS)  # the planned place moves up
+        occupy(p, SHMEM_BASE, SHMEM_BASE + 3 * PS)
+        planned = (PROGRAM_BASE if kind == "anon" else SHMEM_BASE) + 3 * PS
+        if kind == "shm":
+            fd = p.shm_open("/x", C.O_RDWR | C.O_CREAT, 0o600)
+            p.ftruncate(fd, PS)
+            args = (0, PS, RX, C.MAP_SHARED, fd, 0)
+            aid = C.PROCMGR_AID_PROT_EXEC  # fd-backed without PROT_WRITE
+        else:
+            args = (0, PS, RX, ANON if kind == "anon" else SHARED_ANON, C.NOFD, 0)
+            aid = C.PROCMGR_AID_PROT_WRITE_AND_EXEC
+        lo = planned + shift * PS
+        _exec_only_in(p, aid, lo, lo + PS - 1)
+        if shift == 0:
+            assert p.mmap(*args) == planned
+        else:
+            expect_fail(k, p, E.EPERM, "R-MMAP-9", p.mmap, *args)
+
+
+# -- R-CALL-5 with ASLR: a failing call draws nothing ------------------------------------------
+
+
+def _aslr_addresses(fail_between: Callable[[Process], None] | None) -> list[int]:
+    k = Kernel(ram=64 << 20, aslr=True, seed=5)
+    p = k.spawn(image=False)
+    out = [p.mmap(0, PS, RW, ANON, C.NOFD, 0)]
+    if fail_between is not None:
+        before = (p.mappings(), k.meminfo())
+        fail_between(p)
+        assert (p.mappings(), k.meminfo()) == before
+    out.append(p.mmap(0, PS, RW, ANON, C.NOFD, 0))
+    out.append(p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0))
+    return out
+
+
+FAILING_AFTER_PLACEMENT = {
+    # refused by each check that runs once the place is known
+    "R-MMAP-9": lambda p: (
+        p.abilities.set(C.PROCMGR_AID_PROT_WRITE_AND_EXEC, ROOT, DomainEntry(False)),
+        expect_error(E.EPERM, "R-MMAP-9:", p.mmap, 0, PS, RX, ANON, C.NOFD, 0),
+    ),
+    "R-MMAP-12": lambda p: expect_error(
+        E.EBADF, "R-MMAP-12:", p.mmap, 0, PS, RW, C.MAP_SHARED, 7, 0
+    ),
+    "R-MMAP-16": lambda p: expect_error(
+        E.ENOMEM, "R-MMAP-16:", p.mmap, 0, USER_END, RW, LAZY, C.NOFD, 0
+    ),
+    "R-MMAP-18": lambda p: (
+        p.setrlimit(C.RLIMIT_AS, PS, C.RLIM_INFINITY),  # one page is mapped
+        expect_error(E.ENOMEM, "R-MMAP-18:", p.mmap, 0, PS, RW, ANON, C.NOFD, 0),
+        p.setrlimit(C.RLIMIT_AS, C.RLIM_INFINITY, C.RLIM_INFINITY),
+    ),
+    "R-MMAP-20": lambda p: expect_error(
+        E.ENOMEM, "R-MMAP-20:", p.mmap, 0, 128 << 20, RW, ANON, C.NOFD, 0
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", list(FAILING_AFTER_PLACEMENT))
+def test_R_CALL_5_failing_mmap_under_aslr_leaves_the_next_address_unchanged(rule: str) -> None:
+    """R-CALL-5, R-SYS-4: a call that fails consumes no ASLR draw, whichever check refuses
+    it, so the successful calls after it land where they would have without it."""
+    assert _aslr_addresses(FAILING_AFTER_PLACEMENT[rule]) == _aslr_addresses(None)
+
+
+def test_R_SYS_4_aslr_draws_nothing_for_a_usable_addr_hint() -> None:
+    """Only a mapping placed from its category hint draws: one at a usable ``addr`` hint,
+    or MAP_FIXED, leaves the next category placement where it would have been."""
+    plain = _aslr_addresses(None)
+    k = Kernel(ram=64 << 20, aslr=True, seed=5)
+    p = k.spawn(image=False)
+    got = [p.mmap(0, PS, RW, ANON, C.NOFD, 0)]
+    assert p.mmap(H, PS, RW, ANON, C.NOFD, 0) == H
+    assert p.mmap(H + 4 * PS, PS, RW, FIXED, C.NOFD, 0) == H + 4 * PS
+    got.append(p.mmap(0, PS, RW, ANON, C.NOFD, 0))
+    got.append(p.mmap(0, PS, RW, SHARED_ANON, C.NOFD, 0))
+    assert got == plain
 
 
 # -- R-MMAP-F2 (R-MMAP-17): congruence of addr and off -----------------------------------------
