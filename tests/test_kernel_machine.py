@@ -272,8 +272,10 @@ def test_teeth_SPEC_19_placement_that_ignores_the_6_4_hole_fit(
     (size + one page) disagrees."""
     real = vmm.choose_place
 
-    def exact_fit(space: Any, addr: int, size: int, flags: int, slack: int = 0) -> int | None:
-        return real(space, addr, size, flags, 0)
+    def exact_fit(
+        space: Any, addr: int, size: int, flags: int, slack: int = 0, shift: int = 0
+    ) -> int | None:
+        return real(space, addr, size, flags, 0, shift)
 
     monkeypatch.setattr(vmm, "choose_place", exact_fit)
     machine = type("KernelMachine_6_4_fit", (machine_on("6.4", "x86"),), {})
