@@ -1,11 +1,17 @@
 """Physical memory: the RAM and device ranges, the frame allocator and frame contents.
 
 RAM frames are handed out in extents from an ``IntervalMap`` of allocated ranges (its holes
-are the free list).  Contents are stored sparsely, one entry per frame that was written;
-a frame never written reads as zero.  Addresses here are physical byte addresses.
+are the free list).  Contents live in a shared RAM file on Linux (``os.memfd_create``, mapped
+with ``mmap``; sparse, so a frame never written costs nothing and reads as zero), which the
+C bridge hands to C processes so they see the same bytes; elsewhere, one bytearray per
+written frame.  Addresses here are physical byte addresses (the RAM file's offsets).
 """
 
 from __future__ import annotations
+
+import copy
+import mmap
+import os
 
 import attrs
 
@@ -28,6 +34,9 @@ class MemInfo:
     reserved: int
 
 
+_HAVE_MEMFD = hasattr(os, "memfd_create") and hasattr(mmap, "MADV_REMOVE")
+
+
 def _join_used(left: bool, ls: int, le: int, right: bool) -> bool:
     return True
 
@@ -46,7 +55,18 @@ class PhysMem:
     b'\\x00hi\\x00'
     """
 
-    __slots__ = ("_contents", "_used", "allocated", "page_size", "ram", "ram_end", "reserved")
+    __slots__ = (
+        "_contents",
+        "_mm",
+        "_ramfd",
+        "_shareable",
+        "_used",
+        "allocated",
+        "page_size",
+        "ram",
+        "ram_end",
+        "reserved",
+    )
 
     def __init__(self, ram: int, page_size: int) -> None:
         self.ram = ram
@@ -55,8 +75,85 @@ class PhysMem:
         self.allocated = 0
         self.reserved = 0
         self._used = IntervalMap[bool](join=_join_used, bounds=(RAM_START, self.ram_end))
-        # One interval per written frame: [paddr, paddr + page_size) -> its bytes.
+        # Without a RAM file: one interval per written frame, [paddr, paddr + ps) -> bytes.
         self._contents = IntervalMap[bytearray]()
+        # The RAM file and its mapping, made at the first write (``_open_ram_file``).
+        self._mm: mmap.mmap | None = None
+        self._ramfd = -1
+        self._shareable = _HAVE_MEMFD
+
+    def __del__(self) -> None:
+        self._close_ram_file()
+
+    def _close_ram_file(self) -> None:
+        mm, self._mm = getattr(self, "_mm", None), None
+        if mm is not None:
+            mm.close()
+        fd, self._ramfd = getattr(self, "_ramfd", -1), -1
+        if fd >= 0:
+            os.close(fd)
+
+    def _open_ram_file(self) -> mmap.mmap | None:
+        """Map the RAM file (sparse, ``phys_end`` bytes, file offset = physical address).
+
+        None, for good, where memfd is missing or fails: contents stay in bytearrays.
+        """
+        if not self._shareable:
+            return None
+        try:
+            fd = os.memfd_create("qnxsim-ram", os.MFD_CLOEXEC)
+        except OSError:
+            self._shareable = False
+            return None
+        try:
+            os.ftruncate(fd, self.phys_end)
+            mm = mmap.mmap(fd, self.phys_end)
+        except OSError:
+            os.close(fd)
+            self._shareable = False
+            return None
+        for s, _, frame in self._contents:  # bytes written before the file existed
+            mm[s : s + len(frame)] = frame
+        self._contents = IntervalMap[bytearray]()
+        self._mm, self._ramfd = mm, fd
+        return mm
+
+    def ram_file(self) -> int | None:
+        """The fd of the shared RAM file (offset = physical address), made now if needed;
+        None where the host has no memfd (the C bridge then cannot run).  O(1)."""
+        if self._mm is None and self._open_ram_file() is None:
+            return None
+        return self._ramfd
+
+    def __deepcopy__(self, memo: dict[int, object]) -> PhysMem:
+        """A copy with its own RAM file holding the same bytes (``Kernel.snapshot``)."""
+        new = PhysMem.__new__(PhysMem)
+        memo[id(self)] = new
+        for name in ("allocated", "page_size", "ram", "ram_end", "reserved"):
+            setattr(new, name, getattr(self, name))
+        new._used = copy.deepcopy(self._used, memo)
+        new._contents = copy.deepcopy(self._contents, memo)
+        new._mm, new._ramfd, new._shareable = None, -1, self._shareable
+        if self._mm is not None:
+            mm = new._open_ram_file()
+            assert mm is not None, "the host made one RAM file, it makes another"
+            for lo, hi in self._data_extents():
+                mm[lo:hi] = self._mm[lo:hi]
+        return new
+
+    def _data_extents(self) -> list[tuple[int, int]]:
+        """The RAM file's written extents ``(start, end)`` (SEEK_DATA / SEEK_HOLE)."""
+        out: list[tuple[int, int]] = []
+        pos, end = 0, self.phys_end
+        while pos < end:
+            try:
+                lo = os.lseek(self._ramfd, pos, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data past pos
+                break
+            hi = min(os.lseek(self._ramfd, lo, os.SEEK_HOLE), end)
+            out.append((lo, hi))
+            pos = hi
+        return out
 
     @property
     def phys_end(self) -> int:
@@ -126,8 +223,9 @@ class PhysMem:
                 extents.append((start, take))
                 used.insert(start, start + take, True)
                 need -= take
-        for start, take in extents:
-            self._contents.remove(start, start + take)
+        if self._mm is None:
+            for start, take in extents:
+                self._contents.remove(start, start + take)
         self.allocated += size
         if from_reserve:
             self.reserved -= size
@@ -179,8 +277,16 @@ class PhysMem:
     def free(self, paddr: int, size: int) -> None:
         """Return ``[paddr, paddr+size)`` to the free pool and forget its contents."""
         self._used.remove(paddr, paddr + size)
-        self._contents.remove(paddr, paddr + size)
+        self.forget(paddr, size)
         self.allocated -= size
+
+    def forget(self, paddr: int, size: int) -> None:
+        """Make whole frames ``[paddr, paddr+size)`` read as zero and cost nothing."""
+        mm = self._mm
+        if mm is None:
+            self._contents.remove(paddr, paddr + size)
+        elif size > 0:
+            mm.madvise(mmap.MADV_REMOVE, paddr, size)  # punches the hole in the file
 
     def reserve(self, size: int) -> bool:
         """Set aside ``size`` bytes for future private copies (R-OBJ-3); False if short."""
@@ -204,7 +310,10 @@ class PhysMem:
         return base, (hit[2] if hit is not None else None)
 
     def read(self, paddr: int, size: int) -> bytes:
-        """Bytes at ``[paddr, paddr+size)``; the range may span frames."""
+        """Bytes at ``[paddr, paddr+size)``; the range may span frames.  O(size)."""
+        mm = self._mm
+        if mm is not None:
+            return mm[paddr : paddr + size]
         out = bytearray()
         ps = self.page_size
         while size > 0:
@@ -217,7 +326,13 @@ class PhysMem:
         return bytes(out)
 
     def write(self, paddr: int, data: bytes) -> None:
-        """Store ``data`` at ``paddr``; the range may span frames."""
+        """Store ``data`` at ``paddr``; the range may span frames.  O(len(data))."""
+        mm = self._mm
+        if mm is None and self._shareable:
+            mm = self._open_ram_file()
+        if mm is not None:
+            mm[paddr : paddr + len(data)] = data
+            return
         ps = self.page_size
         pos = 0
         while pos < len(data):
@@ -233,9 +348,16 @@ class PhysMem:
 
     def copy_frames(self, src: int, dst: int, size: int) -> None:
         """Copy the contents of ``size`` bytes of frames from ``src`` to ``dst``."""
+        mm = self._mm
+        if mm is not None:
+            mm.move(dst, src, size)
+            return
         ps = self.page_size
         for s, _, frame in self._contents.overlapping(src, src + size):
             self._contents.insert(dst + (s - src), dst + (s - src) + ps, bytearray(frame))
 
     def written_frames(self) -> int:
+        """Frames that hold bytes (RAM file: its written extents, in pages).  O(frames)."""
+        if self._mm is not None:
+            return sum(hi - lo for lo, hi in self._data_extents()) // self.page_size
         return len(self._contents)

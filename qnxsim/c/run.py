@@ -1,0 +1,121 @@
+"""Running C programs as simulated processes: ``exec_c`` and the handle it returns.
+
+The program (built by ``qnxsim.c.build``) starts as a host process in its own session with
+the server's socket and a one-time token for a fresh simulated pid; its first host process
+reaps every descendant, so none is left behind.  One ``Server`` per kernel, started on
+first use, in a thread of this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+
+from qnxsim.c.build import check_arch, unsupported_reason
+from qnxsim.c.server import Server
+from qnxsim.process import Kernel, Process
+
+_servers: weakref.WeakKeyDictionary[Kernel, Server] = weakref.WeakKeyDictionary()
+_servers_lock = threading.Lock()
+
+
+def server_for(kernel: Kernel) -> Server:
+    """The kernel's server, started on first use (RuntimeError on a host that cannot)."""
+    reason = unsupported_reason()
+    if reason is not None:
+        raise RuntimeError(f"qnxsim cannot run C programs here: {reason}")
+    check_arch(kernel.arch)
+    with _servers_lock:
+        srv = _servers.get(kernel)
+        if srv is None or srv._closed:
+            srv = Server(kernel).start()
+            _servers[kernel] = srv
+        return srv
+
+
+class CRun:
+    """A running C program: ``.pid`` (simulated), ``.wait(timeout)`` (its exit status as a
+    shell reports it, 128 + signal when killed), ``.stdout`` / ``.stderr`` (bytes, when
+    captured, after ``wait``), ``.kill()``."""
+
+    def __init__(self, kernel: Kernel, server: Server, proc: Process, popen: subprocess.Popen[bytes]):
+        self.kernel = kernel
+        self.server = server
+        self.process = proc
+        self.pid = proc.pid
+        self.popen = popen
+        self.stdout: bytes | None = None
+        self.stderr: bytes | None = None
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = 60.0) -> int:
+        """Wait for the program and every host process it made; TimeoutExpired after
+        ``timeout`` seconds (the processes are killed first)."""
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            out, err = self.popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        finally:
+            self._kill_group()
+        self.stdout, self.stderr = out, err
+        rc = self.popen.returncode
+        self.returncode = 128 - rc if rc < 0 else rc
+        self._settle()
+        return self.returncode
+
+    def kill(self) -> None:
+        """Kill the program and all its host processes (SIGKILL to its session)."""
+        self._kill_group()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.communicate(timeout=10)
+
+    def _kill_group(self) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def _settle(self, timeout: float = 5.0) -> None:
+        """Let the server see every disconnect (the kernel is final when this returns)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.kernel.lock:
+                if not any(c.proc.alive for c in self.server.clients.values()):
+                    return
+            time.sleep(0.005)
+
+
+def exec_c(
+    kernel: Kernel,
+    prog: str | os.PathLike[str],
+    argv: Sequence[str] = (),
+    *,
+    uid: int = 0,
+    gid: int = 0,
+    parent: Process | None = None,
+    capture: bool = True,
+    env: dict[str, str] | None = None,
+) -> CRun:
+    """Start the C program ``prog`` as a new simulated process (``Kernel.exec_c``)."""
+    path = os.path.abspath(os.fspath(prog))
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"no executable program at {path}")
+    if isinstance(argv, str):
+        raise TypeError("argv must be a sequence of str, not one str")
+    server = server_for(kernel)
+    proc = kernel.spawn(path, uid=uid, gid=gid, parent=parent)
+    token = server.token(proc.pid)
+    full_env = dict(os.environ if env is None else env)
+    full_env.update(QNXSIM_SOCK=server.path, QNXSIM_TOKEN=token, QNXSIM_TOP="1")
+    pipe = subprocess.PIPE if capture else None
+    popen = subprocess.Popen(
+        [path, *argv], env=full_env, stdout=pipe, stderr=pipe, start_new_session=True
+    )
+    return CRun(kernel, server, proc, popen)

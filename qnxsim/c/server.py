@@ -1,0 +1,722 @@
+"""The kernel server: one ``Kernel`` serving C processes over a private Unix socket.
+
+Each C process (the client library, ``src/qnxsim_client.c``) connects once per host
+process and binds to one simulated pid with a one-time token; a second connection carries
+shootdowns.  Requests are simulated calls, page faults of the memory mirror and the
+handshake.  The server keeps, per process, what the host has mapped of the shared RAM file
+(the mirror) and takes back whatever a call makes stale: in the reply for the caller, by a
+signal and an acknowledgement for any other process.  It runs as a thread of any Python
+process (``Server(kernel).start()``) or as ``qnxsim serve``.
+
+Wire format (native byte order; the client and the server share one host):
+request ``u32 size | u8 namelen | name | u16 nargs | i64 args[] | u32 bloblen | blob``;
+reply ``u32 size | i32 err | u16 nvals | u16 nranges | u32 bloblen | i64 vals[] |
+i64 ranges[4 * nranges] | blob``, a range being ``lo, hi, RAM file offset, host prot``
+(prot -1: take it back).  ``err`` is a QNX errno, or -1 for "die by signal vals[0]".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import secrets
+import signal
+import socket
+import struct
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from qnxsim import access
+from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim.access import MemoryFault
+from qnxsim.addrspace import AddressSpace
+from qnxsim.errno import QnxError
+from qnxsim.intervals import IntervalMap
+from qnxsim.pathspace import SHMEM_DIR, normalize
+from qnxsim.process import Kernel, Process
+from qnxsim.trace import TraceEvent
+
+GRANT_AHEAD = 256  # pages a fault may map beyond the faulting one, when they are ready
+SHOOTDOWN_TIMEOUT = 5.0  # seconds a process has to acknowledge; then it is killed
+MAX_REQUEST = (1 << 20) + 65536
+WNOHANG = 0x40
+NOT_SIMULATED = -2  # open(): the path is the host's
+DIE = -1
+QNX_SIGKILL = 9  # QNX <signal.h>
+
+_HDR = struct.Struct("=iHHI")
+_U32 = struct.Struct("=I")
+_ANY_ACCESS = C.PROT_READ | C.PROT_WRITE | C.PROT_EXEC
+
+
+def host_prot(prot: int, writable: bool) -> int:
+    """The host protection of a mirrored page of QNX protection ``prot`` (R-FAULT-3: any
+    of read, write, exec lets a page be read)."""
+    out = mmap.PROT_READ if prot & _ANY_ACCESS else 0
+    if prot & C.PROT_WRITE and writable:
+        out |= mmap.PROT_WRITE
+    if prot & C.PROT_EXEC:
+        out |= mmap.PROT_EXEC
+    return out
+
+
+def peek(space: AddressSpace, page: int) -> tuple[int, int] | None:
+    """``(paddr, host prot)`` of a page the host may map as it is now, allocating nothing;
+    None when an access would first need the simulator (a fault).  O(log n)."""
+    hit = space.map.find(page)
+    if hit is None or page >= space.m.user_end:
+        return None
+    s, _, entry = hit
+    if not entry.prot & _ANY_ACCESS:
+        return None
+    obj, anon = entry.obj, space.anon
+    obj_off = entry.offset + (page - s)
+    if obj is not anon and obj.size is not None and obj_off >= obj.size:
+        return None
+    if entry.private:
+        own = anon.frame(page)
+        if own is not None:
+            return own, host_prot(entry.prot, True)
+        if obj is anon:
+            return None
+        shared = obj.frame(obj_off)  # R-OBJ-4: read in place until the first write
+        return (shared, host_prot(entry.prot, False)) if shared is not None else None
+    frame = obj.frame(obj_off)
+    return (frame, host_prot(entry.prot, True)) if frame is not None else None
+
+
+def _split(value: tuple[int, int], start: int, at: int) -> tuple[int, int]:
+    return value[0] + (at - start), value[1]
+
+
+def _join(
+    left: tuple[int, int], ls: int, le: int, right: tuple[int, int]
+) -> tuple[int, int] | None:
+    if left[1] == right[1] and left[0] + (le - ls) == right[0]:
+        return left
+    return None
+
+
+class Mirror:
+    """What one host process has mapped of the RAM file: ``[lo, hi) -> (paddr, prot)``."""
+
+    def __init__(self) -> None:
+        self.map = IntervalMap[tuple[int, int]](split=_split, join=_join)
+
+    def grant(self, lo: int, hi: int, paddr: int, prot: int) -> None:
+        self.map.insert(lo, hi, (paddr, prot))
+
+    def drop(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Forget ``[lo, hi)``; returns the mirrored pieces it held.  O(log n + k)."""
+        return [(s, e) for s, e, _ in self.map.remove(lo, hi)]
+
+    def stale(self, space: AddressSpace, ps: int) -> list[tuple[int, int]]:
+        """Pieces whose pages no longer map as mirrored (checked page by page)."""
+        out: list[tuple[int, int]] = []
+        for s, e, (paddr, prot) in list(self.map):
+            for page in range(s, e, ps):
+                if peek(space, page) != (paddr + (page - s), prot):
+                    out.append((page, page + ps))
+        for lo, hi in out:
+            self.map.remove(lo, hi)
+        return out
+
+
+class Client:
+    """One connected host process, bound to simulated pid ``pid``."""
+
+    def __init__(self, server: Server, proc: Process, sock: socket.socket, hostpid: int) -> None:
+        self.server = server
+        self.proc = proc
+        self.pid = proc.pid
+        self.sock = sock
+        self.sd: socket.socket | None = None
+        self.hostpid = hostpid
+        self.sdsig = 0
+        self.mirror = Mirror()
+        self.gone = False  # exited, exec'd or killed: its disconnect is no death
+        self.pending: list[tuple[int, int, int, int]] = []  # ranges for the next reply
+
+
+# A request handler: (server, client, args, blob) -> (vals, blob).
+Handler = Callable[["Server", Client, list[int], bytes], tuple[list[int], bytes]]
+
+
+class Server:
+    """Serve ``kernel`` to C processes.
+
+    Methods: ``start``, ``close``, ``token`` (a one-time handshake token for a pid),
+    ``path`` (the socket), ``killed`` (pid -> QNX signal of the processes that died by one).
+    """
+
+    def __init__(self, kernel: Kernel, *, directory: str | None = None) -> None:
+        if not isinstance(kernel, Kernel):
+            raise TypeError(f"kernel must be a Kernel, not {type(kernel).__name__}")
+        if kernel.pm.ram_file() is None:
+            raise RuntimeError("the host has no memfd_create: C programs cannot run here")
+        self.kernel = kernel
+        self._dir = tempfile.mkdtemp(prefix="qnxsim-", dir=directory)  # mode 0700
+        os.chmod(self._dir, 0o700)
+        self.path = os.path.join(self._dir, "kernel.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(64)
+        self._tokens: dict[str, int] = {}
+        self._sd_tokens: dict[str, Client] = {}
+        self.clients: dict[int, Client] = {}
+        self.killed: dict[int, int] = {}
+        self.cond = threading.Condition(kernel.lock)
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self.errors: list[str] = []  # protocol errors seen (garbage, bad tokens)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Server:
+        t = threading.Thread(target=self._accept_loop, name="qnxsim-server", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def close(self) -> None:
+        """Stop serving: every client's next request fails with a clear message."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for c in list(self.clients.values()):
+            for s in (c.sock, c.sd):
+                if s is not None:
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+            os.rmdir(self._dir)
+        with self.cond:
+            self.cond.notify_all()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def token(self, pid: int) -> str:
+        """A one-time token that binds the next connection presenting it to ``pid``."""
+        tok = secrets.token_hex(16)
+        with self.kernel.lock:
+            self._tokens[tok] = pid
+        return tok
+
+    # -- connections --------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+            t.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        client: Client | None = None
+        try:
+            first = _read_request(sock)
+            if first is None:
+                return
+            name, args, blob = first
+            if name == "@sd":
+                self._attach_shootdown(sock, blob)
+                return
+            if name != "@hello":
+                raise _Garbage(f"first request {name!r} is not a handshake")
+            client = self._hello(sock, args, blob)
+            while True:
+                req = _read_request(sock)
+                if req is None:
+                    break
+                self._handle(client, *req)
+        except _Garbage as g:
+            self.errors.append(str(g))
+        except OSError:
+            pass
+        finally:
+            if client is not None:
+                self._disconnected(client)
+            sock.close()
+
+    def _hello(self, sock: socket.socket, args: list[int], blob: bytes) -> Client:
+        k = self.kernel
+        with k.lock:
+            pid = self._tokens.pop(blob.decode("ascii", "replace"), None)
+            proc = k._lookup(pid) if pid is not None else None
+            if pid is None or proc is None or not proc.alive or len(args) < 2:
+                raise _Garbage("a handshake with a bad or used token")
+            old = self.clients.get(pid)
+            if old is not None:
+                old.gone = True  # exec: the new image takes over the pid
+            client = Client(self, proc, sock, args[0])
+            client.sdsig = args[1]
+            self.clients[pid] = client
+            sd_tok = secrets.token_hex(16)
+            self._sd_tokens[sd_tok] = client
+            m = k.machine
+            reply = _pack_reply(0, [pid, m.user_start, m.user_end], [], sd_tok.encode())
+        ramfd = k.pm.ram_file()
+        assert ramfd is not None
+        socket.send_fds(sock, [reply[:4]], [ramfd])
+        sock.sendall(reply[4:])
+        return client
+
+    def _attach_shootdown(self, sock: socket.socket, blob: bytes) -> None:
+        with self.kernel.lock:
+            client = self._sd_tokens.pop(blob.decode("ascii", "replace"), None)
+            if client is None:
+                raise _Garbage("a shootdown channel with a bad token")
+            client.sd = sock
+            sock.settimeout(SHOOTDOWN_TIMEOUT)
+            sock.sendall(b"\x01")
+        # The socket now belongs to the client record; keep this thread from closing it.
+        sock.detach()
+
+    def _disconnected(self, client: Client) -> None:
+        """The host process is gone: unless it exited or exec'd, it died (SIGKILL)."""
+        with self.cond:
+            if not client.gone and client.proc.alive:
+                self._kill(client.proc, QNX_SIGKILL, "disconnected")
+            client.gone = True
+            if self.clients.get(client.pid) is client:
+                del self.clients[client.pid]
+            if client.sd is not None:
+                client.sd.close()
+            self.cond.notify_all()
+
+    def _kill(self, proc: Process, signo: int, why: str, fault: MemoryFault | None = None) -> None:
+        """End ``proc`` as killed by QNX signal ``signo``: its memory is released (R-PROC-4)."""
+        k = self.kernel
+        self.killed[proc.pid] = signo
+        args: tuple[Any, ...] = (fault.addr, fault.access) if fault is not None else ()
+        reason = str(fault) if fault is not None else why
+        before = {proc.pid: proc.space.records()} if k.tracing else None
+        proc._exit(0)
+        if before is not None:
+            from qnxsim import trace
+
+            ev = trace.record(k, "MemoryFault" if fault else "kill", proc.pid, args, before)
+            k.trace.append(
+                TraceEvent(ev.call, ev.pid, args, signo, 0, reason, ev.added, ev.removed,
+                           ev.changed, ev.version)  # fmt: skip
+            )
+        self.cond.notify_all()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _handle(self, client: Client, name: str, args: list[int], blob: bytes) -> None:
+        if name == "@fault":
+            self._fault(client, args)
+            return
+        entry = CALLS.get(name)
+        k = self.kernel
+        with self.cond:
+            if entry is None:
+                raise _Garbage(f"unknown call {name!r}")
+            handler, invalidate = entry
+            try:
+                vals, out = handler(self, client, args, blob)
+                err = 0
+            except QnxError as e:
+                vals, out, err = [], b"", e.errno
+            except (TypeError, ValueError, IndexError) as e:
+                raise _Garbage(f"{name}: bad arguments {args!r}: {e}") from None
+            if not err:
+                invalidate(self, client, args, vals)
+            ranges, client.pending = client.pending, []
+            reply = _pack_reply(err, vals, ranges, out)
+        client.sock.sendall(reply)
+        if name == "exit" and not err:
+            client.gone = True
+        del k
+
+    def _fault(self, client: Client, args: list[int]) -> None:
+        """A page fault of the mirror: grant frames, or kill by QNX's signal (SPEC 14)."""
+        addr, write = args[0], bool(args[1])
+        k = self.kernel
+        ps = k.page_size
+        kind = "w" if write else "r"
+        with self.cond:
+            proc = client.proc
+            space = proc.space
+            try:
+                if not proc.alive:
+                    raise MemoryFault(C.SIGSEGV, C.SEGV_MAPERR, addr, proc.pid, kind)
+                pages = access.plan(space, proc.pid, addr, 1, kind)
+                access._resolve(space, pages[0])
+            except MemoryFault as f:
+                if proc.alive:
+                    self._kill(proc, f.signo, "fault", f)
+                client.gone = True
+                client.sock.sendall(_pack_reply(DIE, [f.signo, f.code], [], b""))
+                return
+            page = addr - addr % ps
+            first = peek(space, page)
+            assert first is not None, "the page was just resolved"
+            paddr, prot = first
+            end = page + ps
+            hit = space.map.find(page)
+            assert hit is not None
+            limit = min(hit[1], page + GRANT_AHEAD * ps)
+            while end < limit and peek(space, end) == (paddr + (end - page), prot):
+                end += ps
+            client.mirror.grant(page, end, paddr, prot)
+            reply = _pack_reply(0, [], [(page, end, paddr, prot)], b"")
+        client.sock.sendall(reply)
+
+    # -- invalidation -------------------------------------------------------------------
+
+    def take_back(self, caller: Client, pid: int, lo: int, hi: int) -> None:
+        """Unmirror ``[lo, hi)`` of ``pid`` (rounded out to pages)."""
+        ps = self.kernel.page_size
+        lo, hi = lo - lo % ps, -(-hi // ps) * ps
+        target = self.clients.get(pid)
+        if target is None:
+            return
+        pieces = target.mirror.drop(lo, hi)
+        self._send_back(caller, target, pieces)
+
+    def take_back_stale(self, caller: Client) -> None:
+        """Unmirror every page of every process that no longer maps as mirrored."""
+        ps = self.kernel.page_size
+        for target in list(self.clients.values()):
+            if target.proc.alive:
+                self._send_back(caller, target, target.mirror.stale(target.proc.space, ps))
+
+    def _send_back(self, caller: Client, target: Client, pieces: list[tuple[int, int]]) -> None:
+        if not pieces:
+            return
+        if target is caller:
+            caller.pending.extend((lo, hi, 0, -1) for lo, hi in pieces)
+            return
+        self._shootdown(target, pieces)
+
+    def _shootdown(self, target: Client, pieces: list[tuple[int, int]]) -> None:
+        """Make ``target`` unmap ``pieces`` before the call returns (signal + ack)."""
+        sd = target.sd
+        if target.gone or sd is None:
+            return
+        msg = _U32.pack(len(pieces)) + b"".join(struct.pack("=qq", lo, hi) for lo, hi in pieces)
+        try:
+            sd.sendall(msg)
+            os.kill(target.hostpid, target.sdsig)
+            if sd.recv(1) != b"\x01":
+                raise OSError("no acknowledgement")
+        except OSError:  # dead, stuck or lying: it must not keep stale memory
+            with contextlib.suppress(OSError):
+                os.kill(target.hostpid, signal.SIGKILL)
+            if target.proc.alive:
+                self._kill(target.proc, QNX_SIGKILL, "did not acknowledge a shootdown")
+            target.gone = True
+
+
+class _Garbage(Exception):
+    """A request that breaks the protocol: the connection is dropped."""
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_request(sock: socket.socket) -> tuple[str, list[int], bytes] | None:
+    head = _recv_exact(sock, 4)
+    if head is None:
+        return None
+    (size,) = _U32.unpack(head)
+    if size > MAX_REQUEST or size < 7:
+        raise _Garbage(f"a request of {size} bytes")
+    body = _recv_exact(sock, size)
+    if body is None:
+        return None
+    nl = body[0]
+    try:
+        name = body[1 : 1 + nl].decode("ascii")
+        pos = 1 + nl
+        (nargs,) = struct.unpack_from("=H", body, pos)
+        pos += 2
+        args = list(struct.unpack_from(f"={nargs}q", body, pos))
+        pos += 8 * nargs
+        (bl,) = struct.unpack_from("=I", body, pos)
+        pos += 4
+    except (UnicodeDecodeError, struct.error) as e:
+        raise _Garbage(f"a malformed request: {e}") from None
+    blob = body[pos : pos + bl]
+    if len(blob) != bl or pos + bl != size:
+        raise _Garbage("a request whose sizes disagree")
+    return name, args, blob
+
+
+def _s64(v: int) -> int:
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _pack_reply(
+    err: int, vals: list[int], ranges: list[tuple[int, int, int, int]], blob: bytes
+) -> bytes:
+    body = _HDR.pack(err, len(vals), len(ranges), len(blob))
+    body += struct.pack(f"={len(vals)}q", *map(_s64, vals))
+    body += b"".join(struct.pack("=4q", *r) for r in ranges)
+    body += blob
+    return _U32.pack(len(body)) + body
+
+
+# -- the calls -----------------------------------------------------------------------------
+
+
+def _u(v: int) -> int:
+    """An address or size as C passes it (an unsigned 64-bit word)."""
+    return v & ((1 << 64) - 1)
+
+
+def _name(blob: bytes) -> str:
+    return blob.decode("utf-8", "surrogateescape")
+
+
+def _none(server: Server, caller: Client, args: list[int], vals: list[int]) -> None:
+    return None
+
+
+def _all(server: Server, caller: Client, args: list[int], vals: list[int]) -> None:
+    server.take_back_stale(caller)
+
+
+def _own_range(a: int, n: int) -> Callable[[Server, Client, list[int], list[int]], None]:
+    def inv(server: Server, caller: Client, args: list[int], vals: list[int]) -> None:
+        server.take_back(caller, caller.pid, _u(args[a]), _u(args[a]) + _u(args[n]))
+
+    return inv
+
+
+def _mmap_fixed(server: Server, caller: Client, args: list[int], vals: list[int]) -> None:
+    if args[3] & C.MAP_FIXED:
+        server.take_back(caller, caller.pid, _u(vals[0]), _u(vals[0]) + _u(args[1]))
+
+
+def _peer_range(server: Server, caller: Client, args: list[int], vals: list[int]) -> None:
+    pid = args[0] or caller.pid
+    server.take_back(caller, pid, _u(args[1]), _u(args[1]) + _u(args[2]))
+
+
+def _peer_fixed(server: Server, caller: Client, args: list[int], vals: list[int]) -> None:
+    if args[4] & C.MAP_FIXED:
+        pid = args[0] or caller.pid
+        server.take_back(caller, pid, _u(vals[0]), _u(vals[0]) + _u(args[2]))
+
+
+def _whole(server: Server, caller: Client, args: list[int], vals: list[int]) -> None:
+    m = server.kernel.machine
+    server.take_back(caller, caller.pid, m.user_start, m.user_end)
+
+
+def _ret(v: int) -> tuple[list[int], bytes]:
+    return [v], b""
+
+
+def _fork(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    child = c.proc.fork()
+    return [child], server._tokens_for(child).encode()
+
+
+def _forkfailed(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    child = server.kernel._lookup(args[0])
+    if child is not None and child.ppid == c.pid and child.alive:
+        server._kill(child, 9, "the host could not fork")
+    return [0], b""
+
+
+def _exec(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    c.proc.exec(_name(blob))
+    c.gone = True
+    return [0], server._tokens_for(c.pid).encode()
+
+
+def _exit(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    if c.proc.alive:
+        c.proc.exit(args[0])
+        server.cond.notify_all()
+    return [0], b""
+
+
+def _waitpid(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    pid, options = args[0], args[1]
+    k = server.kernel
+    me = c.proc
+    while not options & WNOHANG and me.alive and not server._closed:
+        kids = [p for p in k._procs.values() if p.ppid == me.pid and p.pid != me.pid]
+        if pid != -1:
+            kids = [p for p in kids if p.pid == pid]
+        if not kids or any(p.state == "zombie" for p in kids):
+            break
+        server.cond.wait(0.5)  # a simulated child is running: block, as QNX does
+    got, status = me.waitpid(pid, options)
+    sig = server.killed.get(got) if got > 0 else None
+    return ([got, 1, sig] if sig is not None else [got, 0, status]), b""
+
+
+def _open(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    path = _name(blob)
+    k = server.kernel
+    norm = normalize(path) if path else path
+    if not path or (k.paths.lookup(norm) is None and not norm.startswith(SHMEM_DIR + "/")):
+        return [NOT_SIMULATED], b""
+    return _ret(c.proc.open(path, args[0], args[1]))
+
+
+def _shm_open(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    name: Any = C.SHM_ANON if args[2] else _name(blob)
+    return _ret(c.proc.shm_open(name, args[0], args[1]))
+
+
+def _fstat(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    st = c.proc.fstat(args[0])
+    return [st.st_size, st.st_mode, st.st_uid, st.st_gid, st.st_ino, st.st_nlink], b""
+
+
+def _pair(v: tuple[int, ...]) -> tuple[list[int], bytes]:
+    return list(v), b""
+
+
+def _call(method: str, *, addr_args: tuple[int, ...] = ()) -> Handler:
+    """A handler that calls ``Process.<method>`` with the integer arguments (addresses and
+    sizes at ``addr_args`` read as unsigned words) and returns its int result."""
+
+    def handler(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+        conv = [_u(a) if i in addr_args else a for i, a in enumerate(args)]
+        result = getattr(c.proc, method)(*conv)
+        if isinstance(result, tuple):
+            return list(result), b""
+        return [int(result) if result is not None else 0], b""
+
+    return handler
+
+
+def _attr(name: str) -> Handler:
+    def handler(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+        return [getattr(c.proc, name)], b""
+
+    return handler
+
+
+def _read(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    if len(args) == 3:
+        data = c.proc.pread(args[0], _u(args[1]), args[2])
+    else:
+        data = c.proc.read(args[0], _u(args[1]))
+    return [len(data)], data
+
+
+def _write(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    if len(args) == 2:
+        return _ret(c.proc.pwrite(args[0], blob, args[1]))
+    return _ret(c.proc.write(args[0], blob))
+
+
+def _named(method: str) -> Handler:
+    def handler(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+        return _ret(getattr(c.proc, method)(_name(blob), *args))
+
+    return handler
+
+
+def _typed_open(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    return _ret(c.proc.posix_typed_mem_open(_name(blob), args[0], args[1]))
+
+
+def _ability(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    return _ret(c.proc.procmgr_ability(args[0], *[_u(a) for a in args[1:]]))
+
+
+def _tokens_for(self: Server, pid: int) -> str:
+    tok = secrets.token_hex(16)
+    self._tokens[tok] = pid
+    return tok
+
+
+Server._tokens_for = _tokens_for  # type: ignore[attr-defined]
+
+Inval = Callable[[Server, Client, list[int], list[int]], None]
+
+#: Call name -> (handler, what it may take away from mirrors).
+CALLS: dict[str, tuple[Handler, Inval]] = {
+    "mmap": (_call("mmap", addr_args=(0, 1)), _mmap_fixed),
+    "mmap64": (_call("mmap64", addr_args=(0, 1)), _mmap_fixed),
+    "mmap_peer": (_call("mmap_peer", addr_args=(1, 2)), _peer_fixed),
+    "mmap64_peer": (_call("mmap64_peer", addr_args=(1, 2)), _peer_fixed),
+    "munmap": (_call("munmap", addr_args=(0, 1)), _own_range(0, 1)),
+    "munmap_flags": (_call("munmap_flags", addr_args=(0, 1)), _own_range(0, 1)),
+    "munmap_peer": (_call("munmap_peer", addr_args=(1, 2)), _peer_range),
+    "mprotect": (_call("mprotect", addr_args=(0, 1)), _own_range(0, 1)),
+    "msync": (_call("msync", addr_args=(0, 1)), _all),
+    "mlock": (_call("mlock", addr_args=(0, 1)), _own_range(0, 1)),
+    "munlock": (_call("munlock", addr_args=(0, 1)), _none),
+    "mlockall": (_call("mlockall"), _all),
+    "munlockall": (_call("munlockall"), _none),
+    "posix_madvise": (_call("posix_madvise", addr_args=(0, 1)), _all),
+    "mem_offset": (_call("mem_offset", addr_args=(0, 2)), _own_range(0, 2)),
+    "mem_offset64": (_call("mem_offset64", addr_args=(0, 2)), _own_range(0, 2)),
+    "mmap_device_memory": (_call("mmap_device_memory", addr_args=(0, 1, 4)), _own_range(0, 1)),
+    "munmap_device_memory": (_call("munmap_device_memory", addr_args=(0, 1)), _own_range(0, 1)),
+    "shm_open": (_shm_open, _none),
+    "shm_unlink": (_named("shm_unlink"), _none),
+    "shm_ctl": (_call("shm_ctl", addr_args=(2, 3)), _all),
+    "posix_typed_mem_open": (_typed_open, _none),
+    "posix_typed_mem_get_info": (_call("posix_typed_mem_get_info"), _none),
+    "posix_mem_offset": (_call("posix_mem_offset", addr_args=(0, 1)), _own_range(0, 1)),
+    "ftruncate": (_call("ftruncate"), _all),
+    "open": (_open, _none),
+    "close": (_call("close"), _none),
+    "dup": (_call("dup"), _none),
+    "dup2": (_call("dup2"), _none),
+    "read": (_read, _none),
+    "pread": (_read, _none),
+    "write": (_write, _none),
+    "pwrite": (_write, _none),
+    "lseek": (_call("lseek"), _none),
+    "fstat": (_fstat, _none),
+    "procmgr_ability": (_ability, _none),
+    "getppid": (_attr("ppid"), _none),
+    "getuid": (_attr("ruid"), _none),
+    "geteuid": (_attr("euid"), _none),
+    "getgid": (_attr("rgid"), _none),
+    "getegid": (_attr("egid"), _none),
+    "setuid": (_call("setuid"), _none),
+    "seteuid": (_call("seteuid"), _none),
+    "setgid": (_call("setgid"), _none),
+    "setegid": (_call("setegid"), _none),
+    "getrlimit": (_call("getrlimit"), _none),
+    "setrlimit": (_call("setrlimit", addr_args=(1, 2)), _none),
+    "fork": (_fork, _none),
+    "@forkfailed": (_forkfailed, _none),
+    "exec": (_exec, _whole),
+    "exit": (_exit, _none),
+    "waitpid": (_waitpid, _none),
+}
+
+
+def serve_forever(kernel: Kernel) -> Server:
+    """Start a server for ``kernel`` in this process (``qnxsim serve``); returns it."""
+    return Server(kernel).start()
+
+
+__all__ = ["CALLS", "E", "Mirror", "Server", "host_prot", "peek", "serve_forever"]
