@@ -229,6 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    # -- C programs: `qnxsim cc`, `exec` and `serve` parse their own arguments (qnxsim/c/cli.py)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in ("cc", "exec", "serve"):
+        from qnxsim.c.cli import main as c_main
+
+        return c_main(words)
+    # -- end of the C programs block
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)

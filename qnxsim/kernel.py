@@ -27,6 +27,7 @@ from qnxsim.profile import PROFILES, Profile
 from qnxsim.trace import TraceList
 
 if TYPE_CHECKING:
+    from qnxsim.c.run import CRun
     from qnxsim.process import Process
 
 T = TypeVar("T")
@@ -239,6 +240,25 @@ class Kernel:
                     raise
             self.record("spawn", PROCNTO_PID if parent is None else parent.pid, (path,), proc.pid)
             return proc
+
+    def exec_c(
+        self,
+        prog: str,
+        argv: tuple[str, ...] | list[str] = (),
+        *,
+        uid: int = 0,
+        gid: int = 0,
+        parent: Process | None = None,
+        capture: bool = True,
+    ) -> CRun:
+        """Run the C program ``prog`` (built by ``qnxsim.c.build``) as a new process.
+
+        Returns a handle with ``.pid``, ``.wait()`` and, when ``capture``, ``.stdout`` and
+        ``.stderr``.  Linux x86_64/aarch64 hosts only, with the host's arch (``qnxsim.c``).
+        """
+        from qnxsim.c.run import exec_c  # the C bridge sits above the kernel
+
+        return exec_c(self, prog, argv, uid=uid, gid=gid, parent=parent, capture=capture)
 
     def _image_object(self, path: str, size: int) -> MemObject:
         """The executable file at ``path``; made (zero-filled, root's, 0755) if missing."""

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 from qnxsim.c.build import check_arch, unsupported_reason
 from qnxsim.c.server import Server
-from qnxsim.process import Kernel, Process
+from qnxsim.kernel import Kernel
+from qnxsim.process import Process
 
 _servers: weakref.WeakKeyDictionary[Kernel, Server] = weakref.WeakKeyDictionary()
 _servers_lock = threading.Lock()

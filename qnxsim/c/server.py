@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from qnxsim import access
+from qnxsim import access, lifecycle
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.access import MemoryFault
@@ -37,7 +37,8 @@ from qnxsim.addrspace import AddressSpace
 from qnxsim.errno import QnxError
 from qnxsim.intervals import IntervalMap
 from qnxsim.pathspace import SHMEM_DIR, normalize
-from qnxsim.process import Kernel, Process
+from qnxsim.kernel import Kernel
+from qnxsim.process import Process
 from qnxsim.trace import TraceEvent
 
 GRANT_AHEAD = 256  # pages a fault may map beyond the faulting one, when they are ready
@@ -108,6 +109,8 @@ class Mirror:
         self.map = IntervalMap[tuple[int, int]](split=_split, join=_join)
 
     def grant(self, lo: int, hi: int, paddr: int, prot: int) -> None:
+        """Record ``[lo, hi)`` as mapped to ``paddr`` (it replaces what was there)."""
+        self.map.remove(lo, hi)
         self.map.insert(lo, hi, (paddr, prot))
 
     def drop(self, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -227,6 +230,7 @@ class Server:
 
     def _serve(self, sock: socket.socket) -> None:
         client: Client | None = None
+        keep = False  # a shootdown channel outlives this thread
         try:
             first = _read_request(sock)
             if first is None:
@@ -234,6 +238,7 @@ class Server:
             name, args, blob = first
             if name == "@sd":
                 self._attach_shootdown(sock, blob)
+                keep = True
                 return
             if name != "@hello":
                 raise _Garbage(f"first request {name!r} is not a handshake")
@@ -247,16 +252,19 @@ class Server:
             self.errors.append(str(g))
         except OSError:
             pass
+        except Exception as e:  # a bug must not take the thread down silently
+            self.errors.append(f"internal error: {e!r}")
         finally:
             if client is not None:
                 self._disconnected(client)
-            sock.close()
+            if not keep:
+                sock.close()
 
     def _hello(self, sock: socket.socket, args: list[int], blob: bytes) -> Client:
         k = self.kernel
         with k.lock:
             pid = self._tokens.pop(blob.decode("ascii", "replace"), None)
-            proc = k._lookup(pid) if pid is not None else None
+            proc = k.lookup(pid) if pid is not None else None
             if pid is None or proc is None or not proc.alive or len(args) < 2:
                 raise _Garbage("a handshake with a bad or used token")
             old = self.clients.get(pid)
@@ -283,8 +291,6 @@ class Server:
             client.sd = sock
             sock.settimeout(SHOOTDOWN_TIMEOUT)
             sock.sendall(b"\x01")
-        # The socket now belongs to the client record; keep this thread from closing it.
-        sock.detach()
 
     def _disconnected(self, client: Client) -> None:
         """The host process is gone: unless it exited or exec'd, it died (SIGKILL)."""
@@ -305,7 +311,7 @@ class Server:
         args: tuple[Any, ...] = (fault.addr, fault.access) if fault is not None else ()
         reason = str(fault) if fault is not None else why
         before = {proc.pid: proc.space.records()} if k.tracing else None
-        proc._exit(0)
+        lifecycle.exit_process(proc, 0)
         if before is not None:
             from qnxsim import trace
 
@@ -539,7 +545,7 @@ def _fork(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list
 
 
 def _forkfailed(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
-    child = server.kernel._lookup(args[0])
+    child = server.kernel.lookup(args[0])
     if child is not None and child.ppid == c.pid and child.alive:
         server._kill(child, 9, "the host could not fork")
     return [0], b""
@@ -563,7 +569,7 @@ def _waitpid(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[l
     k = server.kernel
     me = c.proc
     while not options & WNOHANG and me.alive and not server._closed:
-        kids = [p for p in k._procs.values() if p.ppid == me.pid and p.pid != me.pid]
+        kids = [p for p in k.processes() if p.ppid == me.pid and p.pid != me.pid]
         if pid != -1:
             kids = [p for p in kids if p.pid == pid]
         if not kids or any(p.state == "zombie" for p in kids):

@@ -1,0 +1,370 @@
+"""C programs as simulated processes: examples, memory through the mirror, faults, fork,
+wait, exec, errno, fds, the CLI (``qnxsim cc`` / ``qnxsim exec``)."""
+
+from __future__ import annotations
+
+import errno as host_errno
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from c_support import EXAMPLES, build, cli, needs_c, session_alive, write_c
+
+from qnxsim import Kernel
+from qnxsim import constants as C
+from qnxsim import errno as qerrno
+
+pytestmark = needs_c
+
+
+def run(k: Kernel, source: Path, *argv: str, uid: int = 0, timeout: float = 30) -> tuple[int, str]:
+    r = k.exec_c(str(build(source)), list(argv), uid=uid)
+    status = r.wait(timeout)
+    assert not session_alive(r.popen.pid), "a host process of the run is left"
+    k.check_invariants()
+    assert r.stdout is not None
+    return status, r.stdout.decode()
+
+
+def test_example_peer_page_maps_into_parent_and_back() -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, EXAMPLES / "peer_page.c")
+    assert status == 0, out
+    peer = k.trace.calls("mmap_peer") if hasattr(k.trace, "calls") else [
+        e for e in k.trace if e.call == "mmap_peer"]  # fmt: skip
+    (ev,) = peer
+    parent = ev.args[0]
+    assert ev.ok and [p for p, _ in ev.added] == [parent]
+    (gone,) = [e for e in k.trace if e.call == "munmap_peer"]
+    assert gone.ok and [p for p, _ in gone.removed] == [parent]
+    assert "exited with 0" in out
+    assert k.meminfo().allocated == 0 and [p.pid for p in k.processes()] == [1]
+
+
+def test_example_shm_server_client_reads_server_bytes() -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, EXAMPLES / "shm_server.c")
+    assert status == 0, out
+    assert '"hello from the server"' in out
+    (ev,) = [e for e in k.trace if e.call == "mmap_peer"]
+    (_, rec), = ev.added
+    assert rec.prot == C.PROT_READ
+
+
+def test_R_FAULT_2_example_buggy_port_dies_by_segv_maperr() -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, EXAMPLES / "buggy_port.c")
+    assert status == 128 + signal.SIGSEGV
+    assert "not reached" not in out
+    (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
+    assert fault.result == C.SIGSEGV and "SEGV_MAPERR" in fault.reason
+    assert k.meminfo().allocated == 0
+
+
+MEMORY = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(void) {
+    int fd = shm_open("/shared", O_RDWR | O_CREAT, 0644);
+    if (fd == -1 || ftruncate(fd, 2 * 4096) == -1) return 1;
+    char *p = mmap(0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return 2;
+    printf("python wrote: %s\n", p + 4096);
+    strcpy(p, "written by C");
+    char *q = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 4096);
+    if (q == MAP_FAILED) return 3;
+    printf("private reads: %s\n", q);
+    q[0] = 'X';                      /* R-OBJ-4: a private copy on the first write */
+    printf("private now: %s, object: %s\n", q, p + 4096);
+    return 0;
+}
+"""
+
+
+def test_R_OBJ_4_memory_is_the_simulators_ram_both_ways(tmp_path: Path) -> None:
+    k = Kernel()
+    py = k.spawn(uid=0, image=False)
+    fd = py.shm_open("/shared", C.O_RDWR | C.O_CREAT, 0o644)
+    py.ftruncate(fd, 2 * 4096)
+    a = py.mmap(0, 2 * 4096, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, fd, 0)
+    py.write_memory(a + 4096, b"from python\0")
+    status, out = run(k, write_c(tmp_path, "memory", MEMORY))
+    assert status == 0, out
+    assert "python wrote: from python" in out
+    assert "private reads: from python" in out
+    assert "private now: Xrom python, object: from python" in out
+    assert py.read_memory(a, 12) == b"written by C"
+
+
+PROTECT = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+int main(int argc, char **argv) {
+    char *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    p[0] = 1;
+    if (mprotect(p, 4096, PROT_READ) == -1) return 1;
+    printf("read %d\n", p[0]);
+    fflush(stdout);
+    if (argv[1][0] == 'w') p[0] = 2;        /* SEGV_ACCERR */
+    if (argv[1][0] == 'u') { munmap(p, 4096); printf("%d\n", p[0]); }  /* SEGV_MAPERR */
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize(("how", "code"), [("w", C.SEGV_ACCERR), ("u", C.SEGV_MAPERR)])
+def test_R_FAULT_1_mirror_is_invalidated_by_mprotect_and_munmap(
+    tmp_path: Path, how: str, code: int
+) -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, write_c(tmp_path, "protect", PROTECT), how)
+    assert out.startswith("read 1")
+    assert status == 128 + signal.SIGSEGV
+    (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
+    assert fault.reason.startswith("SIGSEGV/" + {1: "SEGV_MAPERR", 2: "SEGV_ACCERR"}[code])
+
+
+SIGBUS_PROG = r"""
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(void) {
+    int fd = shm_open("/short", O_RDWR | O_CREAT, 0600);
+    ftruncate(fd, 8192);
+    volatile char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    p[4096] = 1;
+    ftruncate(fd, 4096);         /* the second page is past the end of the object now */
+    return p[4096];
+}
+"""
+
+
+def test_R_FAULT_2_shrunk_object_gives_sigbus_objerr(tmp_path: Path) -> None:
+    k = Kernel(trace=True)
+    status, _ = run(k, write_c(tmp_path, "sigbus", SIGBUS_PROG))
+    assert status == 128 + signal.SIGBUS  # the host's SIGBUS number (QNX's is 10)
+    (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
+    assert fault.result == C.SIGBUS and "BUS_OBJERR" in fault.reason
+
+
+SHOOTDOWN = r"""
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    volatile int *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, NOFD, 0);
+    p[0] = 7;                                    /* mirrored in this process now */
+    pid_t kid = fork();
+    if (kid == 0) {
+        if (p[0] != 7) _exit(3);                 /* the child sees the shared page */
+        p[0] = 8;
+        _exit(munmap_peer(getppid(), (void *)p, 4096) == 0 ? 0 : 4);
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    printf("child %d\n", WEXITSTATUS(st));
+    fflush(stdout);
+    return p[0];                                 /* gone from this process: SIGSEGV */
+}
+"""
+
+
+def test_R_PEER_munmap_peer_shoots_the_page_down_in_the_target(tmp_path: Path) -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, write_c(tmp_path, "shootdown", SHOOTDOWN))
+    assert out == "child 0\n"
+    assert status == 128 + signal.SIGSEGV
+    (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
+    assert "SEGV_MAPERR" in fault.reason
+
+
+ERRNO = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/procmgr.h>
+#include <unistd.h>
+int main(void) {
+    errno = 0;
+    void *p = mmap(0, 0, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    printf("%d %d\n", p == MAP_FAILED, errno);
+    p = mmap_peer(99999, 0, 4096, PROT_READ, MAP_SHARED | MAP_ANON, NOFD, 0);
+    printf("%d %d\n", p == MAP_FAILED, errno);
+    printf("%d %d\n", munmap((void *)0x1001, 4096), errno);
+    printf("%d\n", procmgr_ability(0, PROCMGR_ADN_NONROOT | PROCMGR_AOP_ALLOW | PROCMGR_AID_MEM_PEER,
+                                   PROCMGR_ADN_NONROOT | PROCMGR_AOP_DENY | PROCMGR_AID_EOL));
+    printf("%d\n", procmgr_ability(0, PROCMGR_ADN_NONROOT | PROCMGR_AOP_ALLOW | PROCMGR_AOP_DENY
+                                   | PROCMGR_AID_EOL));
+    return 0;
+}
+"""
+
+
+def test_R_CALL_1_errno_is_translated_by_name_to_the_hosts(tmp_path: Path) -> None:
+    k = Kernel()
+    status, out = run(k, write_c(tmp_path, "errno", ERRNO))
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == f"1 {host_errno.EINVAL}"
+    assert lines[1] == f"1 {host_errno.ESRCH}"
+    py = Kernel().spawn(image=False).libc  # the same call through the Python facade
+    result = py.munmap(0x1001, 4096)
+    if result == -1:
+        assert lines[2] == f"-1 {getattr(host_errno, qerrno.errorcode[py.errno])}"
+    else:  # success leaves errno as the last failure set it
+        assert lines[2] == f"{result} {host_errno.ESRCH}"
+    assert lines[3] == "0"
+    assert lines[4] == str(host_errno.EINVAL)  # R-ABLE-4: both allows and denies
+
+
+FILES = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(void) {
+    int fd = shm_open("/f", O_RDWR | O_CREAT | O_EXCL, 0640);
+    int again = shm_open("/f", O_RDWR | O_CREAT | O_EXCL, 0640);
+    printf("excl %d\n", again);
+    printf("write %zd\n", write(fd, "abcdef", 6));
+    printf("lseek %ld\n", (long)lseek(fd, 1, SEEK_SET));
+    char b[8] = {0};
+    printf("read %zd %s\n", read(fd, b, 3), b);
+    struct stat st;
+    fstat(fd, &st);
+    printf("size %ld mode %o\n", (long)st.st_size, (unsigned)(st.st_mode & 0777));
+    int d = dup(fd);
+    printf("pread %zd\n", pread(d, b, 2, 4));
+    close(fd);
+    char *p = mmap(0, 4096, PROT_READ, MAP_SHARED, d, 0);
+    printf("mapped %s\n", p);
+    FILE *host = fopen("/dev/null", "w");     /* host files keep working */
+    printf("host %d\n", host != NULL && fputs("x", host) >= 0);
+    printf("bad %d\n", close(12345) == -1);
+    return 0;
+}
+"""
+
+
+def test_R_FS_2_simulated_fds_beside_host_fds(tmp_path: Path) -> None:
+    k = Kernel()
+    status, out = run(k, write_c(tmp_path, "files", FILES))
+    assert status == 0, out
+    assert out.splitlines() == [
+        "excl -1", "write 6", "lseek 1", "read 3 bcd", "size 6 mode 640", "pread 2",
+        "mapped abcdef", "host 1", "bad 1",
+    ]  # fmt: skip
+
+
+PROCS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    int *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    p[0] = 5;
+    pid_t kid = fork();
+    if (kid == 0) {
+        p[0] = 6;                      /* R-PROC-2: the child's private copy */
+        printf("child pid %d ppid %d sees %d\n", getpid(), getppid(), p[0]);
+        fflush(stdout);
+        exit(p[0]);
+    }
+    int st;
+    pid_t got = wait(&st);
+    printf("parent %d reaped %d status %d, sees %d\n", getpid(), got, WEXITSTATUS(st), p[0]);
+    pid_t orphan = fork();             /* never waited for: reaped anyway */
+    if (orphan == 0) { usleep(20000); _exit(0); }
+    printf("again %d\n", waitpid(kid, &st, 0));
+    return 0;
+}
+"""
+
+
+def test_R_PROC_2_fork_wait_exit_and_no_host_process_left(tmp_path: Path) -> None:
+    k = Kernel()
+    status, out = run(k, write_c(tmp_path, "procs", PROCS))
+    assert status == 0, out
+    assert "child pid 3 ppid 2 sees 6" in out
+    assert "parent 2 reaped 3 status 6, sees 5" in out
+    assert "again -1" in out
+    assert k.meminfo().allocated == 0
+
+
+EXEC = r"""
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "second") == 0) {
+        printf("second image, pid %d\n", getpid());
+        return 4;
+    }
+    printf("first image, pid %d\n", getpid());
+    fflush(stdout);
+    execl(argv[0], argv[0], "second", (char *)0);
+    return 1;
+}
+"""
+
+
+def test_R_PROC_3_exec_keeps_the_pid(tmp_path: Path) -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, write_c(tmp_path, "exec", EXEC))
+    assert out.splitlines() == ["first image, pid 2", "second image, pid 2"]
+    assert status == 4
+    assert [e.call for e in k.trace if e.call == "exec"] == ["exec"]
+
+
+def test_cli_cc_and_exec_trace(tmp_path: Path) -> None:
+    prog = tmp_path / "peer_page"
+    built = cli("cc", "-O1", str(EXAMPLES / "peer_page.c"), "-o", str(prog))
+    assert built.returncode == 0, built.stderr
+    done = cli("exec", "--trace", "--pidin", str(prog))
+    assert done.returncode == 0, done.stderr
+    assert "called mmap_peer(2, 0, 4096, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANON, NOFD, 0)" in (
+        done.stdout
+    )
+    assert "called munmap_peer(2, " in done.stdout
+    buggy = tmp_path / "buggy"
+    assert cli("cc", str(EXAMPLES / "buggy_port.c"), "-o", str(buggy)).returncode == 0
+    assert cli("exec", str(buggy)).returncode == 128 + signal.SIGSEGV
+
+
+def test_cli_exec_uid_and_errors(tmp_path: Path) -> None:
+    src = write_c(tmp_path, "ids", '#include <stdio.h>\n#include <unistd.h>\n'
+                  'int main(void) { printf("%d %d\\n", getuid(), getgid()); return 0; }\n')  # fmt: skip
+    prog = tmp_path / "ids"
+    assert cli("cc", str(src), "-o", str(prog)).returncode == 0
+    done = cli("exec", "--uid", "1000", "--gid", "100", str(prog))
+    assert done.stdout == "1000 100\n"
+    missing = cli("exec", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "no executable program" in missing.stderr
+    bad = cli("cc", str(src), "-o", str(prog), "--qnx-version", "9.9")
+    assert bad.returncode == 2 and "9.9" in bad.stderr
+
+
+def test_program_run_outside_qnxsim_says_so(tmp_path: Path) -> None:
+    import subprocess
+
+    prog = build(EXAMPLES / "peer_page.c")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QNXSIM_")}
+    done = subprocess.run([str(prog)], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 125 and "qnxsim exec" in done.stderr
+
+
+def test_kernel_arch_must_be_the_hosts() -> None:
+    other = "aarch64" if os.uname().machine == "x86_64" else "x86_64"
+    k = Kernel(arch=other)
+    with pytest.raises(ValueError, match="host"):
+        k.exec_c(str(build(EXAMPLES / "peer_page.c")))
