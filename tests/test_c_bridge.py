@@ -31,8 +31,11 @@ def test_example_peer_page_maps_into_parent_and_back() -> None:
     k = Kernel(trace=True)
     status, out = run(k, EXAMPLES / "peer_page.c")
     assert status == 0, out
-    peer = k.trace.calls("mmap_peer") if hasattr(k.trace, "calls") else [
-        e for e in k.trace if e.call == "mmap_peer"]  # fmt: skip
+    peer = (
+        k.trace.calls("mmap_peer")
+        if hasattr(k.trace, "calls")
+        else [e for e in k.trace if e.call == "mmap_peer"]
+    )
     (ev,) = peer
     parent = ev.args[0]
     assert ev.ok and [p for p, _ in ev.added] == [parent]
@@ -48,7 +51,7 @@ def test_example_shm_server_client_reads_server_bytes() -> None:
     assert status == 0, out
     assert '"hello from the server"' in out
     (ev,) = [e for e in k.trace if e.call == "mmap_peer"]
-    (_, rec), = ev.added
+    ((_, rec),) = ev.added
     assert rec.prot == C.PROT_READ
 
 
@@ -197,8 +200,9 @@ int main(void) {
     p = mmap_peer(99999, 0, 4096, PROT_READ, MAP_SHARED | MAP_ANON, NOFD, 0);
     printf("%d %d\n", p == MAP_FAILED, errno);
     printf("%d %d\n", munmap((void *)0x1001, 4096), errno);
-    printf("%d\n", procmgr_ability(0, PROCMGR_ADN_NONROOT | PROCMGR_AOP_ALLOW | PROCMGR_AID_MEM_PEER,
-                                   PROCMGR_ADN_NONROOT | PROCMGR_AOP_DENY | PROCMGR_AID_EOL));
+    unsigned allow = PROCMGR_ADN_NONROOT | PROCMGR_AOP_ALLOW | PROCMGR_AID_MEM_PEER;
+    unsigned rest = PROCMGR_ADN_NONROOT | PROCMGR_AOP_DENY | PROCMGR_AID_EOL;
+    printf("%d\n", procmgr_ability(0, allow, rest));
     printf("%d\n", procmgr_ability(0, PROCMGR_ADN_NONROOT | PROCMGR_AOP_ALLOW | PROCMGR_AOP_DENY
                                    | PROCMGR_AID_EOL));
     return 0;
@@ -259,9 +263,16 @@ def test_R_FS_2_simulated_fds_beside_host_fds(tmp_path: Path) -> None:
     status, out = run(k, write_c(tmp_path, "files", FILES))
     assert status == 0, out
     assert out.splitlines() == [
-        "excl -1", "write 6", "lseek 1", "read 3 bcd", "size 6 mode 640", "pread 2",
-        "mapped abcdef", "host 1", "bad 1",
-    ]  # fmt: skip
+        "excl -1",
+        "write 6",
+        "lseek 1",
+        "read 3 bcd",
+        "size 6 mode 640",
+        "pread 2",
+        "mapped abcdef",
+        "host 1",
+        "bad 1",
+    ]
 
 
 PROCS = r"""
@@ -342,8 +353,8 @@ def test_cli_cc_and_exec_trace(tmp_path: Path) -> None:
 
 
 def test_cli_exec_uid_and_errors(tmp_path: Path) -> None:
-    src = write_c(tmp_path, "ids", '#include <stdio.h>\n#include <unistd.h>\n'
-                  'int main(void) { printf("%d %d\\n", getuid(), getgid()); return 0; }\n')  # fmt: skip
+    text = 'int main(void) { printf("%d %d\\n", getuid(), getgid()); return 0; }\n'
+    src = write_c(tmp_path, "ids", "#include <stdio.h>\n#include <unistd.h>\n" + text)
     prog = tmp_path / "ids"
     assert cli("cc", str(src), "-o", str(prog)).returncode == 0
     done = cli("exec", "--uid", "1000", "--gid", "100", str(prog))

@@ -73,9 +73,16 @@ def find_cc(cc: str | None = None) -> str | None:
 
 
 def cache_dir() -> Path:
+    """``$QNXSIM_CACHE``, else ``~/.cache/qnxsim``, else a directory in the temp dir."""
     base = os.environ.get("QNXSIM_CACHE") or os.path.join(Path.home(), ".cache", "qnxsim")
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        Path(base).mkdir(parents=True, exist_ok=True)
+        if os.access(base, os.W_OK):
+            return Path(base)
+    except OSError:
+        pass
+    path = Path(tempfile.gettempdir()) / f"qnxsim-cache-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
     return path
 
 
@@ -138,8 +145,19 @@ def client_object(version: str = "8.0", arch: str | None = None, cc: str | None 
         srcdir = Path(tempfile.mkdtemp(dir=cache_dir()))
         try:
             (srcdir / "qnxsim_client.c").write_text(src)
-            _run_cc([compiler, *LIB_CFLAGS, "-iquote", str(inc), "-c",
-                     str(srcdir / "qnxsim_client.c"), "-o", tmp], "building the client library")  # fmt: skip
+            _run_cc(
+                [
+                    compiler,
+                    *LIB_CFLAGS,
+                    "-iquote",
+                    str(inc),
+                    "-c",
+                    str(srcdir / "qnxsim_client.c"),
+                    "-o",
+                    tmp,
+                ],
+                "building the client library",
+            )
             _publish(Path(tmp), final)
         finally:
             shutil.rmtree(srcdir, ignore_errors=True)
@@ -165,8 +183,18 @@ def compile_command(
     check_arch(arch)
     inc = include_dir(version, arch)
     lib = client_object(version, arch, cc)
-    return [compiler, "-I", str(inc), *options, *PROG_CFLAGS, *files, str(lib),
-            *PROG_LDFLAGS, "-o", output]  # fmt: skip
+    return [
+        compiler,
+        "-I",
+        str(inc),
+        *options,
+        *PROG_CFLAGS,
+        *files,
+        str(lib),
+        *PROG_LDFLAGS,
+        "-o",
+        output,
+    ]
 
 
 def build(
@@ -196,7 +224,9 @@ def build(
     fd, tmp = tempfile.mkstemp(dir=out.parent if output is not None else cache_dir())
     os.close(fd)
     try:
-        cmd = compile_command([str(p) for p in paths], tmp, cflags, version=version, arch=arch, cc=cc)
+        cmd = compile_command(
+            [str(p) for p in paths], tmp, cflags, version=version, arch=arch, cc=cc
+        )
         _run_cc(cmd, "compiling " + " ".join(str(p) for p in paths))
         return _publish(Path(tmp), out)
     finally:

@@ -10,6 +10,7 @@ killed); ``qnxsim serve`` keeps a kernel serving for programs started by hand.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,8 +74,15 @@ def cc(args: list[str]) -> int:
         if "-c" in args or "-E" in args or "-S" in args:
             from qnxsim.c.build import PROG_CFLAGS, find_cc
 
-            cmd = [find_cc() or "cc", "-I", str(include_dir(version, arch)), *args,
-                   *PROG_CFLAGS, "-o", output]  # fmt: skip
+            cmd = [
+                find_cc() or "cc",
+                "-I",
+                str(include_dir(version, arch)),
+                *args,
+                *PROG_CFLAGS,
+                "-o",
+                output,
+            ]
         else:
             cmd = compile_command([], output, args, version=version, arch=arch)
     except (BuildError, ValueError) as e:
@@ -84,8 +92,11 @@ def cc(args: list[str]) -> int:
 
 
 def _exec_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qnxsim exec", description="run a C program built by "
-                                "`qnxsim cc` as a QNX process in a fresh simulated kernel")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="qnxsim exec",
+        description="run a C program built by "
+        "`qnxsim cc` as a QNX process in a fresh simulated kernel",
+    )
     p.add_argument("--uid", type=int, default=0)
     p.add_argument("--gid", type=int, default=0)
     p.add_argument("--qnx-version", default="8.0")
@@ -132,8 +143,11 @@ def serve(argv: list[str]) -> int:
     from qnxsim.c.server import Server
     from qnxsim.kernel import Kernel
 
-    p = argparse.ArgumentParser(prog="qnxsim serve", description="serve a fresh kernel to C "
-                                "programs started by hand (QNXSIM_SOCK, QNXSIM_TOKEN)")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="qnxsim serve",
+        description="serve a fresh kernel to C "
+        "programs started by hand (QNXSIM_SOCK, QNXSIM_TOKEN)",
+    )
     p.add_argument("--qnx-version", default="8.0")
     p.add_argument("--ram", default="1G")
     p.add_argument("--uid", type=int, default=0)
@@ -153,10 +167,8 @@ def serve(argv: list[str]) -> int:
         print(f"QNXSIM_TOKEN={server.token(proc.pid)}  # pid {proc.pid}")
     print("serving; Ctrl-C stops", flush=True)
     stop = threading.Event()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     server.close()
     print(k.trace.explain())
     os.environ.pop("QNXSIM_SOCK", None)

@@ -100,7 +100,7 @@ def mman_h(version: str, arch: str) -> str:
     consts = profile_constants(version)
     body = (
         "#include <stddef.h>\n#include <stdint.h>\n#include <sys/types.h>\n"
-        "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
+        '#ifdef __cplusplus\nextern "C" {\n#endif\n'
         + _defines(consts, MMAN_PREFIXES)
         + "#define MAP_FAILED ((void *)-1)\n#define NOFD (-1)\n"
         "#define SHM_ANON ((const char *)1)\n"
@@ -115,7 +115,7 @@ def procmgr_h(version: str, arch: str) -> str:
     consts = profile_constants(version)
     body = (
         "#include <sys/types.h>\n"
-        "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
+        '#ifdef __cplusplus\nextern "C" {\n#endif\n'
         + _defines(consts, PROCMGR_PREFIXES)
         + PROCMGR_DECLS
         + "#ifdef __cplusplus\n}\n#endif\n"
@@ -133,10 +133,32 @@ def mman_peer_h(version: str, arch: str) -> str:
 
 
 #: Host names the client library translates by name (QNX value -> host macro).
-_OPEN_FLAGS = ("O_APPEND", "O_DSYNC", "O_SYNC", "O_RSYNC", "O_NONBLOCK", "O_CREAT", "O_TRUNC",
-               "O_EXCL", "O_NOCTTY", "O_NOFOLLOW", "O_CLOEXEC", "O_LARGEFILE", "O_ASYNC")  # fmt: skip
-_RLIMITS = ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE",
-            "RLIMIT_NOFILE", "RLIMIT_AS", "RLIMIT_MEMLOCK", "RLIMIT_NPROC")  # fmt: skip
+_OPEN_FLAGS = (
+    "O_APPEND",
+    "O_DSYNC",
+    "O_SYNC",
+    "O_RSYNC",
+    "O_NONBLOCK",
+    "O_CREAT",
+    "O_TRUNC",
+    "O_EXCL",
+    "O_NOCTTY",
+    "O_NOFOLLOW",
+    "O_CLOEXEC",
+    "O_LARGEFILE",
+    "O_ASYNC",
+)
+_RLIMITS = (
+    "RLIMIT_CPU",
+    "RLIMIT_FSIZE",
+    "RLIMIT_DATA",
+    "RLIMIT_STACK",
+    "RLIMIT_CORE",
+    "RLIMIT_NOFILE",
+    "RLIMIT_AS",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_NPROC",
+)
 _SIGNALS = {"SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6,
             "SIGEMT": 7, "SIGFPE": 8, "SIGKILL": 9, "SIGBUS": 10, "SIGSEGV": 11, "SIGSYS": 12,
             "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGUSR1": 16, "SIGUSR2": 17,
@@ -147,8 +169,9 @@ def tables_h(version: str, arch: str) -> str:
     """Translation functions for the client library, each a switch over QNX numbers whose
     cases are the host's macros of the same name (absent ones fall to a default)."""
     consts = profile_constants(version)
-    out = ["#include <errno.h>\n#include <fcntl.h>\n#include <signal.h>\n"
-           "#include <sys/resource.h>\n"]  # fmt: skip
+    out = [
+        "#include <errno.h>\n#include <fcntl.h>\n#include <signal.h>\n#include <sys/resource.h>\n"
+    ]
 
     def switch(fn: str, pairs: list[tuple[int, str]], default: str) -> None:
         out.append(f"static int {fn}(long long q) {{\n    switch (q) {{\n")

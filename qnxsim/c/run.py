@@ -45,7 +45,9 @@ class CRun:
     shell reports it, 128 + signal when killed), ``.stdout`` / ``.stderr`` (bytes, when
     captured, after ``wait``), ``.kill()``."""
 
-    def __init__(self, kernel: Kernel, server: Server, proc: Process, popen: subprocess.Popen[bytes]):
+    def __init__(
+        self, kernel: Kernel, server: Server, proc: Process, popen: subprocess.Popen[bytes]
+    ):
         self.kernel = kernel
         self.server = server
         self.process = proc
@@ -74,14 +76,29 @@ class CRun:
         return self.returncode
 
     def kill(self) -> None:
-        """Kill the program and all its host processes (SIGKILL to its session)."""
+        """Kill the program and all its host processes.  The processes of the program die
+        first, so that its first host process reaps them and ends by itself; then the
+        whole session goes (SIGKILL), and this returns when none of it is left."""
+        for c in list(self.server.clients.values()):
+            with contextlib.suppress(OSError):
+                if os.getpgid(c.hostpid) == self.popen.pid:
+                    os.kill(c.hostpid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.communicate(timeout=5)
         self._kill_group()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.communicate(timeout=10)
+            self.popen.communicate(timeout=5)
+        self.returncode = self.returncode if self.returncode is not None else -1
 
     def _kill_group(self) -> None:
-        with contextlib.suppress(OSError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
+        """SIGKILL to the session; wait (a few seconds at most) until it is empty."""
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except OSError:
+                return
+            time.sleep(0.01)
 
     def _settle(self, timeout: float = 5.0) -> None:
         """Let the server see every disconnect (the kernel is final when this returns)."""

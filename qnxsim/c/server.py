@@ -36,8 +36,8 @@ from qnxsim.access import MemoryFault
 from qnxsim.addrspace import AddressSpace
 from qnxsim.errno import QnxError
 from qnxsim.intervals import IntervalMap
-from qnxsim.pathspace import SHMEM_DIR, normalize
 from qnxsim.kernel import Kernel
+from qnxsim.pathspace import SHMEM_DIR, normalize
 from qnxsim.process import Process
 from qnxsim.trace import TraceEvent
 
@@ -217,6 +217,9 @@ class Server:
             self._tokens[tok] = pid
         return tok
 
+    def _tokens_for(self, pid: int) -> str:
+        return self.token(pid)
+
     # -- connections --------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
@@ -317,8 +320,18 @@ class Server:
 
             ev = trace.record(k, "MemoryFault" if fault else "kill", proc.pid, args, before)
             k.trace.append(
-                TraceEvent(ev.call, ev.pid, args, signo, 0, reason, ev.added, ev.removed,
-                           ev.changed, ev.version)  # fmt: skip
+                TraceEvent(
+                    ev.call,
+                    ev.pid,
+                    args,
+                    signo,
+                    0,
+                    reason,
+                    ev.added,
+                    ev.removed,
+                    ev.changed,
+                    ev.version,
+                )
             )
         self.cond.notify_all()
 
@@ -432,6 +445,16 @@ class Server:
 
 class _Garbage(Exception):
     """A request that breaks the protocol: the connection is dropped."""
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Has the peer closed its end (nothing more will come)?"""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -574,7 +597,11 @@ def _waitpid(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[l
             kids = [p for p in kids if p.pid == pid]
         if not kids or any(p.state == "zombie" for p in kids):
             break
-        server.cond.wait(0.5)  # a simulated child is running: block, as QNX does
+        if _hung_up(c.sock):  # killed while it waited: it dies, the wait ends
+            server._kill(me, QNX_SIGKILL, "disconnected while waiting")
+            c.gone = True
+            raise OSError("the client hung up")
+        server.cond.wait(0.2)  # a simulated child is running: block, as QNX does
     got, status = me.waitpid(pid, options)
     sig = server.killed.get(got) if got > 0 else None
     return ([got, 1, sig] if sig is not None else [got, 0, status]), b""
@@ -652,14 +679,6 @@ def _typed_open(server: Server, c: Client, args: list[int], blob: bytes) -> tupl
 def _ability(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
     return _ret(c.proc.procmgr_ability(args[0], *[_u(a) for a in args[1:]]))
 
-
-def _tokens_for(self: Server, pid: int) -> str:
-    tok = secrets.token_hex(16)
-    self._tokens[tok] = pid
-    return tok
-
-
-Server._tokens_for = _tokens_for  # type: ignore[attr-defined]
 
 Inval = Callable[[Server, Client, list[int], list[int]], None]
 
