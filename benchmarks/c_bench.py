@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""What the C bridge costs: a C program's memory at host speed, its calls one round trip.
+
+Rows (Linux x86_64/aarch64 hosts with cc):
+
+* memset of 64 MiB from C after the first touch, in simulated memory (the RAM file mapped
+  by the mirror) and in host anonymous memory (raw mmap); target: within 1.5x;
+* first touch: the fault that maps each page (a round trip to the server), per page;
+* an mmap + munmap pair of one page from C, and the same pair through the Python API in
+  the same kind of process; their difference is the bridge's cost (target: <= 30 us).
+
+Usage: ``python benchmarks/c_bench.py [--rounds R] [--pairs N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qnxsim import Kernel
+from qnxsim import constants as C
+from qnxsim.c import build, unsupported_reason
+
+PROGRAM = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SIZE (64u << 20)
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static double best_memset(char *p, int rounds) {
+    double best = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        double t = now();
+        memset(p, r + 1, SIZE);
+        __asm__ volatile("" ::: "memory");
+        t = now() - t;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int rounds = atoi(argv[1]), pairs = atoi(argv[2]);
+    char *sim = mmap(0, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    if (sim == MAP_FAILED) return 1;
+    double t = now();
+    for (unsigned i = 0; i < SIZE; i += 4096) sim[i] = 1;   /* first touch: one fault a run */
+    double first = now() - t;
+    /* host anonymous memory, by a raw system call (Linux's own flag values) */
+    char *host = (char *)syscall(SYS_mmap, 0, SIZE, 3, 0x22, -1, 0);
+    if (host == (char *)-1) return 2;
+    memset(host, 0, SIZE);
+    double hs = best_memset(host, rounds), ss = best_memset(sim, rounds);
+    t = now();
+    for (int i = 0; i < pairs; i++) {
+        void *q = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+        munmap(q, 4096);
+    }
+    double pair = (now() - t) / pairs;
+    printf("%f %f %f %f\n", first, hs, ss, pair);
+    return 0;
+}
+"""
+
+
+def python_pair(pairs: int) -> float:
+    k = Kernel()
+    p = k.spawn()
+    rw, flags = C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANON
+    p.munmap(p.mmap(0, 64 << 20, rw, flags, C.NOFD, 0), 64 << 20)
+    t = time.perf_counter()
+    for _ in range(pairs):
+        p.munmap(p.mmap(0, 4096, rw, flags, C.NOFD, 0), 4096)
+    return (time.perf_counter() - t) / pairs * 1e6
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5, help="memsets per column (best kept)")
+    ap.add_argument("--pairs", type=int, default=2000, help="mmap+munmap pairs")
+    ap.add_argument("--runs", type=int, default=3, help="program runs (median kept)")
+    a = ap.parse_args()
+    reason = unsupported_reason()
+    if reason is not None:
+        print(f"c_bench: skipped, {reason}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "c_bench.c"
+        src.write_text(PROGRAM)
+        prog = build([src], cflags=["-O2"])
+    rows: list[list[float]] = []
+    for _ in range(a.runs):
+        run = Kernel(ram=256 << 20).exec_c(str(prog), [str(a.rounds), str(a.pairs)])
+        if run.wait(600) != 0:
+            print("c_bench: the program failed", run.stderr, file=sys.stderr)
+            return 1
+        assert run.stdout is not None
+        rows.append([float(x) for x in run.stdout.split()])
+    first, host, sim, pair = (statistics.median(col) for col in zip(*rows, strict=True))
+    py = statistics.median(python_pair(a.pairs) for _ in range(a.runs))
+    pages = (64 << 20) // 4096
+    print(f"memset 64 MiB, host anonymous memory:   {host / 1000:9.2f} ms")
+    print(
+        f"memset 64 MiB, simulated (after touch): {sim / 1000:9.2f} ms  "
+        f"ratio {sim / host:.2f} (target <= 1.5)"
+    )
+    print(f"first touch, per 4 KiB page:            {first / pages:9.2f} us")
+    print(f"mmap + munmap from C:                   {pair:9.2f} us")
+    print(f"mmap + munmap through the Python API:   {py:9.2f} us")
+    print(f"the bridge adds:                        {pair - py:9.2f} us  (target <= 30)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
