@@ -107,6 +107,9 @@ class CTypes:
     def unsigned_int(self, name: str, value: object) -> int:
         return self.unsigned(name, value, 32)
 
+    def uint64_t(self, name: str, value: object) -> int:
+        return self.unsigned(name, value, 64)
+
     def off_t(self, name: str, value: object) -> int:
         """``off_t`` for plain mmap: 32-bit on 32-bit arches, zero-extended (R-CALL-3)."""
         if self.bits == 32:

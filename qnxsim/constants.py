@@ -113,6 +113,10 @@ SEEK_SET: Final = 0
 SEEK_CUR: Final = 1
 SEEK_END: Final = 2
 
+# --- waitpid() options (sys/wait.h) and processes ---
+WNOHANG: Final = 0x40
+PROCNTO_PID: Final = 1  # [SIM] R-SYS-7: procnto's pid, owner of no user mappings
+
 # --- Signals and their si_code values ---
 SIGBUS: Final = 10
 SIGSEGV: Final = 11

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from qnxsim.kernel import PROCNTO_PID
+from qnxsim.constants import PROCNTO_PID
 from qnxsim.objects import MemObject
 
 if TYPE_CHECKING:

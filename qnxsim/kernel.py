@@ -18,6 +18,7 @@ from qnxsim import errno as E
 from qnxsim import files, trace, tymem, vmm
 from qnxsim.addrspace import Entry, Machine
 from qnxsim.arch import CTypes, check_kernel_config
+from qnxsim.constants import PROCNTO_PID
 from qnxsim.errno import QnxError
 from qnxsim.files import release_if_dead
 from qnxsim.objects import MemObject
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-PROCNTO_PID = 1  # R-SYS-7
 FIRST_PID = 2
 
 # R-PROC-1 [SIM]: the realistic image's sizes and names.

@@ -1,8 +1,11 @@
 """The C-convention facade, ``process.libc`` (R-CALL-1).
 
-Each call runs the ``Process`` method of the same name; on ``QnxError`` it sets
-``libc.errno`` and returns the C failure value instead of raising.  The table below is the
-whole facade: a name and what that C function returns on failure.
+Each call runs the ``Process`` method of the same name and reports failure as its C
+function does, by its row in ``qnxsim.calls``: MAP_FAILED or -1 with ``libc.errno`` set,
+the error number as the result, or ``(error number, None)`` for the POSIX functions that
+give their results through pointers.  ``libc.last_error`` keeps the ``QnxError`` (errno and
+the rule that fired) of the last failure caught.  The typed methods are declared in
+``libc_calls.pyi``, generated from the same table.
 """
 
 from __future__ import annotations
@@ -10,108 +13,73 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from qnxsim.constants import MAP_FAILED
+from qnxsim.calls import CALLS, LIBC_CALLS
 from qnxsim.errno import QnxError
 
 if TYPE_CHECKING:
+    from qnxsim.libc_calls import LibcCalls
     from qnxsim.process import Process
-
-#: C name -> the value the C function returns on failure.
-FAILURE: dict[str, int] = {
-    "mmap": MAP_FAILED,
-    "mmap64": MAP_FAILED,
-    "mmap_peer": MAP_FAILED,
-    "mmap64_peer": MAP_FAILED,
-    "munmap": -1,
-    "munmap_flags": -1,
-    "munmap_peer": -1,
-    "mprotect": -1,
-    "fork": -1,
-    "waitpid": -1,
-    "setuid": -1,
-    "seteuid": -1,
-    "setgid": -1,
-    "setegid": -1,
-    "getrlimit": -1,
-    "setrlimit": -1,
-    "mem_offset": -1,
-    "mem_offset64": -1,
-    "mmap_device_memory": MAP_FAILED,
-    "munmap_device_memory": -1,
-    "open": -1,
-    "shm_open": -1,
-    "shm_unlink": -1,
-    "shm_ctl": -1,
-    "ftruncate": -1,
-    "close": -1,
-    "dup": -1,
-    "dup2": -1,
-    "read": -1,
-    "pread": -1,
-    "write": -1,
-    "pwrite": -1,
-    "lseek": -1,
-    "fstat": -1,
-    "msync": -1,
-    "mlock": -1,
-    "munlock": -1,
-    "mlockall": -1,
-    "munlockall": -1,
-    "exec": -1,
-    "posix_typed_mem_open": -1,
-}
-#: Functions that return an error number instead of setting errno (R-CALL-1).
-RETURNS_ERRNO = ("posix_madvise", "procmgr_ability")
-#: Functions that return an error number and give results through pointers: the facade
-#: returns ``(0, result)`` or ``(error number, None)`` (POSIX 1003.1j).
-RETURNS_ERRNO_AND_RESULT = ("posix_typed_mem_get_info", "posix_mem_offset")
+else:
+    LibcCalls = object
 
 
-class Libc:
+class Libc(LibcCalls):
     """``process.libc.<name>(...)``: the C functions with C conventions.
+
+    ``errno`` is set by every failure of a function that sets errno in C, and kept until
+    the next failure, as C's is; ``last_error`` is the ``QnxError`` behind the last failure
+    of any function that had one (None before the first).  Functions that return their
+    error number (posix_madvise, procmgr_ability) leave both alone, as C's leave errno.
 
     >>> from qnxsim import Kernel
     >>> p = Kernel().spawn(image=False)
     >>> p.libc.mmap(0, 0, 0x100, 0x2, -1, 0), p.libc.errno
     (-1, 22)
+    >>> p.libc.last_error.reason
+    'R-MMAP-2: len is 0'
     """
 
-    __slots__ = ("_proc", "errno")
+    __slots__ = ("_proc", "errno", "last_error")
 
     def __init__(self, proc: Process) -> None:
         self._proc = proc
         self.errno = 0
+        self.last_error: QnxError | None = None
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name in RETURNS_ERRNO:
-            direct: Callable[..., Any] = getattr(self._proc, name)
-            return direct
-        if name in RETURNS_ERRNO_AND_RESULT:
-            outer: Callable[..., Any] = getattr(self._proc, name)
+    if not TYPE_CHECKING:  # mypy sees only the declared methods, so typos are errors
 
-            def pair(*args: Any) -> tuple[int, Any]:
+        def __getattr__(self, name: str) -> Callable[..., Any]:
+            row = CALLS.get(name)
+            if row is None or not row.on_libc:
+                raise AttributeError(f"libc has no simulated function {name!r}")
+            method: Callable[..., Any] = getattr(self._proc, name)
+            if row.failure == "errno":
+                return method
+            if row.failure == "errno_and_result":
+
+                def pair(*args: Any) -> tuple[int, Any]:
+                    try:
+                        return 0, method(*args)
+                    except QnxError as err:
+                        self.last_error = err
+                        return err.errno, None
+
+                pair.__name__ = name
+                pair.__doc__ = method.__doc__
+                return pair
+            failure = row.failure_value
+
+            def call(*args: Any) -> Any:
                 try:
-                    return 0, outer(*args)
+                    return method(*args)
                 except QnxError as err:
-                    return err.errno, None
+                    self.errno = err.errno
+                    self.last_error = err
+                    return failure
 
-            pair.__name__ = name
-            return pair
-        if name not in FAILURE:
-            raise AttributeError(f"libc has no simulated function {name!r}")
-        method: Callable[..., Any] = getattr(self._proc, name)
-        failure = FAILURE[name]
-
-        def call(*args: Any) -> Any:
-            try:
-                return method(*args)
-            except QnxError as err:
-                self.errno = err.errno
-                return failure
-
-        call.__name__ = name
-        call.__doc__ = method.__doc__
-        return call
+            call.__name__ = name
+            call.__doc__ = method.__doc__
+            return call
 
     def __dir__(self) -> list[str]:
-        return sorted({*FAILURE, *RETURNS_ERRNO, *RETURNS_ERRNO_AND_RESULT, "errno"})
+        return sorted({*LIBC_CALLS, "errno", "last_error"})

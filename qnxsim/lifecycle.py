@@ -12,15 +12,14 @@ from typing import TYPE_CHECKING
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import files
+from qnxsim.constants import PROCNTO_PID, WNOHANG
 from qnxsim.errno import QnxError
-from qnxsim.kernel import PROCNTO_PID
 
 if TYPE_CHECKING:
     from qnxsim.process import Process
 
 DEFAULT_RLIMITS: dict[int, int] = {C.RLIMIT_NOFILE: 1000}  # others: RLIM_INFINITY (SPEC 18)
 RLIMIT_COUNT = 9  # RLIMIT_CPU .. RLIMIT_NPROC (SPEC 18)
-WNOHANG = 0x40  # QNX <sys/wait.h>
 
 
 def default_rlimits(rlim_infinity: int) -> dict[int, tuple[int, int]]:

@@ -18,8 +18,6 @@ from qnxsim.errno import QnxError
 if TYPE_CHECKING:
     from qnxsim.process import Process
 
-PROCNTO_PID = 1  # R-SYS-7 (as process.PROCNTO_PID, which imports this module)
-
 
 def resolve_peer(
     caller: Process, pid: int, lookup: Callable[[int], Process | None], call: str
@@ -31,7 +29,7 @@ def resolve_peer(
     if target is None or not target.alive:
         state = "does not exist" if target is None else "has exited (zombie)"
         raise QnxError(E.ESRCH, f"R-PEER-2: pid {pid} {state}", call=call)
-    if pid == PROCNTO_PID:
+    if pid == C.PROCNTO_PID:
         raise QnxError(
             E.EPERM,
             f"R-PEER-3 [SIM]: pid {pid} is procnto, which owns no user mappings (R-SYS-7)",

@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from qnxsim import access, files, lifecycle, tymem, vmm
+from qnxsim import access, calls, files, lifecycle, tymem, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import peer as peer_calls
 from qnxsim.abilities import Abilities, apply_entries
 from qnxsim.addrspace import AddressSpace, Mapping
+from qnxsim.constants import PROCNTO_PID, WNOHANG
 from qnxsim.errno import QnxError
-from qnxsim.kernel import FIRST_PID, PROCNTO_PID, Kernel
-from qnxsim.lifecycle import DEFAULT_RLIMITS, RLIMIT_COUNT, WNOHANG
+from qnxsim.kernel import FIRST_PID, Kernel
+from qnxsim.lifecycle import DEFAULT_RLIMITS, RLIMIT_COUNT
 from qnxsim.pathspace import FdTable, OpenFile, Stat
 from qnxsim.profile import ROOT_ONLY_AIDS, Profile
 from qnxsim.trace import TraceEvent
@@ -121,7 +122,7 @@ class Process:
 
     def mapping_at(self, addr: int) -> Mapping | None:
         """The record holding ``addr``, or None.  O(log n)."""
-        addr = self.kernel.ctypes.addr("addr", addr)
+        (addr,) = self._args("mapping_at", addr)
         with self.kernel.lock:
             return self.space.record_at(addr)
 
@@ -129,44 +130,41 @@ class Process:
 
     def read_memory(self, addr: int, size: int) -> bytes:
         """Read as the process would; MemoryFault on a fault, with no bytes moved."""
-        addr = self.kernel.ctypes.addr("addr", addr)
-        size = self.kernel.ctypes.size_t("size", size)
+        addr, size = self._args("read_memory", addr, size)
         with self.kernel.lock:
             return access.read(self.space, self.pid, addr, size)
 
     def write_memory(self, addr: int, data: bytes) -> None:
         """Write as the process would; MemoryFault on a fault, with no bytes moved."""
-        addr = self.kernel.ctypes.addr("addr", addr)
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        addr, buf = self._args("write_memory", addr, data)
         with self.kernel.lock:
-            access.write(self.space, self.pid, addr, bytes(data))
+            access.write(self.space, self.pid, addr, buf)
 
     def check_access(self, addr: int, size: int, access_kind: str) -> None:
         """Raise MemoryFault if the access would fault; change nothing either way."""
-        addr = self.kernel.ctypes.addr("addr", addr)
-        size = self.kernel.ctypes.size_t("size", size)
+        addr, size, access_kind = self._args("check_access", addr, size, access_kind)
         kind = access.check_access_kind(access_kind)
         with self.kernel.lock:
             access.plan(self.space, self.pid, addr, size, kind)
 
     # -- memory calls -------------------------------------------------------------------
 
+    def _args(self, call: str, *values: object) -> tuple[Any, ...]:
+        """``values`` converted as the C parameters of ``call`` convert them (R-CALL-2),
+        by its row in ``qnxsim.calls``."""
+        return calls.convert(self.kernel.ctypes, call, values)
+
     def _run(self, call: str, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
         return self.kernel.run_call(call, self, args, fn)
 
     def mmap(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
         """SPEC 3: map memory into this process; returns the address."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot),
-                c.int_("flags", flags), c.int_("fd", fd), c.off_t("off", off))  # fmt: skip
+        args = self._args("mmap", addr, len, prot, flags, fd, off)
         return self._run("mmap", args, lambda: self._mmap(args, "mmap"))
 
     def mmap64(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
         """SPEC 3 with a 64-bit offset (R-CALL-3)."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot),
-                c.int_("flags", flags), c.int_("fd", fd), c.off64_t("off", off))  # fmt: skip
+        args = self._args("mmap64", addr, len, prot, flags, fd, off)
         return self._run("mmap64", args, lambda: self._mmap(args, "mmap64"))
 
     def _mmap(self, args: tuple[int, ...], call: str) -> int:
@@ -178,20 +176,14 @@ class Process:
         self, pid: int, addr: int, len: int, prot: int, flags: int, fd: int, off: int
     ) -> int:
         """SPEC 6: map into process ``pid``; the address is meaningful only there."""
-        c = self.kernel.ctypes
-        args = (c.pid_t("pid", pid), c.addr("addr", addr), c.size_t("len", len),
-                c.int_("prot", prot), c.int_("flags", flags), c.int_("fd", fd),
-                c.off_t("off", off))  # fmt: skip
+        args = self._args("mmap_peer", pid, addr, len, prot, flags, fd, off)
         return self._run("mmap_peer", args, lambda: self._mmap_peer(args, "mmap_peer"))
 
     def mmap64_peer(
         self, pid: int, addr: int, len: int, prot: int, flags: int, fd: int, off: int
     ) -> int:
         """R-PEER-6: mmap_peer with a 64-bit offset."""
-        c = self.kernel.ctypes
-        args = (c.pid_t("pid", pid), c.addr("addr", addr), c.size_t("len", len),
-                c.int_("prot", prot), c.int_("flags", flags), c.int_("fd", fd),
-                c.off64_t("off", off))  # fmt: skip
+        args = self._args("mmap64_peer", pid, addr, len, prot, flags, fd, off)
         return self._run("mmap64_peer", args, lambda: self._mmap_peer(args, "mmap64_peer"))
 
     def _mmap_peer(self, args: tuple[int, ...], call: str) -> int:
@@ -201,20 +193,17 @@ class Process:
 
     def munmap(self, addr: int, len: int) -> int:
         """SPEC 7: unmap every mapped page of the range."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len))
+        args = self._args("munmap", addr, len)
         return self._run("munmap", args, lambda: vmm.munmap(self.space, *args))
 
     def munmap_flags(self, addr: int, len: int, flags: int) -> int:
         """R-UNMAP-6: munmap with flags (which must be 0 in 8.0)."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len), c.unsigned_int("flags", flags))
+        args = self._args("munmap_flags", addr, len, flags)
         return self._run("munmap_flags", args, lambda: vmm.munmap_flags(self.space, *args))
 
     def munmap_peer(self, pid: int, addr: int, len: int) -> int:
         """R-UNMAP-7: munmap in process ``pid``."""
-        c = self.kernel.ctypes
-        args = (c.pid_t("pid", pid), c.addr("addr", addr), c.size_t("len", len))
+        args = self._args("munmap_peer", pid, addr, len)
         return self._run(
             "munmap_peer",
             args,
@@ -223,25 +212,24 @@ class Process:
 
     def mprotect(self, addr: int, len: int, prot: int) -> int:
         """SPEC 8: change the protection of a wholly mapped range."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot))
+        args = self._args("mprotect", addr, len, prot)
         return self._run("mprotect", args, lambda: vmm.mprotect(self.space, self, *args))
 
     def mem_offset64(self, addr: int, fd: int, length: int) -> tuple[int, int]:
         """R-MOFF-1: ``(physical address, contiguous length)`` behind ``addr``."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.int_("fd", fd), c.size_t("length", length))
+        addr, fd, length = args = self._args("mem_offset64", addr, fd, length)
         return self._run(
-            "mem_offset64", args, lambda: vmm.mem_offset64(self.space, *args, "mem_offset64")
+            "mem_offset64",
+            args,
+            lambda: vmm.mem_offset64(self.space, addr, fd, length, "mem_offset64"),
         )
 
     def mem_offset(self, addr: int, fd: int, length: int) -> tuple[int, int]:
         """R-MOFF-2: mem_offset64 with an ``off_t`` result (the same on 64-bit arches)."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.int_("fd", fd), c.size_t("length", length))
+        addr, fd, length = args = self._args("mem_offset", addr, fd, length)
 
         def run() -> tuple[int, int]:
-            paddr, contig = vmm.mem_offset64(self.space, *args, "mem_offset")
+            paddr, contig = vmm.mem_offset64(self.space, addr, fd, length, "mem_offset")
             if self.kernel.machine.arch.bits == 32 and paddr > 0x7FFFFFFF:
                 raise QnxError(
                     E.EOVERFLOW, f"R-MOFF-2: physical address {paddr:#x} does not fit off_t"
@@ -253,9 +241,7 @@ class Process:
     def mmap_device_memory(self, addr: int, len: int, prot: int, flags: int, physical: int) -> int:
         """R-MOFF-3: ``mmap64(addr, len, prot, flags & ~MAP_TYPE | MAP_PHYS | MAP_SHARED,
         NOFD, physical)``."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("prot", prot),
-                c.int_("flags", flags), c.off64_t("physical", physical))  # fmt: skip
+        args = self._args("mmap_device_memory", addr, len, prot, flags, physical)
         a, n, pr, fl, phys = args
         fl = (fl & ~C.MAP_TYPE) | C.MAP_PHYS | C.MAP_SHARED
         return self._run(
@@ -266,8 +252,7 @@ class Process:
 
     def munmap_device_memory(self, addr: int, len: int) -> int:
         """R-MOFF-3: munmap."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len))
+        args = self._args("munmap_device_memory", addr, len)
         return self._run(
             "munmap_device_memory",
             args,
@@ -276,15 +261,9 @@ class Process:
 
     # -- files and shared memory (SPEC 13) ----------------------------------------------
 
-    def _path(self, name: str, value: object) -> str:
-        if not isinstance(value, str):
-            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-        return value
-
     def open(self, path: str, oflag: int, mode: int = 0) -> int:
         """R-FS-2: open (or with O_CREAT create) a file; returns the lowest free fd."""
-        c = self.kernel.ctypes
-        args = (self._path("path", path), c.int_("oflag", oflag), c.unsigned_int("mode", mode))
+        args = self._args("open", path, oflag, mode)
         k = self.kernel
         return self._run("open", args, lambda: files.open_file(k.paths, k.pm, self, *args))
 
@@ -293,14 +272,12 @@ class Process:
 
         ``name`` is a str, or ``constants.SHM_ANON`` for an unnamed object (7.1+).
         """
-        c = self.kernel.ctypes
-        oflag = c.int_("oflag", oflag)
-        mode = c.unsigned_int("mode", mode)
+        args = self._args("shm_open", name, oflag, mode)
+        name, oflag, mode = args
         k = self.kernel
         if name is C.SHM_ANON:
-            args: tuple[Any, ...] = (name, oflag, mode)
             return self._run("shm_open", args, lambda: files.shm_anon(k.paths, self, oflag, mode))
-        path = self._path("name", name)
+        path = calls.check_str("name", name)
         return self._run(
             "shm_open",
             (path, oflag, mode),
@@ -311,68 +288,56 @@ class Process:
 
     def shm_unlink(self, name: str) -> int:
         """R-SHM-4: remove the name; the object lives while referenced."""
-        path = self._path("name", name)
+        (path,) = self._args("shm_unlink", name)
         k = self.kernel
         return self._run("shm_unlink", (path,), lambda: files.shm_unlink(k.paths, k.pm, self, path))
 
     def close(self, fd: int) -> int:
-        fd = self.kernel.ctypes.int_("fd", fd)
+        (fd,) = self._args("close", fd)
         return self._run("close", (fd,), lambda: files.close(self.kernel.pm, self, fd))
 
     def dup(self, fd: int) -> int:
-        fd = self.kernel.ctypes.int_("fd", fd)
+        (fd,) = self._args("dup", fd)
         return self._run("dup", (fd,), lambda: files.dup(self, fd))
 
     def dup2(self, fd: int, fd2: int) -> int:
-        c = self.kernel.ctypes
-        args = (c.int_("fd", fd), c.int_("fd2", fd2))
+        args = self._args("dup2", fd, fd2)
         return self._run("dup2", args, lambda: files.dup2(self.kernel.pm, self, *args))
 
     def read(self, fd: int, n: int) -> bytes:
         """Up to ``n`` bytes from the file offset (R-FS-2)."""
-        c = self.kernel.ctypes
-        args = (c.int_("fd", fd), c.size_t("n", n))
+        args = self._args("read", fd, n)
         return self._run("read", args, lambda: files.read(self.kernel.pm, self, *args))
 
     def pread(self, fd: int, n: int, offset: int) -> bytes:
-        c = self.kernel.ctypes
-        args = (c.int_("fd", fd), c.size_t("n", n), c.off64_t("offset", offset))
+        args = self._args("pread", fd, n, offset)
         return self._run("pread", args, lambda: files.read(self.kernel.pm, self, *args))
 
     def write(self, fd: int, data: bytes) -> int:
         """Write ``data`` at the file offset; past the end it grows the object (R-FS-2)."""
-        fd = self.kernel.ctypes.int_("fd", fd)
-        buf = _bytes("data", data)
-        return self._run("write", (fd, buf), lambda: files.write(self.kernel.pm, self, fd, buf))
+        fd, buf = args = self._args("write", fd, data)
+        return self._run("write", args, lambda: files.write(self.kernel.pm, self, fd, buf))
 
     def pwrite(self, fd: int, data: bytes, offset: int) -> int:
-        c = self.kernel.ctypes
-        fd, off = c.int_("fd", fd), c.off64_t("offset", offset)
-        buf = _bytes("data", data)
-        return self._run(
-            "pwrite", (fd, buf, off), lambda: files.write(self.kernel.pm, self, fd, buf, off)
-        )
+        fd, buf, off = args = self._args("pwrite", fd, data, offset)
+        return self._run("pwrite", args, lambda: files.write(self.kernel.pm, self, fd, buf, off))
 
     def lseek(self, fd: int, offset: int, whence: int) -> int:
-        c = self.kernel.ctypes
-        args = (c.int_("fd", fd), c.off64_t("offset", offset), c.int_("whence", whence))
+        args = self._args("lseek", fd, offset, whence)
         return self._run("lseek", args, lambda: files.lseek(self, *args))
 
     def fstat(self, fd: int) -> Stat:
-        fd = self.kernel.ctypes.int_("fd", fd)
+        (fd,) = self._args("fstat", fd)
         return self._run("fstat", (fd,), lambda: files.fstat(self.kernel.paths, self, fd))
 
     def ftruncate(self, fd: int, length: int) -> int:
         """R-SHM-5: size a file or shm object."""
-        c = self.kernel.ctypes
-        args = (c.int_("fd", fd), c.off64_t("length", length))
+        args = self._args("ftruncate", fd, length)
         return self._run("ftruncate", args, lambda: files.ftruncate(self.kernel.pm, self, *args))
 
     def shm_ctl(self, fd: int, flags: int, paddr: int, size: int) -> int:
         """R-SHM-6: configure a shm object (once, before it has a size)."""
-        c = self.kernel.ctypes
-        args = (c.int_("fd", fd), c.int_("flags", flags), c.unsigned("paddr", paddr, 64),
-                c.unsigned("size", size, 64))  # fmt: skip
+        args = self._args("shm_ctl", fd, flags, paddr, size)
         return self._run("shm_ctl", args, lambda: self._shm_ctl(*args))
 
     def _shm_ctl(self, fd: int, flags: int, paddr: int, size: int) -> int:
@@ -397,8 +362,7 @@ class Process:
         ``tflag``: at most one of POSIX_TYPED_MEM_ALLOCATE, _ALLOCATE_CONTIG,
         _MAP_ALLOCATABLE (else EINVAL); an unknown pool is ENOENT.
         """
-        c = self.kernel.ctypes
-        args = (self._path("name", name), c.int_("oflag", oflag), c.int_("tflag", tflag))
+        args = self._args("posix_typed_mem_open", name, oflag, tflag)
         return self._run("posix_typed_mem_open", args, lambda: self._typed_open(*args))
 
     def _typed_open(self, name: str, oflag: int, tflag: int) -> int:
@@ -410,7 +374,7 @@ class Process:
 
     def posix_typed_mem_get_info(self, fd: int) -> int:
         """``posix_tmi_length`` of a typed memory fd: EBADF, or ENODEV for another object."""
-        fd = self.kernel.ctypes.int_("fd", fd)
+        (fd,) = self._args("posix_typed_mem_get_info", fd)
 
         def run() -> int:
             of = files.get_open(self, fd, "posix_typed_mem_get_info", "R-OBJ-1")
@@ -428,8 +392,7 @@ class Process:
         holding the physical address, ``off`` is the offset in that pool and ``fd`` the
         lowest such fd; otherwise ``off`` is the physical address and ``fd`` is NOFD.
         """
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len))
+        args = self._args("posix_mem_offset", addr, len)
 
         def run() -> tuple[int, int, int]:
             paddr, contig = vmm.mem_offset64(self.space, args[0], C.NOFD, args[1],
@@ -446,25 +409,22 @@ class Process:
 
     def msync(self, addr: int, len: int, flags: int) -> int:
         """SPEC 9: validate a sync request (shared memory is always coherent)."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("flags", flags))
+        args = self._args("msync", addr, len, flags)
         return self._run("msync", args, lambda: vmm.msync(self.space, self.kernel.profile, *args))
 
     def mlock(self, addr: int, len: int) -> int:
         """R-LOCK-1: lock a wholly mapped range (PROCMGR_AID_MEM_LOCK)."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len))
+        args = self._args("mlock", addr, len)
         return self._run("mlock", args, lambda: vmm.mlock(self.space, self, self.rlimits, *args))
 
     def munlock(self, addr: int, len: int) -> int:
         """R-LOCK-2: unlock a wholly mapped range."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len))
+        args = self._args("munlock", addr, len)
         return self._run("munlock", args, lambda: vmm.munlock(self.space, *args))
 
     def mlockall(self, flags: int) -> int:
         """R-LOCK-3 (a no-op returning 0 on QNX 8.0)."""
-        flags = self.kernel.ctypes.int_("flags", flags)
+        (flags,) = self._args("mlockall", flags)
         k = self.kernel
         return self._run(
             "mlockall",
@@ -478,8 +438,7 @@ class Process:
 
     def posix_madvise(self, addr: int, len: int, advice: int) -> int:
         """SPEC 11: returns the error number (0 on success) and never raises (R-MADV-1)."""
-        c = self.kernel.ctypes
-        args = (c.addr("addr", addr), c.size_t("len", len), c.int_("advice", advice))
+        args = self._args("posix_madvise", addr, len, advice)
         k = self.kernel
 
         def run() -> int:
@@ -495,9 +454,8 @@ class Process:
 
     def procmgr_ability(self, pid: int, *entries: int) -> int:
         """R-ABLE-4: change the abilities of ``pid`` (0: this process); returns an errno."""
-        c = self.kernel.ctypes
-        pid = c.pid_t("pid", pid)
-        words = tuple(c.unsigned("entry", e, 64) for e in entries)
+        args = self._args("procmgr_ability", pid, *entries)
+        pid, words = args[0], args[1:]
 
         def run() -> int:
             try:
@@ -508,7 +466,7 @@ class Process:
             return 0
 
         try:
-            return self._run("procmgr_ability", (pid, *words), run)
+            return self._run("procmgr_ability", args, run)
         except QnxError as err:  # R-CALL-1: returned, never raised (a zombie caller: ESRCH)
             return err.errno
 
@@ -542,12 +500,12 @@ class Process:
 
     def exec(self, path: str) -> int:
         """R-PROC-3: replace the image: mappings and locks go, close-on-exec fds close."""
-        path = self._path("path", path)
-        return self._run("exec", (path,), lambda: lifecycle.exec_image(self, path))
+        (path,) = args = self._args("exec", path)
+        return self._run("exec", args, lambda: lifecycle.exec_image(self, path))
 
     def exit(self, status: int = 0) -> None:
         """R-PROC-4: unmap everything; a zombie until the parent waits (orphans go at once)."""
-        status = self.kernel.ctypes.int_("status", status)
+        (status,) = self._args("exit", status)
         self._run("exit", (status,), lambda: lifecycle.exit_process(self, status))
 
     def waitpid(self, pid: int, options: int = 0) -> tuple[int, int]:
@@ -556,45 +514,37 @@ class Process:
         ECHILD when there is no such child.  A child still running gives ``(0, 0)`` with
         WNOHANG and [SIM] EDEADLK without it (a simulated wait cannot block).
         """
-        c = self.kernel.ctypes
-        args = (c.pid_t("pid", pid), c.int_("options", options))
+        args = self._args("waitpid", pid, options)
         return self._run("waitpid", args, lambda: lifecycle.waitpid(self, *args))
 
     # -- credentials (R-PROC-5) ---------------------------------------------------------
 
     def setuid(self, uid: int) -> int:
         """POSIX setuid: root sets all three uids; others may set euid to ruid or suid."""
-        uid = self.kernel.ctypes.signed("uid", uid, 32)
+        (uid,) = self._args("setuid", uid)
         return self._run("setuid", (uid,), lambda: lifecycle.set_id(self, "uid", uid, every=True))
 
     def seteuid(self, uid: int) -> int:
-        uid = self.kernel.ctypes.signed("uid", uid, 32)
+        (uid,) = self._args("seteuid", uid)
         return self._run("seteuid", (uid,), lambda: lifecycle.set_id(self, "uid", uid, every=False))
 
     def setgid(self, gid: int) -> int:
-        gid = self.kernel.ctypes.signed("gid", gid, 32)
+        (gid,) = self._args("setgid", gid)
         return self._run("setgid", (gid,), lambda: lifecycle.set_id(self, "gid", gid, every=True))
 
     def setegid(self, gid: int) -> int:
-        gid = self.kernel.ctypes.signed("gid", gid, 32)
+        (gid,) = self._args("setegid", gid)
         return self._run("setegid", (gid,), lambda: lifecycle.set_id(self, "gid", gid, every=False))
 
     # -- rlimits (SPEC 18) --------------------------------------------------------------
 
     def getrlimit(self, resource: int) -> tuple[int, int]:
-        resource = self.kernel.ctypes.int_("resource", resource)
+        (resource,) = self._args("getrlimit", resource)
         return self._run("getrlimit", (resource,), lambda: lifecycle.getrlimit(self, resource))
 
     def setrlimit(self, resource: int, soft: int, hard: int) -> int:
-        c = self.kernel.ctypes
-        args = (c.int_("resource", resource), c.rlim_t("soft", soft), c.rlim_t("hard", hard))
+        args = self._args("setrlimit", resource, soft, hard)
         return self._run("setrlimit", args, lambda: lifecycle.setrlimit(self, *args))
-
-
-def _bytes(name: str, data: object) -> bytes:
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"{name} must be bytes-like, not {type(data).__name__}")
-    return bytes(data)
 
 
 __all__ = [

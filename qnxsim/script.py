@@ -46,7 +46,6 @@ from __future__ import annotations
 import ast
 import cmd
 import difflib
-import inspect
 import operator
 import re
 import sys
@@ -57,28 +56,25 @@ from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.access import MemoryFault
 from qnxsim.addrspace import Mapping
+from qnxsim.calls import CALLS as ROWS
+from qnxsim.calls import Call
 from qnxsim.errno import QnxError
-from qnxsim.libc import FAILURE, RETURNS_ERRNO
-from qnxsim.process import WNOHANG, Kernel, Process
+from qnxsim.process import Kernel, Process
 from qnxsim.render import VIEWS, maps
 from qnxsim.trace import explain, format_call, format_result
 
 LANGUAGE = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 
 KEYWORDS = ("spawn", "fork", "exit", "expect", "print", "pidin", "show", "check", "explain")
-#: Process methods a script may call: every simulated C call, and memory access.
-CALLS: tuple[str, ...] = tuple(
-    sorted(
-        {*FAILURE, *RETURNS_ERRNO}
-        | {"read_memory", "write_memory", "check_access", "mappings", "mapping_at", "spawn"}
-    )
-)
+#: Process methods a script may call: every row of the call table (simulated C calls,
+#: memory access, introspection) but ``exit``, which is a statement of its own.
+CALLS: tuple[str, ...] = tuple(sorted(name for name in ROWS if name != "exit"))
 CONSTANTS: dict[str, object] = {
     name: value
     for name, value in vars(C).items()
     if name.isupper() and not name.startswith("_") and isinstance(value, int)
 }
-CONSTANTS.update(SHM_ANON=C.SHM_ANON, WNOHANG=WNOHANG)
+CONSTANTS.update(SHM_ANON=C.SHM_ANON)
 ERRNOS: dict[str, int] = {
     name: value
     for name, value in vars(E).items()
@@ -163,6 +159,18 @@ def tokenize(line: str) -> list[str]:
 def _suggest(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"; did you mean {close[0]}?" if close else ""
+
+
+def _binding_problem(row: Call, given: int, keywords: dict[str, object]) -> str:
+    """Why ``given`` positional arguments and ``keywords`` do not fit ``row``, or ""."""
+    if given > len(row.args) and row.variadic is None:
+        return f"too many arguments: it takes at most {len(row.args)}, {given} given"
+    for i, arg in enumerate(row.args):
+        if i < given and arg.name in keywords:
+            return f"multiple values for argument {arg.name!r}"
+        if i >= given and arg.name not in keywords and not arg.optional:
+            return f"missing a required argument: {arg.name!r}"
+    return ""
 
 
 def show_value(value: object) -> str:
@@ -421,9 +429,9 @@ class Scenario:
             return f"{LANGUAGE.rstrip()}\n\nCalls: {calls}\n"
         if topic not in CALLS:
             raise ScriptError(f"no help for {topic!r}{_suggest(topic, CALLS)}")
-        method = getattr(Process, topic)
-        doc = (inspect.getdoc(method) or "").split("\n\n")[0]
-        params = list(inspect.signature(method).parameters)[1:]
+        row = ROWS[topic]
+        doc = " ".join((getattr(Process, topic).__doc__ or "").split("\n\n")[0].split())
+        params = [a.name for a in row.args] + ([row.variadic.name] if row.variadic else [])
         return f"PROC {topic} {' '.join(p.upper() for p in params)}\n    {doc}\n"
 
     def _call(self, words: list[str]) -> tuple[object, str]:
@@ -438,20 +446,21 @@ class Scenario:
         if call not in CALLS:
             raise ScriptError(f"unknown call {call!r}{_suggest(call, CALLS)}")
         method = getattr(proc, call)
-        sig = inspect.signature(method)
+        row = ROWS[call]
+        names = [a.name for a in row.args]
         args: list[object] = []
         kwargs: dict[str, object] = {}
         for word in words[2:]:
             m = _KEYWORD_ARG.match(word)
-            if m is not None and m.group(1) in sig.parameters:
-                kwargs[m.group(1)] = self._argument(m.group(2), sig, m.group(1))
+            if m is not None and m.group(1) in names:
+                kwargs[m.group(1)] = self._argument(m.group(2), row, m.group(1))
             else:
-                name = list(sig.parameters)[len(args)] if len(args) < len(sig.parameters) else ""
-                args.append(self._argument(word, sig, name))
-        try:
-            sig.bind(*args, **kwargs)
-        except TypeError as error:
-            raise ScriptError(f"{call}({', '.join(sig.parameters)}): {error}") from None
+                name = names[len(args)] if len(args) < len(names) else ""
+                args.append(self._argument(word, row, name))
+        problem = _binding_problem(row, len(args), kwargs)
+        if problem:
+            shown = [*names, *([f"*{row.variadic.name}"] if row.variadic else [])]
+            raise ScriptError(f"{call}({', '.join(shown)}): {problem}")
         extra = "".join(f", {k}={show_value(v)}" for k, v in kwargs.items())
         text = format_call(call, tuple(args))
         what = f"{head}: {text[:-1]}{extra})"
@@ -473,10 +482,10 @@ class Scenario:
             return ("\n" if isinstance(value, tuple) else "") + show_value(value)
         return format_result(call, value)
 
-    def _argument(self, word: str, sig: inspect.Signature, name: str) -> object:
+    def _argument(self, word: str, row: Call, name: str) -> object:
         value = self.evaluate(word)
-        param = sig.parameters.get(name)
-        if isinstance(value, str) and param is not None and param.annotation in ("bytes", bytes):
+        wanted = next((a.convert for a in row.args if a.name == name), None)
+        if isinstance(value, str) and wanted == "bytes":
             return value.encode()
         return value
 

@@ -15,6 +15,7 @@ from typing import Any
 from qnxsim import errno as E
 from qnxsim.access import MemoryFault
 from qnxsim.addrspace import Mapping
+from qnxsim.calls import CALLS, Call
 from qnxsim.constants import (
     MAP_FLAG_NAMES,
     MAP_STACK,
@@ -26,7 +27,7 @@ from qnxsim.constants import (
     flag_names,
 )
 from qnxsim.errno import QnxError
-from qnxsim.libc import FAILURE, RETURNS_ERRNO, Libc
+from qnxsim.libc import Libc
 from qnxsim.process import Process
 from qnxsim.render import pidin_size
 
@@ -34,22 +35,6 @@ from qnxsim.render import pidin_size
 CONTEXT_RECORDS = 2
 #: Records shown when a failure has no address to centre on.
 SUMMARY_RECORDS = 12
-
-_ADDRESS_THEN_LENGTH = (
-    "mmap", "mmap64", "munmap", "munmap_flags", "mprotect", "msync", "mlock", "munlock",
-    "posix_madvise", "mmap_device_memory", "munmap_device_memory", "read_memory",
-    "check_access",
-)  # fmt: skip
-#: Call name -> (index of its pid argument or None, of its address, of its length or None).
-_ADDRESS_ARGS: dict[str, tuple[int | None, int, int | None]] = {
-    **dict.fromkeys(_ADDRESS_THEN_LENGTH, (None, 0, 1)),
-    "mem_offset": (None, 0, None),
-    "mem_offset64": (None, 0, None),
-    "write_memory": (None, 0, None),
-    "mmap_peer": (0, 1, 2),
-    "mmap64_peer": (0, 1, 2),
-    "munmap_peer": (0, 1, 2),
-}
 
 
 # -- pidin-style lines --------------------------------------------------------------------
@@ -234,28 +219,30 @@ def _process_of(fn: Callable[..., Any], libc: Libc | None) -> Process | None:
 
 
 def _context(proc: Process | None, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> str:
-    """The part of the address space a call was about, for a failure message."""
+    """The part of the address space a call was about, for a failure message: around its
+    (virtual) address and length, in the process its row's target argument names."""
     if proc is None:
         return ""
-    spec = _ADDRESS_ARGS.get(name)
-    if spec is None:
+    row = CALLS.get(name)
+    addr_i = row.arg_index("addr") if row is not None else None
+    if row is None or addr_i is None:
         return "\n" + address_space_summary(proc)
-    pid_i, addr_i, len_i = spec
+    len_i = row.arg_index("size")
 
-    def arg(i: int | None, key: str) -> Any:
-        if i is not None and i < len(args):
-            return args[i]
-        return kw.get(key)
+    def arg(i: int | None) -> Any:
+        if i is None or row is None:
+            return None
+        return args[i] if i < len(args) else kw.get(row.args[i].name)
 
     target = proc
-    pid = arg(pid_i, "pid")
+    pid = arg(row.target)
     if isinstance(pid, int) and pid not in (0, proc.pid):
         try:
             target = proc.kernel.process(pid)
         except LookupError:
             return f"\n(no process {pid})\n" + address_space_summary(proc)
-    addr = arg(addr_i, "addr")
-    length = arg(len_i, "len")
+    addr = arg(addr_i)
+    length = arg(len_i)
     if not isinstance(addr, int) or addr <= 0:
         return "\n" + address_space_summary(target)
     end = addr + length if isinstance(length, int) and 0 < length < 1 << 40 else None
@@ -268,8 +255,9 @@ def assert_errno(
     """Assert ``fn(*args, **kwargs)`` fails with QNX errno ``errno`` (a name or a number).
 
     ``fn`` may be a ``Process`` method (it raises ``QnxError``), a ``process.libc``
-    function (it returns ``MAP_FAILED`` or -1 and sets ``libc.errno``), or a call that
-    returns its error number (``posix_madvise``, ``procmgr_ability``).  Returns the
+    function (it returns ``MAP_FAILED`` or -1 and sets ``libc.errno``, or returns
+    ``(error number, None)``), or a call that returns its error number (``posix_madvise``,
+    ``procmgr_ability``); the call table (``qnxsim.calls``) says which.  Returns the
     ``QnxError`` (for the C styles, one made from the errno) so that the test can check
     ``.reason``.  A failure message shows the records around the call's address (in the
     target process for a peer call), as the call left them.
@@ -288,6 +276,7 @@ def assert_errno(
 
     if libc is not None:
         libc.errno = 0
+        libc.last_error = None
     try:
         result = fn(*args, **kwargs)
     except QnxError as err:
@@ -296,17 +285,27 @@ def assert_errno(
         return err
     except MemoryFault as err:
         raise fail(f"but it faulted: {err}") from err
-    if name in RETURNS_ERRNO and isinstance(result, int) and not isinstance(result, bool):
+    row: Call | None = CALLS.get(name)
+    failure = row.failure if row is not None else None
+    if failure == "errno" and isinstance(result, int) and not isinstance(result, bool):
         if result != expected:
             raise fail(f"but it returned {_errno_text(result) if result else '0 (success)'}")
         return QnxError(expected, f"{name} returned {result}", call=name, pid=pid)
-    if libc is not None and name in FAILURE:
-        if result != FAILURE[name]:
+    if libc is not None and row is not None and row.failure_value is not None:
+        if result != row.failure_value:
             raise fail(f"but it returned {result!r} (success)")
         if libc.errno != expected:
             raise fail(f"but it set errno to {_errno_text(libc.errno)}")
+        if libc.last_error is not None:
+            return libc.last_error  # the reason too
         return QnxError(expected, f"libc.{name} returned {result} and set errno", call=name,
                         pid=pid)  # fmt: skip
+    if libc is not None and failure == "errno_and_result" and isinstance(result, tuple):
+        if result[0] != expected:
+            got = _errno_text(result[0]) if result[0] else "0 (success)"
+            raise fail(f"but it returned {got}")
+        if libc.last_error is not None:
+            return libc.last_error
     shown_result = hex(result) if isinstance(result, int) and result > 9 else repr(result)
     raise fail(f"but it returned {shown_result}")
 

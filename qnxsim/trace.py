@@ -16,21 +16,13 @@ import attrs
 
 from qnxsim import constants as C
 from qnxsim.addrspace import Mapping
+from qnxsim.calls import CALLS
 from qnxsim.errno import errorcode, strerror
 from qnxsim.profile import PROFILES
 from qnxsim.render import prot_text
 
 if TYPE_CHECKING:
     from qnxsim.process import Kernel
-
-#: Calls whose first argument is the pid of the process they change (R-PEER-1).
-PEER_CALLS = frozenset({"mmap_peer", "mmap64_peer", "munmap_peer"})
-#: Calls whose result is the pid of a new process, whose mappings the event shows.
-NEW_PROCESS_CALLS = frozenset({"fork", "spawn"})
-#: Calls that return an address.
-ADDRESS_RESULTS = frozenset({"mmap", "mmap64", "mmap_peer", "mmap64_peer", "mmap_device_memory"})
-#: Calls that return an error number instead of raising (R-CALL-1).
-ERRNO_RESULTS = frozenset({"posix_madvise", "procmgr_ability"})
 
 Records = dict[int, tuple[Mapping, ...]]
 
@@ -141,10 +133,13 @@ def _records(kernel: Kernel, pid: int) -> tuple[Mapping, ...]:
 
 
 def watch(kernel: Kernel, call: str, pid: int, args: tuple[Any, ...]) -> Records:
-    """The records of every process a call may change, taken before it runs.  O(n)."""
+    """The records of every process a call may change (the caller, and the process its
+    row's ``target`` argument names), taken before it runs.  O(n)."""
     pids = [pid]
-    if call in PEER_CALLS and args and isinstance(args[0], int) and args[0] not in (0, pid):
-        pids.append(args[0])
+    row = CALLS.get(call)
+    i = row.target if row is not None else None
+    if i is not None and i < len(args) and isinstance(args[i], int) and args[i] not in (0, pid):
+        pids.append(args[i])
     return {p: _records(kernel, p) for p in pids}
 
 
@@ -160,7 +155,8 @@ def record(
 ) -> TraceEvent:
     """The event for a finished call: its outcome and the diff of ``before`` against now."""
     pids = list(before)
-    if not errno and call in NEW_PROCESS_CALLS and isinstance(result, int):
+    row = CALLS.get(call)
+    if not errno and row is not None and row.result == "new_pid" and isinstance(result, int):
         pids.append(result)
     after = {p: _records(kernel, p) for p in pids}
     added, removed, changed = diff({p: before.get(p, ()) for p in pids}, after)
@@ -240,43 +236,6 @@ _RLIMIT = {
     C.RLIMIT_NOFILE: "RLIMIT_NOFILE", C.RLIMIT_AS: "RLIMIT_AS",
     C.RLIMIT_MEMLOCK: "RLIMIT_MEMLOCK", C.RLIMIT_NPROC: "RLIMIT_NPROC",
 }  # fmt: skip
-WNOHANG = 0x40  # <sys/wait.h>, as process.WNOHANG
-
-_MMAP = ("addr", "size", "prot", "map", "mapfd", "off")
-#: call -> how each argument is shown; arguments past the end are shown as plain values.
-ARG_KINDS: dict[str, tuple[str, ...]] = {
-    "mmap": _MMAP,
-    "mmap64": _MMAP,
-    "mmap_peer": ("pid", *_MMAP),
-    "mmap64_peer": ("pid", *_MMAP),
-    "munmap": ("addr", "size"),
-    "munmap_flags": ("addr", "size", "int"),
-    "munmap_peer": ("pid", "addr", "size"),
-    "mprotect": ("addr", "size", "prot"),
-    "mem_offset": ("addr", "mapfd", "size"),
-    "mem_offset64": ("addr", "mapfd", "size"),
-    "mmap_device_memory": ("addr", "size", "prot", "map", "addr"),
-    "munmap_device_memory": ("addr", "size"),
-    "open": ("str", "oflag", "mode"),
-    "shm_open": ("str", "oflag", "mode"),
-    "shm_unlink": ("str",),
-    "shm_ctl": ("int", "shmctl", "addr", "size"),
-    "ftruncate": ("int", "size"),
-    "lseek": ("int", "int", "whence"),
-    "msync": ("addr", "size", "ms"),
-    "mlock": ("addr", "size"),
-    "munlock": ("addr", "size"),
-    "mlockall": ("mcl",),
-    "posix_madvise": ("addr", "size", "madv"),
-    "procmgr_ability": ("pid",),
-    "waitpid": ("pid", "wait"),
-    "getrlimit": ("rlimit",),
-    "setrlimit": ("rlimit", "rlim", "rlim"),
-    "read_memory": ("addr", "size"),
-    "write_memory": ("addr",),
-    "check_access": ("addr", "size"),
-    "mapping_at": ("addr",),
-}
 
 
 def _oflag(value: int) -> str:
@@ -310,7 +269,7 @@ def format_arg(kind: str, value: Any, map_names: dict[int, str] = C.MAP_FLAG_NAM
         return C.flag_names(value, map_names)
     if kind == "mapfd" and value == C.NOFD:
         return "NOFD"
-    if kind == "addr":
+    if kind in ("addr", "phys"):
         return "0" if value == 0 else hex(value)
     if kind == "oflag":
         return _oflag(value)
@@ -318,7 +277,7 @@ def format_arg(kind: str, value: Any, map_names: dict[int, str] = C.MAP_FLAG_NAM
         return oct(value)
     if kind == "rlim" and value == C.RLIM_INFINITY:
         return "RLIM_INFINITY"
-    tables = {"ms": _MS, "mcl": _MCL, "shmctl": _SHMCTL, "wait": {WNOHANG: "WNOHANG"}}
+    tables = {"ms": _MS, "mcl": _MCL, "shmctl": _SHMCTL, "wait": {C.WNOHANG: "WNOHANG"}}
     if kind in tables:
         return C.flag_names(value, tables[kind])
     names = {"madv": _MADV, "whence": _SEEK, "rlimit": _RLIMIT}.get(kind)
@@ -337,7 +296,8 @@ def format_call(
     >>> format_call("mprotect", (0x8001000, 4096, C.PROT_READ))
     'mprotect(0x8001000, 4096, PROT_READ)'
     """
-    kinds = ARG_KINDS.get(call, ())
+    row = CALLS.get(call)
+    kinds = [a.kind for a in row.args] if row is not None else []
     parts = [
         format_arg(kinds[i] if i < len(kinds) else "", a, map_names) for i, a in enumerate(args)
     ]
@@ -355,13 +315,15 @@ def format_result(call: str, result: Any) -> str:
     >>> format_result("mmap", 0x8000000), format_result("munmap", 0)
     ('0x8000000', '0')
     """
-    if call in ADDRESS_RESULTS and isinstance(result, int):
+    row = CALLS.get(call)
+    kind = row.result if row is not None else None
+    if kind == "address" and isinstance(result, int):
         return hex(result)
-    if call in ERRNO_RESULTS and isinstance(result, int) and result:
+    if kind == "errno" and isinstance(result, int) and result:
         return errno_text(result)
-    if call in ("mem_offset", "mem_offset64") and isinstance(result, tuple):
+    if kind == "phys" and isinstance(result, tuple):
         return "(" + ", ".join(hex(v) for v in result) + ")"
-    if call in NEW_PROCESS_CALLS and isinstance(result, int):
+    if kind == "new_pid" and isinstance(result, int):
         return f"pid {result}"
     if isinstance(result, int) and not isinstance(result, bool):
         return _number(result)

@@ -34,11 +34,10 @@ from qnxsim import Kernel, Mapping, MemoryFault, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.arch import ARCHES
-from qnxsim.libc import FAILURE
+from qnxsim.calls import CALLS as ROWS
 from qnxsim.profile import PROFILES
 
 MIB = 1 << 20
-WNOHANG = 0x40
 R, W, X = C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC
 READABLE = R | W | X  # R-FAULT-3
 
@@ -477,7 +476,7 @@ class KernelWalk(RuleBasedStateMachine):
                 del self.zombies[proc.pid]
 
     @precondition(lambda self: self.procs)
-    @rule(data=st.data(), options=st.sampled_from([0, WNOHANG]))
+    @rule(data=st.data(), options=st.sampled_from([0, C.WNOHANG]))
     def waitpid(self, data: st.DataObject, options: int) -> None:
         proc, _ = self.pick(data, "waiter")
         kids = {p for p, m in self.procs.items() if m.ppid == proc.pid}
@@ -491,7 +490,7 @@ class KernelWalk(RuleBasedStateMachine):
         elif dead:
             assert err is None and got[0] in dead and got[1] == self.zombies[got[0]][1]
             del self.zombies[got[0]]
-        elif options & WNOHANG:
+        elif options & C.WNOHANG:
             assert err is None and got == (0, 0)
         else:
             assert err is not None and err.errno == E.EDEADLK  # [SIM] a wait cannot block
@@ -950,7 +949,7 @@ def plausible(name: str, w: World) -> st.SearchStrategy[int]:
         "hard": [INF, 0, PS, 1 << 40],
         "uid": [0, 1000, 1001],
         "gid": [0, 1000, 1001],
-        "options": [0, WNOHANG],
+        "options": [0, C.WNOHANG],
     }
     return st.sampled_from(table[name])
 
@@ -1120,7 +1119,7 @@ def test_R_CALL_2_bool_is_accepted_as_an_int(
     assert observe(worlds[0].k, worlds[0].samples) == observe(worlds[1].k, worlds[1].samples)
 
 
-LIBC_CALLS = [c for c in CALLS if c in FAILURE]
+LIBC_CALLS = [c for c in CALLS if ROWS[c].failure_value is not None]
 
 
 def test_libc_facade_covers_the_fuzzed_calls() -> None:
@@ -1144,7 +1143,7 @@ def test_R_CALL_1_libc_gives_the_result_or_the_c_failure_value(
     kind, value = outcome(method, args)
     got = getattr(libc_proc.libc, call)(*args)
     if kind == "errno":
-        assert got == FAILURE[call]
+        assert got == ROWS[call].failure_value
         assert libc_proc.libc.errno == value
     else:
         assert kind == "ok"
