@@ -244,6 +244,10 @@ class _ShmAnon:
 #: Pass as the name to ``shm_open()`` for an anonymous shared memory object.
 SHM_ANON: Final = _ShmAnon()
 
+# --- shm_create_handle() options (sys/mman.h, 7.1+; SUBRANGE 8.0 only) ---
+SHM_CREATE_HANDLE_OPT_NOFD: Final = 0x1
+SHM_CREATE_HANDLE_OPT_SUBRANGE: Final = 0x2
+
 
 # --- Pretty-printing ---
 

@@ -62,9 +62,17 @@ def check_invariants(k: Kernel) -> None:
     for obj, size in mapped.values():
         assert obj.mapped == size, f"{obj!r}: mapped {obj.mapped:#x}, mappings hold {size:#x}"
         objects[id(obj)] = obj
+    held: dict[int, int] = {}  # R-HANDLE-5: each unused handle holds its object
+    for _, handle in k.shm_handles:
+        objects[id(handle.obj)] = handle.obj
+        held[id(handle.obj)] = held.get(id(handle.obj), 0) + 1
     for obj in objects.values():
         opened = len(descriptions.get(id(obj), (obj, set()))[1])
         assert obj.fds == opened, f"{obj!r}: {obj.fds} open descriptions counted, {opened} exist"
+        handles_held = held.get(id(obj), 0)
+        assert obj.handles == handles_held, (
+            f"{obj!r}: {obj.handles} handles counted, {handles_held} exist"
+        )
         if id(obj) not in mapped:
             assert obj.mapped == 0, f"{obj!r}: counts mappings that do not exist"
         assert obj.alive, f"{obj!r} is referenced but not alive"

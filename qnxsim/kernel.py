@@ -21,6 +21,7 @@ from qnxsim.arch import CTypes, check_kernel_config
 from qnxsim.constants import PROCNTO_PID
 from qnxsim.errno import QnxError
 from qnxsim.files import release_if_dead
+from qnxsim.handles import HandleTable
 from qnxsim.objects import MemObject
 from qnxsim.pathspace import DEV_MEM, DEV_ZERO, SHMEM_DIR, FdTable, PathSpace, normalize
 from qnxsim.physmem import MemInfo, PhysMem
@@ -108,6 +109,7 @@ class Kernel:
         # Every Process object ever made, by pid (pids are never reused), so that
         # ``restore`` can bring the caller's own handles back to their old state.
         self._handles: dict[int, Process] = {}
+        self.shm_handles = HandleTable()  # unused shared memory handles (SPEC 13.3)
         self.add_process(self.new_process(0, "procnto", 0, 0))
 
     # -- configuration ------------------------------------------------------------------
@@ -177,6 +179,11 @@ class Kernel:
         self._procs[proc.pid] = proc
         self._handles[proc.pid] = proc
         self._next_pid = max(self._next_pid, proc.pid + 1)
+
+    def running(self, pid: int) -> Process | None:
+        """The process ``pid`` if it is in the table and running (not a zombie)."""
+        proc = self._procs.get(pid)
+        return proc if proc is not None and proc.alive else None
 
     def reap(self, pid: int) -> None:
         """Take ``pid`` out of the pid table (R-PROC-4); its pid is not given again."""

@@ -76,6 +76,7 @@ def exit_process(proc: Process, status: int) -> None:
         raise QnxError(E.EPERM, "[SIM] procnto cannot exit", call="exit")
     k = proc.kernel
     k.release(proc)
+    k.shm_handles.drop_recipient(k.pm, proc.pid)  # R-HANDLE-5
     proc.state = "zombie"
     proc.exit_status = status & 0xFF
     for child in k.processes():

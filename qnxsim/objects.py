@@ -7,6 +7,7 @@ private copies of object pages (R-OBJ-4) live there too.  No mapping logic lives
 
 from __future__ import annotations
 
+from qnxsim import constants as C
 from qnxsim.intervals import IntervalMap
 from qnxsim.physmem import PhysMem
 
@@ -28,17 +29,21 @@ class MemObject:
     ``size`` None means unbounded (private anonymous memory).  ``phys_base`` set means the
     object *is* physical memory from that address (MAP_PHYS); it owns no frames then.
     ``mapped`` counts the bytes of mapping records that reference the object, in every
-    address space; ``named`` and ``fds`` are the other reasons it stays alive (R-OBJ-2).
+    address space; ``named``, ``fds`` and ``handles`` (unused shared memory handles,
+    R-HANDLE-5) are the other reasons it stays alive (R-OBJ-2).
     """
 
     __slots__ = (
+        "creator",
         "ctl",
         "fds",
         "gid",
+        "handles",
         "ino",
         "kind",
         "lazy",
         "mapped",
+        "marks",
         "mode",
         "name",
         "named",
@@ -70,7 +75,10 @@ class MemObject:
         self.uid = 0
         self.gid = 0
         self.mode = 0o600
-        self.ctl: int | None = None  # shm_ctl flags once configured (R-SHM-6)
+        self.ctl: int | None = None  # flags of the shm_ctl that gave the memory (R-SHM-6)
+        self.marks = 0  # SHMCTL_SEAL, _REVOCABLE, _HAS_SPECIAL the object holds (R-SHM-8, 11)
+        self.handles = 0  # unused shared memory handles on the object (R-HANDLE-5)
+        self.creator: int | None = None  # pid that created it (shm_revoke, R-HANDLE-6)
         self.pages = IntervalMap[int](split=_split_run, join=_join_run)
 
     def __repr__(self) -> str:
@@ -83,7 +91,12 @@ class MemObject:
 
     def outlives(self, unmapped: int) -> bool:
         """R-OBJ-2: would the object still live once ``unmapped`` bytes of its mappings go?"""
-        return self.named or self.fds > 0 or self.mapped > unmapped
+        return self.named or self.fds > 0 or self.handles > 0 or self.mapped > unmapped
+
+    @property
+    def sealed(self) -> bool:
+        """R-SHM-8: SHMCTL_SEAL fixes the layout, flags and size."""
+        return bool(self.marks & C.SHMCTL_SEAL)
 
     def frame(self, offset: int) -> int | None:
         """Physical address of the byte at ``offset``, or None when no frame backs it."""

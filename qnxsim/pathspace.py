@@ -1,6 +1,7 @@
 """The simulated path space (R-FS-1) and file descriptors (R-FS-2).
 
-Regular files, ``/dev/shmem/NAME`` shared memory objects, ``/dev/zero`` and ``/dev/mem``,
+Regular files, shared memory objects (``/dev/shmem/NAME``, or any other path that
+shm_open created, R-SHM-1), ``/dev/zero`` and ``/dev/mem``,
 with owner, group and mode; directories exist implicitly.  Open file descriptions are
 shared by ``dup`` and ``fork``; each process has its own fd table.  The calls' rules
 (which errno, when) are in ``files.py``.
@@ -43,9 +44,17 @@ def normalize(path: str) -> str:
 
 
 def shm_path(name: str) -> str:
-    """R-SHM-1: ``/X`` with no further ``/`` names ``/dev/shmem/X``; others are paths."""
+    """R-SHM-1 / R-SHM-4: the path a shm name resolves to, as QNX's libc resolves it.
+
+    ``/X`` with no further ``/`` names ``/dev/shmem/X`` and ``/`` alone the shm directory;
+    any other name is a path taken from ``/``.  [SIM] ``.`` and ``..`` resolve as open()
+    resolves them, so ``/..`` is ``/dev``, never an object named ``..``.
+
+    >>> shm_path("/buf"), shm_path("/"), shm_path("/.."), shm_path("galcore:vidmem:7")
+    ('/dev/shmem/buf', '/dev/shmem', '/dev', '/galcore:vidmem:7')
+    """
     if name.startswith("/") and "/" not in name[1:]:
-        return f"{SHMEM_DIR}/{name[1:]}"
+        return normalize(f"{SHMEM_DIR}/{name[1:]}")
     return normalize(name)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from qnxsim import access, calls, files, lifecycle, tymem, vmm
+from qnxsim import access, calls, files, handles, lifecycle, tymem, vmm
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import peer as peer_calls
@@ -36,6 +36,9 @@ class Process:
     ``munmap_flags``, ``munmap_peer``, ``mprotect``;
     memory access: ``read_memory``, ``write_memory``, ``check_access``;
     introspection: ``mappings``, ``mapping_at``;
+    shared memory: ``shm_open``, ``shm_unlink``, ``shm_ctl``, ``shm_ctl_special``, and its
+    handles ``shm_create_handle``, ``shm_open_handle``, ``mmap_handle``,
+    ``shm_delete_handle``, ``shm_revoke`` (SPEC 13);
     processes: ``fork``, ``spawn``, ``exit``, ``waitpid``;
     credentials and limits: ``setuid``, ``seteuid``, ``setgid``, ``setegid``, ``getrlimit``,
     ``setrlimit``.  ``libc`` gives the same calls with C conventions.
@@ -336,23 +339,60 @@ class Process:
         return self._run("ftruncate", args, lambda: files.ftruncate(self.kernel.pm, self, *args))
 
     def shm_ctl(self, fd: int, flags: int, paddr: int, size: int) -> int:
-        """R-SHM-6: configure a shm object (once, before it has a size)."""
+        """R-SHM-6..10: give a shm object its memory (once) and its attributes."""
         args = self._args("shm_ctl", fd, flags, paddr, size)
-        return self._run("shm_ctl", args, lambda: self._shm_ctl(*args))
+        return self._run("shm_ctl", args, lambda: files.shm_ctl(self.kernel.pm, self, *args))
 
-    def _shm_ctl(self, fd: int, flags: int, paddr: int, size: int) -> int:
-        try:
-            return files.shm_ctl(self.kernel.pm, self, fd, flags, paddr, size)
-        except QnxError as err:
-            errno = self.kernel.profile.shm_ctl_errno
-            if errno is None:
-                raise
-            raise QnxError(  # SPEC 19 (6.4 libc): every shm_ctl failure reports ENOSYS
-                errno,
-                f"R-SHM-6 [6.4]: every shm_ctl failure is {E.errorcode[errno]} on this profile "
-                f"(the rule that failed: {E.errorcode[err.errno]}, {err.reason})",
-                call="shm_ctl",
-            ) from None
+    def shm_ctl_special(self, fd: int, flags: int, paddr: int, size: int, special: int) -> int:
+        """R-SHM-11: shm_ctl with a processor-specific ``special`` value (0: shm_ctl)."""
+        args = self._args("shm_ctl_special", fd, flags, paddr, size, special)
+        return self._run(
+            "shm_ctl_special", args, lambda: files.shm_ctl(self.kernel.pm, self, *args)
+        )
+
+    # -- shared memory handles (SPEC 13.3; the rules are in handles.py) -----------------
+
+    def shm_create_handle(self, fd: int, pid: int, flags: int, options: int) -> int:
+        """R-HANDLE-1: a handle for ``pid`` on the shm object of ``fd`` (C: ``*handlep``)."""
+        args = self._args("shm_create_handle", fd, pid, flags, options)
+        k = self.kernel
+        return self._run(
+            "shm_create_handle", args, lambda: handles.create(k.shm_handles, self, k.running, *args)
+        )
+
+    def shm_open_handle(self, handle: int, flags: int) -> int:
+        """R-HANDLE-2: an fd on the handle's object; uses the handle up."""
+        args = self._args("shm_open_handle", handle, flags)
+        k = self.kernel
+        return self._run(
+            "shm_open_handle", args, lambda: handles.open_handle(k.shm_handles, k.pm, self, *args)
+        )
+
+    def mmap_handle(self, addr: int, len: int, prot: int, flags: int, handle: int, off: int) -> int:
+        """R-HANDLE-3: map the handle's object here, as mmap would; uses the handle up."""
+        args = self._args("mmap_handle", addr, len, prot, flags, handle, off)
+        return self._run("mmap_handle", args, lambda: self._mmap_handle(*args))
+
+    def _mmap_handle(self, addr: int, len: int, prot: int, flags: int, h: int, off: int) -> int:
+        k = self.kernel
+        return handles.map_handle(k.shm_handles, k.pm, self.space, self.rlimits, self, addr,
+                                  len, prot, flags & 0xFFFFFFFF, h, off)  # fmt: skip
+
+    def shm_delete_handle(self, handle: int) -> int:
+        """R-HANDLE-4: delete an unused handle this process made or was given."""
+        args = self._args("shm_delete_handle", handle)
+        k = self.kernel
+        return self._run(
+            "shm_delete_handle", args, lambda: handles.delete(k.shm_handles, k.pm, self, *args)
+        )
+
+    def shm_revoke(self, fd: int, pid: int) -> int:
+        """R-HANDLE-6: take the object of ``fd`` away from ``pid`` (creator only)."""
+        args = self._args("shm_revoke", fd, pid)
+        k = self.kernel
+        return self._run(
+            "shm_revoke", args, lambda: handles.revoke(k.shm_handles, k.pm, self, k.running, *args)
+        )
 
     # -- typed memory (R-OBJ-1; POSIX 1003.1j) -----------------------------------------
 

@@ -49,6 +49,10 @@ _FLAGS_6_4: tuple[tuple[str, int], ...] = (
 )  # fmt: skip
 
 
+#: The SHMCTL_* flags QNX 7.1 added (SPEC 19: undefined on 6.4).
+_SHMCTL_7_1 = C.SHMCTL_SEAL | C.SHMCTL_REVOCABLE | C.SHMCTL_TYMEM | C.SHMCTL_GET_FLAGS
+
+
 @functools.cache
 def _flag_table(flags: tuple[tuple[str, int], ...]) -> dict[str, int]:
     """``map_flags`` as a dict, built once per profile (``flag`` is on the mmap path)."""
@@ -96,6 +100,17 @@ class Profile:
     #: EINVAL: 6.4 defines no SHM_ANON, and its value, the pointer (const char *)1, is
     #: no valid path.
     shm_anon: bool = True
+    #: R-SHM-7 step 2: the SHMCTL_* bits the version defines.  [SIM] 6.4 has no
+    #: SHMCTL_SEAL, _REVOCABLE, _TYMEM or _GET_FLAGS (7.1+): a call using them fails.
+    shmctl_flags: int = C.SHMCTL_FLAG_MASK
+    #: SPEC 13.3: shared memory handles, mmap_handle and shm_revoke exist (7.1+); without
+    #: them (6.4) every such call is ENOSYS [SIM].
+    handles: bool = True
+    #: SPEC 18: the SHM_CREATE_HANDLE_OPT_* names the version defines (SUBRANGE: 8.0).
+    handle_options: tuple[tuple[str, int], ...] = (
+        ("SHM_CREATE_HANDLE_OPT_NOFD", C.SHM_CREATE_HANDLE_OPT_NOFD),
+        ("SHM_CREATE_HANDLE_OPT_SUBRANGE", C.SHM_CREATE_HANDLE_OPT_SUBRANGE),
+    )
     #: Derived, not set: R-MMAP-4's defined bits (every MAP_* flag and the type field).
     known_map_flags: int = attrs.field(init=False, repr=False, eq=False)
     #: Derived, not set: the flags of this version that take mmap off its common path
@@ -130,6 +145,12 @@ class Profile:
             values.pop(name, None)
         if not self.ms_sync_full:
             values.pop("MS_SYNC_FULL", None)
+        for name in [n for n in values if n.startswith("SHMCTL_") and n != "SHMCTL_FLAG_MASK"]:
+            if values[name] & ~self.shmctl_flags:
+                del values[name]  # SPEC 19: 6.4 has no SEAL, REVOCABLE, TYMEM, GET_FLAGS
+        for name in ("SHM_CREATE_HANDLE_OPT_NOFD", "SHM_CREATE_HANDLE_OPT_SUBRANGE"):
+            values.pop(name, None)
+        values.update(self.handle_options)
         values.update(self.map_flags)
         values["MAP_NOSYNCFILE"] = self.flag("MAP_NOSYNCFILE")
         values["MAP_RENAME"] = self.flag("MAP_RENAME")
@@ -153,6 +174,7 @@ PROFILES: dict[str, Profile] = {
         map_type_other=None, reserved_mask=0xFFF00000, map_flags=_FLAGS_7_1, exec_rule="7.1",
         abilities=True, mlockall_noop=False, madvise_len0_einval=False, ms_sync_full=False,
         hole_slack_pages=0, shm_ctl_errno=None,
+        handle_options=(("SHM_CREATE_HANDLE_OPT_NOFD", C.SHM_CREATE_HANDLE_OPT_NOFD),),
     ),
     "6.4": Profile(
         "6.4", default_arch="x86", map_type_mask=0xF,
@@ -160,6 +182,7 @@ PROFILES: dict[str, Profile] = {
         map_type_other=C.MAP_SHARED, reserved_mask=0xF1F00F00, map_flags=_FLAGS_6_4,
         exec_rule="none", abilities=False, mlockall_noop=False, madvise_len0_einval=False,
         ms_sync_full=False, hole_slack_pages=1, shm_ctl_errno=E.ENOSYS, shm_anon=False,
+        shmctl_flags=C.SHMCTL_FLAG_MASK & ~_SHMCTL_7_1, handles=False, handle_options=(),
     ),
 }  # fmt: skip
 
@@ -238,8 +261,12 @@ ROWS: tuple[tuple[str, Any], ...] = (
     ("msync MS_SYNC_FULL", lambda p: "valid" if p.ms_sync_full else "EINVAL"),
     ("hole fit for placement", lambda p: "hole ≥ size" if not p.hole_slack_pages
      else f"hole ≥ size + {p.hole_slack_pages} page(s)"),
-    ("shm_ctl failure errno", lambda p: "R-SHM-6" if p.shm_ctl_errno is None
+    ("shm_ctl failure errno", lambda p: "R-SHM-7" if p.shm_ctl_errno is None
      else f"always {E.errorcode[p.shm_ctl_errno]}"),
+    ("SHMCTL_SEAL, _REVOCABLE, _TYMEM, _GET_FLAGS", lambda p: "R-SHM-8..10"
+     if not _SHMCTL_7_1 & ~p.shmctl_flags else "not defined (ENOSYS) [SIM]"),
+    ("handles, mmap_handle, shm_revoke", lambda p: "R-HANDLE-1..6" if p.handles
+     else "ENOSYS [SIM]"),
     ("shm_open(SHM_ANON)", lambda p: "R-SHM-1" if p.shm_anon else "EINVAL [SIM]: no SHM_ANON"),
     ("arch default", lambda p: p.default_arch),
 )  # fmt: skip

@@ -51,6 +51,8 @@ class Caller(Protocol):
 
 
 Limits = Mapping[int, tuple[int, int]]
+#: What an fd names when not the caller's table says it (mmap_handle, R-HANDLE-3).
+Opened = Callable[[int], OpenFile | None]
 
 
 def fail(errno: int, reason: str, call: str) -> QnxError:
@@ -253,6 +255,7 @@ def mmap(
     off: int,
     *,
     call: str = "mmap",
+    opened: Opened | None = None,
 ) -> int:
     """Map into ``space`` by the rules of SPEC section 3, in order; returns the address.
 
@@ -260,9 +263,11 @@ def mmap(
     (changing nothing), ``check_mmap`` runs SPEC 3's checks in their order against that
     planned range, and ``commit_mmap`` makes exactly the planned mapping.
     ``space`` and ``limits`` are the target's; ``caller`` gives the abilities (R-PEER-4).
+    ``opened`` replaces the caller's fd table as what ``fd`` names (mmap_handle: the
+    handle's object, R-HANDLE-3).
     Cost: O(log n) for placement and checks, plus O(k) for k mappings MAP_FIXED replaces.
     """
-    req = plan_mmap(space, caller, addr, length, prot, flags, fd, off, call)
+    req = plan_mmap(space, caller, addr, length, prot, flags, fd, off, call, opened)
     check_mmap(space, limits, caller, req, call)
     # Every check has passed: from here on nothing fails (R-CALL-5).
     return commit_mmap(space, req)
@@ -278,6 +283,7 @@ def plan_mmap(
     fd: int,
     off: int,
     call: str,
+    opened: Opened | None = None,
 ) -> _Request:
     """The argument checks R-MMAP-1..8, then the plan: the decoded request and its place.
 
@@ -314,17 +320,18 @@ def plan_mmap(
         if rare & profile.flag("MAP_NOX64K"):
             req.window = WINDOW_64K
     if req.fd_backed:
-        bind_object(caller, req)
+        bind_object(caller, req, opened)
     plan_place(space, req, profile)
     return req
 
 
-def bind_object(caller: Caller, req: _Request) -> None:
-    """Decode what the request's fd maps, from the **caller's** table (R-PEER-4): its open
-    file, object and record kind (R-MMAP-21, R-MMAP-22, typed memory).  Judges nothing:
-    an fd that is not open, or not mappable, fails R-MMAP-12 at its turn."""
+def bind_object(caller: Caller, req: _Request, opened: Opened | None = None) -> None:
+    """Decode what the request's fd maps, from the **caller's** table (R-PEER-4) or from
+    ``opened``: its open file, object and record kind (R-MMAP-21, R-MMAP-22, typed memory).
+    Judges nothing: an fd that is not open, or not mappable, fails R-MMAP-12 at its turn."""
     fd = req.fd
-    of = caller.fdt.get(fd) if fd >= 0 else None
+    lookup = opened if opened is not None else caller.fdt.get
+    of = lookup(fd) if fd >= 0 else None
     if of is None:
         return
     req.open_file = of

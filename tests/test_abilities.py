@@ -4,7 +4,7 @@ Each memory call that SPEC ties to an ability is exercised with the ability deni
 and allowed with subranges that do and do not hold the checked range:
 MEM_PEER (pid, R-PEER-3), MAP_FIXED (vaddr, R-MMAP-10), PROT_EXEC and
 PROT_WRITE_AND_EXEC (vaddr, R-MMAP-9 and R-MPROT-3), MEM_PHYS (paddr, R-MMAP-11,
-R-MMAP-22, R-MOFF-3, R-SHM-6), MEM_LOCK (vaddr, R-LOCK-1) and MEM_GLOBAL (R-SHM-6).
+R-MMAP-22, R-MOFF-3, R-SHM-7), MEM_LOCK (vaddr, R-LOCK-1) and MEM_GLOBAL (R-SHM-7).
 """
 
 from __future__ import annotations
@@ -708,24 +708,24 @@ def test_R_MOFF_3_mmap_device_memory_needs_mem_phys() -> None:
     assert n.mmap_device_memory(0, PS, RW, 0, DEVICE)
 
 
-def test_R_SHM_6_shmctl_phys_needs_mem_phys() -> None:
+def test_R_SHM_7_shmctl_phys_needs_mem_phys() -> None:
     k = kernel()
     n = k.spawn(uid=1000, image=False)
     fd = n.shm_open("/regs", C.O_RDWR | C.O_CREAT, 0o600)
-    expect(qerrno.EPERM, "R-SHM-6", n.shm_ctl, fd, C.SHMCTL_PHYS, DEVICE, PS)
+    expect(qerrno.EPERM, "R-SHM-7", n.shm_ctl, fd, C.SHMCTL_PHYS, DEVICE, PS)
     put(n, C.PROCMGR_AID_MEM_PHYS, NONROOT, True, ((DEVICE + PS, DEVICE + 4 * PS - 1),))
-    expect(qerrno.EPERM, "R-SHM-6", n.shm_ctl, fd, C.SHMCTL_PHYS, DEVICE, 2 * PS)
+    expect(qerrno.EPERM, "R-SHM-7", n.shm_ctl, fd, C.SHMCTL_PHYS, DEVICE, 2 * PS)
     assert n.shm_ctl(fd, C.SHMCTL_PHYS, DEVICE + PS, 2 * PS) == 0
     k.check_invariants()
 
 
-def test_R_SHM_6_shmctl_global_needs_mem_global() -> None:
+def test_R_SHM_7_shmctl_global_needs_mem_global() -> None:
     k = kernel()
     root = k.spawn(image=False)
     n = k.spawn(uid=1000, image=False)
     fd = n.shm_open("/g", C.O_RDWR | C.O_CREAT, 0o600)
     before = state(k)
-    expect(qerrno.EPERM, "R-SHM-6", n.shm_ctl, fd, C.SHMCTL_ANON | C.SHMCTL_GLOBAL, 0, PS)
+    expect(qerrno.EPERM, "R-SHM-7", n.shm_ctl, fd, C.SHMCTL_ANON | C.SHMCTL_GLOBAL, 0, PS)
     assert state(k) == before
     assert n.shm_ctl(fd, C.SHMCTL_ANON, 0, PS) == 0  # without GLOBAL: no ability needed
     fd2 = n.shm_open("/g2", C.O_RDWR | C.O_CREAT, 0o600)
@@ -735,7 +735,7 @@ def test_R_SHM_6_shmctl_global_needs_mem_global() -> None:
     assert root.shm_ctl(fd3, C.SHMCTL_ANON | C.SHMCTL_GLOBAL, 0, PS) == 0
     put(root, C.PROCMGR_AID_MEM_GLOBAL, ROOT, False)
     fd4 = root.shm_open("/g4", C.O_RDWR | C.O_CREAT, 0o600)
-    expect(qerrno.EPERM, "R-SHM-6", root.shm_ctl, fd4, C.SHMCTL_ANON | C.SHMCTL_GLOBAL, 0, PS)
+    expect(qerrno.EPERM, "R-SHM-7", root.shm_ctl, fd4, C.SHMCTL_ANON | C.SHMCTL_GLOBAL, 0, PS)
     k.check_invariants()
 
 

@@ -231,14 +231,14 @@ def _phys_call(p: Process, what: str) -> Callable[[], Any]:
 WHAT_AID = {
     "MAP_PHYS": (C.PROCMGR_AID_MEM_PHYS, "R-MMAP-11"),
     "mlock": (C.PROCMGR_AID_MEM_LOCK, "R-LOCK-1"),
-    "shm_ctl": (C.PROCMGR_AID_MEM_PHYS, "R-SHM-6"),
+    "shm_ctl": (C.PROCMGR_AID_MEM_PHYS, "R-SHM-7"),
 }
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("what", list(WHAT_AID))
 def test_privilege_root_with_ability_denied(version: str, what: str) -> None:
-    """R-MMAP-11 / R-LOCK-1 / R-SHM-6: abilities on 8.0 and 7.1; euid 0 on 6.4."""
+    """R-MMAP-11 / R-LOCK-1 / R-SHM-7: abilities on 8.0 and 7.1; euid 0 on 6.4."""
     k = kernel(version)
     p = k.spawn(uid=0, image=False)
     aid, rule = WHAT_AID[what]
@@ -352,17 +352,17 @@ def test_R_PLACE_3_hole_fit_downward(version: str) -> None:
     k.check_invariants()
 
 
-# -- shm_ctl failure errno (R-SHM-6) -----------------------------------------------------------
+# -- shm_ctl failure errno (R-SHM-7) -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_R_SHM_6_failure_errno(version: str) -> None:
+def test_R_SHM_7_failure_errno(version: str) -> None:
     k = kernel(version)
     p = k.spawn(image=False)
     fd = p.shm_open("/x", C.O_RDWR | C.O_CREAT, 0o600)
     want = E.ENOSYS if version == "6.4" else E.EINVAL
-    fails(k, p, want, "R-SHM-6", p.shm_ctl, fd, 0x10000, 0, PS)  # an unknown flag bit
-    fails(k, p, E.ENOSYS if version == "6.4" else E.EBADF, "R-SHM-6", p.shm_ctl, 99, 1, 0, PS)
+    fails(k, p, want, "R-SHM-7", p.shm_ctl, fd, 0x10000, 0, PS)  # an unknown flag bit
+    fails(k, p, E.ENOSYS if version == "6.4" else E.EBADF, "R-SHM-7", p.shm_ctl, 99, 1, 0, PS)
     assert p.shm_ctl(fd, C.SHMCTL_ANON, 0, PS) == 0
 
 

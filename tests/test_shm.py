@@ -1,8 +1,9 @@
-"""Shared memory objects against SPEC section 13: R-SHM-1 .. R-SHM-6.
+"""Shared memory objects against SPEC section 13: R-SHM-1 .. R-SHM-7.
 
 Expectations come from SPEC.md: names (R-SHM-1), errors of shm_open (R-SHM-2), new objects
 and O_TRUNC and close-on-exec (R-SHM-3), shm_unlink and object lifetime (R-SHM-4, R-OBJ-2),
-ftruncate and its accounting (R-SHM-5, R-OBJ-3, R-OBJ-6) and shm_ctl (R-SHM-6).
+ftruncate and its accounting (R-SHM-5, R-OBJ-3, R-OBJ-6) and shm_ctl (R-SHM-6, R-SHM-7;
+the revision-2 rules have their own module, test_shm_rev2.py).
 """
 
 from __future__ import annotations
@@ -105,10 +106,10 @@ def test_R_SHM_1_shm_anon_needs_O_CREAT_and_O_RDWR(oflag: int) -> None:
 # -- R-SHM-2: errors -------------------------------------------------------------------------
 
 
-def test_R_SHM_2_empty_name_is_EINVAL() -> None:
+def test_R_SHM_2_empty_name_is_ENOENT() -> None:
     p = kernel().spawn(image=False)
-    expect_error(qerrno.EINVAL, "R-SHM-2", p.shm_open, "", CREATE, 0o600)
-    expect_error(qerrno.EINVAL, "R-SHM-2", p.shm_unlink, "")
+    expect_error(qerrno.ENOENT, "R-SHM-2", p.shm_open, "", CREATE, 0o600)
+    expect_error(qerrno.ENOENT, "R-SHM-4", p.shm_unlink, "")
 
 
 def test_R_SHM_2_name_longer_than_NAME_MAX_is_ENAMETOOLONG() -> None:
@@ -488,9 +489,9 @@ def shm_fd(p: Process, name: str = "/ctl") -> int:
     return p.shm_open(name, CREATE, 0o600)
 
 
-def test_R_SHM_6_bad_fd_is_EBADF() -> None:
+def test_R_SHM_7_1_bad_fd_is_EBADF() -> None:
     p = kernel().spawn(image=False)
-    expect_error(qerrno.EBADF, "R-SHM-6", p.shm_ctl, 5, C.SHMCTL_ANON, 0, PS)
+    expect_error(qerrno.EBADF, "R-SHM-7", p.shm_ctl, 5, C.SHMCTL_ANON, 0, PS)
 
 
 @pytest.mark.parametrize(
@@ -498,72 +499,77 @@ def test_R_SHM_6_bad_fd_is_EBADF() -> None:
     [0x10000, 0x80000000, C.SHMCTL_ANON | 0x20000],
     ids=["0x10000", "top-bit", "ANON+0x20000"],
 )
-def test_R_SHM_6_unknown_flag_bits_are_EINVAL(flags: int) -> None:
+def test_R_SHM_7_2_unknown_flag_bits_are_EINVAL(flags: int) -> None:
     k = kernel()
     p = k.spawn(image=False)
     fd = shm_fd(p)
     before = k.meminfo()
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, fd, flags, 0, PS)
+    expect_error(qerrno.EINVAL, "R-SHM-7", p.shm_ctl, fd, flags, 0, PS)
     assert k.meminfo() == before
     assert p.fstat(fd).st_size == 0
 
 
-def test_R_SHM_6_ANON_PHYS_LAZY_together_is_EINVAL() -> None:
+def test_R_SHM_7_7_ANON_PHYS_LAZY_together_is_EINVAL() -> None:
     k = kernel()
     p = k.spawn(image=False)
     fd = shm_fd(p)
     flags = C.SHMCTL_ANON | C.SHMCTL_PHYS | C.SHMCTL_LAZY
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, fd, flags, 0, PS)
+    expect_error(qerrno.EINVAL, "R-SHM-7", p.shm_ctl, fd, flags, 0, PS)
     assert p.shm_ctl(fd, C.SHMCTL_ANON | C.SHMCTL_LAZY, 0, PS) == 0  # two of them are fine
 
 
-def test_R_SHM_6_already_sized_is_EINVAL() -> None:
+def test_R_SHM_7_8_already_sized_is_EBUSY() -> None:
     k = kernel()
     p = k.spawn(image=False)
     fd = shm_fd(p)
     p.ftruncate(fd, PS)
     before = k.meminfo()
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, fd, C.SHMCTL_ANON, 0, 2 * PS)
+    expect_error(qerrno.EBUSY, "R-SHM-7", p.shm_ctl, fd, C.SHMCTL_ANON, 0, 2 * PS)
     assert k.meminfo() == before
     assert p.fstat(fd).st_size == PS
 
 
-def test_R_SHM_6_already_configured_is_EINVAL() -> None:
+def test_R_SHM_7_8_already_given_memory_is_EBUSY() -> None:
     k = kernel()
     p = k.spawn(image=False)
     fd = shm_fd(p)
     assert p.shm_ctl(fd, C.SHMCTL_ANON, 0, PS) == 0
     before = k.meminfo()
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, fd, C.SHMCTL_ANON, 0, 2 * PS)
+    expect_error(qerrno.EBUSY, "R-SHM-7", p.shm_ctl, fd, C.SHMCTL_ANON, 0, 2 * PS)
     lazy = shm_fd(p, "/lazy")
     p.shm_ctl(lazy, C.SHMCTL_ANON | C.SHMCTL_LAZY, 0, PS)  # configured, still no frames
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, lazy, C.SHMCTL_ANON, 0, PS)
+    expect_error(qerrno.EBUSY, "R-SHM-7", p.shm_ctl, lazy, C.SHMCTL_ANON, 0, PS)
     assert k.meminfo() == before
     assert p.fstat(fd).st_size == PS
 
 
-def test_R_SHM_6_size_zero_is_EINVAL() -> None:
-    """[SIM] shm_ctl must give the object a size: 0 is EINVAL."""
-    p = kernel().spawn(image=False)
+def test_R_SHM_6_size_zero_is_accepted_and_counts_as_given() -> None:
+    """size 0 is accepted; the object is empty but has its memory ([SIM]): EBUSY after."""
+    k = kernel()
+    p = k.spawn(image=False)
     fd = shm_fd(p)
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, fd, C.SHMCTL_ANON, 0, 0)
+    before = k.meminfo()
+    assert p.shm_ctl(fd, C.SHMCTL_ANON, 0, 0) == 0
+    assert p.fstat(fd).st_size == 0 and k.meminfo() == before
+    expect_error(qerrno.EBUSY, "R-SHM-7", p.shm_ctl, fd, C.SHMCTL_ANON, 0, PS)
+    k.check_invariants()
 
 
-def test_R_SHM_6_on_a_regular_file_is_EINVAL() -> None:
+def test_R_SHM_7_3_on_a_regular_file_is_EINVAL() -> None:
     k = kernel()
     k.create_file("/f", b"")
     p = k.spawn(image=False)
     fd = p.open("/f", C.O_RDWR)
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, fd, C.SHMCTL_ANON, 0, PS)
+    expect_error(qerrno.EINVAL, "R-SHM-7", p.shm_ctl, fd, C.SHMCTL_ANON, 0, PS)
 
 
-def test_R_SHM_6_GLOBAL_needs_MEM_GLOBAL_EPERM_for_non_root() -> None:
+def test_R_SHM_7_9_GLOBAL_needs_MEM_GLOBAL_EPERM_for_non_root() -> None:
     k = kernel()
     user = k.spawn(uid=1000, image=False)
     fd = shm_fd(user)
     before = k.meminfo()
     flags = C.SHMCTL_ANON | C.SHMCTL_GLOBAL
-    expect_error(qerrno.EPERM, "R-SHM-6", user.shm_ctl, fd, flags, 0, PS)
+    expect_error(qerrno.EPERM, "R-SHM-7", user.shm_ctl, fd, flags, 0, PS)
     assert k.meminfo() == before
     assert user.fstat(fd).st_size == 0
     allow(user, C.PROCMGR_AID_MEM_GLOBAL)
@@ -572,15 +578,15 @@ def test_R_SHM_6_GLOBAL_needs_MEM_GLOBAL_EPERM_for_non_root() -> None:
     assert root.shm_ctl(shm_fd(root, "/g2"), flags, 0, PS) == 0
 
 
-def test_R_SHM_6_PHYS_needs_MEM_PHYS_EPERM() -> None:
+def test_R_SHM_7_11_PHYS_needs_MEM_PHYS_EPERM() -> None:
     k = kernel()
     user = k.spawn(uid=1000, image=False)
     fd = shm_fd(user)
-    expect_error(qerrno.EPERM, "R-SHM-6", user.shm_ctl, fd, C.SHMCTL_PHYS, DEVICE_START, PS)
+    expect_error(qerrno.EPERM, "R-SHM-7", user.shm_ctl, fd, C.SHMCTL_PHYS, DEVICE_START, PS)
     root = k.spawn(image=False)
     deny(root, C.PROCMGR_AID_MEM_PHYS)
     rfd = shm_fd(root, "/r")
-    expect_error(qerrno.EPERM, "R-SHM-6", root.shm_ctl, rfd, C.SHMCTL_PHYS, DEVICE_START, PS)
+    expect_error(qerrno.EPERM, "R-SHM-7", root.shm_ctl, rfd, C.SHMCTL_PHYS, DEVICE_START, PS)
     assert root.fstat(rfd).st_size == 0
     allow(user, C.PROCMGR_AID_MEM_PHYS)
     assert user.shm_ctl(fd, C.SHMCTL_PHYS, DEVICE_START, PS) == 0
@@ -596,11 +602,11 @@ def test_R_SHM_6_PHYS_needs_MEM_PHYS_EPERM() -> None:
     ],
     ids=["unaligned-paddr", "unaligned-size", "past-end", "at-end"],
 )
-def test_R_SHM_6_PHYS_unaligned_or_out_of_range_is_EINVAL(paddr: int, size: int) -> None:
+def test_R_SHM_7_11_PHYS_unaligned_or_out_of_range_is_EINVAL(paddr: int, size: int) -> None:
     k = kernel()
     p = k.spawn(image=False)
     fd = shm_fd(p)
-    expect_error(qerrno.EINVAL, "R-SHM-6", p.shm_ctl, fd, C.SHMCTL_PHYS, paddr, size)
+    expect_error(qerrno.EINVAL, "R-SHM-7", p.shm_ctl, fd, C.SHMCTL_PHYS, paddr, size)
     assert p.fstat(fd).st_size == 0
     assert p.shm_ctl(fd, C.SHMCTL_PHYS, DEVICE_START, PS) == 0  # still configurable
 
@@ -650,25 +656,25 @@ def test_R_SHM_6_ANON_PHYS_gives_contiguous_frames() -> None:
     k.check_invariants()
 
 
-def test_R_SHM_6_ANON_PHYS_without_a_contiguous_run_is_ENOMEM() -> None:
+def test_R_SHM_7_13_ANON_PHYS_without_a_contiguous_run_is_ENOMEM() -> None:
     k = kernel(ram=16 * PS)
     p = k.spawn(image=False)
     fragment(p, 8)  # 8 free pages, none next to another
     fd = shm_fd(p)
     before = k.meminfo()
-    expect_error(qerrno.ENOMEM, "R-SHM-6", p.shm_ctl, fd, C.SHMCTL_ANON | C.SHMCTL_PHYS, 0, 2 * PS)
+    expect_error(qerrno.ENOMEM, "R-SHM-7", p.shm_ctl, fd, C.SHMCTL_ANON | C.SHMCTL_PHYS, 0, 2 * PS)
     assert k.meminfo() == before
     assert p.fstat(fd).st_size == 0
     assert p.shm_ctl(fd, C.SHMCTL_ANON, 0, 2 * PS) == 0  # scattered frames do exist
     k.check_invariants()
 
 
-def test_R_SHM_6_ANON_without_RAM_is_ENOMEM() -> None:
+def test_R_SHM_7_13_ANON_without_RAM_is_ENOMEM() -> None:
     k = kernel(ram=8 * PS)
     p = k.spawn(image=False)
     fd = shm_fd(p)
     before = k.meminfo()
-    expect_error(qerrno.ENOMEM, "R-SHM-6", p.shm_ctl, fd, C.SHMCTL_ANON, 0, 9 * PS)
+    expect_error(qerrno.ENOMEM, "R-SHM-7", p.shm_ctl, fd, C.SHMCTL_ANON, 0, 9 * PS)
     assert k.meminfo() == before
     assert p.shm_ctl(fd, C.SHMCTL_ANON | C.SHMCTL_LAZY, 0, 9 * PS) == 0  # lazy: no frames yet
     k.check_invariants()
