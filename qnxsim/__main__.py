@@ -2,7 +2,8 @@
 ``python -m qnxsim ...``).
 
 ``demo`` walks through QNX's own mmap_peer() example and the errors a porting engineer
-meets, printing each step with the rule that decided it.  ``run`` executes a scenario
+meets, then gives a client a buffer both ways (mmap_peer, and a shared memory handle),
+printing each step with the rule that decided it.  ``run`` executes a scenario
 script and ``shell`` reads the same language at a prompt (``qnxsim.script`` documents
 it).  ``pidin`` prints ``pidin mem`` or every mapping record of a freshly booted machine,
 or of the machine a script leaves behind.
@@ -33,6 +34,7 @@ from qnxsim.constants import (
     O_RDWR,
     PROT_READ,
     PROT_WRITE,
+    SHM_ANON,
     flag_names,
 )
 from qnxsim.profile import PROFILES
@@ -119,7 +121,23 @@ def demo(out: TextIO) -> int:
     info = k.meminfo()
     w(f"   meminfo: {info.allocated:#x} bytes allocated, {info.reserved:#x} reserved\n\n")
 
-    w(f"6. The parent's address space afterwards, as `pidin mem` shows it:\n{HEADER}\n")
+    w("6. A buffer for the client through a handle (7.1+), which QNX recommends over mmap_peer:\n")
+    fd = server.shm_open(SHM_ANON, O_RDWR | O_CREAT, 0o600)
+    server.ftruncate(fd, 8192)
+    handle = server.shm_create_handle(fd, client.pid, O_RDWR, 0)
+    w(f"   server: fd = shm_open(SHM_ANON, ...) -> {fd}; ftruncate(fd, 8192); "
+      f"shm_create_handle(fd, {client.pid}, O_RDWR, &h, 0) -> h = {handle:#x}\n")  # fmt: skip
+    w("   (the handle travels to the client in a message; no name, no ability needed)\n")
+    buf = client.mmap_handle(0, 8192, rw, MAP_SHARED, handle, 0)
+    w(f"   client: mmap_handle(0, 8192, PROT_READ|PROT_WRITE, MAP_SHARED, h, 0) -> {buf:#x}\n")
+    server.pwrite(fd, b"request #2", 0)
+    w(f"   server writes b'request #2' through its fd; the client reads "
+      f"{client.read_memory(buf, 10)!r}\n")  # fmt: skip
+    _attempt(out, "the handle is used up: mmap_handle(..., h, 0) again",
+             lambda: client.mmap_handle(0, 8192, rw, MAP_SHARED, handle, 0))  # fmt: skip
+    w("   (shm_open_handle(h, O_RDWR) would have given the client an fd instead)\n\n")
+
+    w(f"7. The parent's address space afterwards, as `pidin mem` shows it:\n{HEADER}\n")
     w("\n".join(process_lines(parent)) + "\n")
     k.check_invariants()
     return 0

@@ -470,3 +470,18 @@ def test_R_HANDLE_property_refcounts_and_single_use(
         alive = {v for v, _ in k.shm_handles}
         assert not alive & gone, "a used, deleted or dropped handle came back"
         k.check_invariants()
+
+
+def test_demo_gives_a_client_a_buffer_both_ways() -> None:
+    """`qnxsim demo` shows mmap_peer and a handle (shm_create_handle, mmap_handle)."""
+    import io
+
+    from qnxsim.__main__ import demo
+
+    out = io.StringIO()
+    assert demo(out) == 0
+    text = out.getvalue()
+    assert "mmap_peer(" in text and "shm_create_handle(fd, " in text
+    assert "mmap_handle(0, 8192, PROT_READ|PROT_WRITE, MAP_SHARED, h, 0)" in text
+    assert "the client reads b'request #2'" in text
+    assert "EBADF (9): mmap_handle: R-HANDLE-3" in text
