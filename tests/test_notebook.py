@@ -34,5 +34,5 @@ def test_tutorial_runs_top_to_bottom() -> None:
     assert len(html) >= 10  # a picture for every section and puzzle
     assert all("<svg" in o["data"]["text/html"] or "<ol" in o["data"]["text/html"] for o in html)
     text = "".join(o.get("text", "") for o in outputs)
-    for rule in ("R-PEER-2", "R-MPROT-2", "R-PEER-3", "R-MPROT-5"):
+    for rule in ("R-PEER-2", "R-MPROT-2", "R-PEER-3", "R-MPROT-5", "R-HANDLE-3"):
         assert rule in text
