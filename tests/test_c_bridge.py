@@ -379,3 +379,71 @@ def test_kernel_arch_must_be_the_hosts() -> None:
     k = Kernel(arch=other)
     with pytest.raises(ValueError, match="host"):
         k.exec_c(str(build(EXAMPLES / "peer_page.c")))
+
+
+def test_cli_serve_hands_out_pids_to_programs_started_by_hand() -> None:
+    import subprocess
+    import sys
+
+    prog = build(EXAMPLES / "peer_page.c")
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLES.parent.parent))
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "qnxsim", "serve", "--processes", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert serve.stdout is not None
+        sock = serve.stdout.readline().split("=", 1)[1].strip()
+        token = serve.stdout.readline().split()[0].split("=", 1)[1]
+        assert serve.stdout.readline().startswith("serving")
+        env = dict(os.environ, QNXSIM_SOCK=sock, QNXSIM_TOKEN=token, QNXSIM_TOP="1")
+        done = subprocess.run([str(prog)], env=env, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0 and "exited with 0" in done.stdout
+        again = subprocess.run([str(prog)], env=env, capture_output=True, text=True, timeout=30)
+        assert again.returncode == 125 and "token" in again.stderr  # one-time tokens
+    finally:
+        serve.send_signal(signal.SIGINT)
+        out, _ = serve.communicate(timeout=30)
+    assert "called mmap_peer(2, 0, 4096" in out
+
+
+EVICT = r"""
+#include <stdio.h>
+#include <sys/mman.h>
+int main(void) {
+    char *p = mmap(0, 64 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    for (int i = 0; i < 64; i++) p[i * 4096] = (char)i;
+    for (int i = 0; i < 64; i += 2) mprotect(p + i * 4096, 4096, PROT_READ);  /* 64 runs */
+    int sum = 0;
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 64; i++) sum += p[i * 4096];
+    printf("%d\n", sum);
+    return 0;
+}
+"""
+
+
+def test_mirror_is_emptied_before_the_hosts_map_count_is_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qnxsim.c.server as server
+
+    monkeypatch.setattr(server, "MAX_MIRROR_RUNS", 4)
+    k = Kernel()
+    status, out = run(k, write_c(tmp_path, "evict", EVICT))
+    assert status == 0 and out == f"{3 * sum(range(64))}\n"
+    from qnxsim.c.run import server_for
+
+    assert server_for(k).evictions >= 10
+
+
+def test_kernel_page_size_must_be_a_multiple_of_the_hosts() -> None:
+    import mmap
+
+    if mmap.PAGESIZE == 4096:
+        pytest.skip("every simulated page size is a multiple of 4 KiB")
+    k = Kernel(arch=os.uname().machine, page_size=4096)
+    with pytest.raises(ValueError, match="page_size"):
+        k.exec_c(str(build(EXAMPLES / "peer_page.c")))

@@ -9,6 +9,7 @@ first use, in a thread of this process.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import signal
 import subprocess
@@ -32,6 +33,11 @@ def server_for(kernel: Kernel) -> Server:
     if reason is not None:
         raise RuntimeError(f"qnxsim cannot run C programs here: {reason}")
     check_arch(kernel.arch)
+    if kernel.page_size % mmap.PAGESIZE:
+        raise ValueError(
+            f"the kernel's page_size is {kernel.page_size} but the host maps memory in pages "
+            f"of {mmap.PAGESIZE}: use a multiple of it"
+        )
     with _servers_lock:
         srv = _servers.get(kernel)
         if srv is None or srv._closed:

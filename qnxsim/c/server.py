@@ -41,6 +41,9 @@ from qnxsim.pathspace import SHMEM_DIR, normalize
 from qnxsim.process import Process
 from qnxsim.trace import TraceEvent
 
+#: Host mappings a mirror may hold before it is emptied and refilled on demand: well below
+#: Linux's default vm.max_map_count (65530), which counts the host's own mappings too.
+MAX_MIRROR_RUNS = 30000
 GRANT_AHEAD = 256  # pages a fault may map beyond the faulting one, when they are ready
 SHOOTDOWN_TIMEOUT = 5.0  # seconds a process has to acknowledge; then it is killed
 MAX_REQUEST = (1 << 20) + 65536
@@ -176,6 +179,7 @@ class Server:
         self._closed = False
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []  # protocol errors seen (garbage, bad tokens)
+        self.evictions = 0  # mirrors emptied to stay below the host's map count
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -393,8 +397,16 @@ class Server:
             limit = min(hit[1], page + GRANT_AHEAD * ps)
             while end < limit and peek(space, end) == (paddr + (end - page), prot):
                 end += ps
+            ranges: list[tuple[int, int, int, int]] = []
+            if len(client.mirror.map) >= MAX_MIRROR_RUNS:  # evict all: cold pages refault
+                self.evictions += 1
+                m = k.machine
+                ranges = [
+                    (lo, hi, 0, -1) for lo, hi in client.mirror.drop(m.user_start, m.user_end)
+                ]
             client.mirror.grant(page, end, paddr, prot)
-            reply = _pack_reply(0, [], [(page, end, paddr, prot)], b"")
+            ranges.append((page, end, paddr, prot))
+            reply = _pack_reply(0, [], ranges, b"")
         client.sock.sendall(reply)
 
     # -- invalidation -------------------------------------------------------------------
