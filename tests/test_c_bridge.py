@@ -447,3 +447,22 @@ def test_kernel_page_size_must_be_a_multiple_of_the_hosts() -> None:
     k = Kernel(arch=os.uname().machine, page_size=4096)
     with pytest.raises(ValueError, match="page_size"):
         k.exec_c(str(build(EXAMPLES / "peer_page.c")))
+
+
+CLOSER = r"""
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(void) {
+    for (int fd = 3; fd < 4096; fd++) close(fd);   /* a daemon's habit */
+    char *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    p[0] = 'k';
+    printf("%c\n", p[0]);
+    return 0;
+}
+"""
+
+
+def test_closing_every_fd_leaves_the_bridge_working(tmp_path: Path) -> None:
+    status, out = run(Kernel(), write_c(tmp_path, "closer", CLOSER))
+    assert (status, out) == (0, "k\n")

@@ -767,7 +767,16 @@ int open64(const char *path, int oflag, ...) {
     return qx_open_common(path, oflag, mode);
 }
 
+/* The library's own fds (the sockets, the RAM file) are not the program's to close. */
+static int qx_private_fd(int fd) {
+    return fd >= 0 && (fd == qx_sock || fd == qx_sd || fd == qx_ram);
+}
+
 int close(int fd) {
+    if (qx_private_fd(fd)) {
+        errno = EBADF;
+        return -1;
+    }
     long long s = qx_simfd(fd);
     if (s < 0)
         return (int)syscall(SYS_close, fd);
@@ -790,6 +799,10 @@ int dup(int fd) {
 }
 
 int dup2(int fd, int fd2) {
+    if (qx_private_fd(fd) || qx_private_fd(fd2)) {
+        errno = EBADF;
+        return -1;
+    }
     long long s = qx_simfd(fd);
     if (s < 0) {
         if (qx_simfd(fd2) >= 0)
