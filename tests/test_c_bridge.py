@@ -466,3 +466,48 @@ int main(void) {
 def test_closing_every_fd_leaves_the_bridge_working(tmp_path: Path) -> None:
     status, out = run(Kernel(), write_c(tmp_path, "closer", CLOSER))
     assert (status, out) == (0, "k\n")
+
+
+PHYS = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+int main(void) {
+    char *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, NOFD, 0);
+    strcpy(p, "frame");
+    off_t paddr;
+    size_t contig;
+    if (mem_offset(p, NOFD, 4096, &paddr, &contig) == -1) return 1;
+    char *alias = mmap_device_memory(0, 4096, PROT_READ | PROT_WRITE, 0, (uint64_t)paddr);
+    if (alias == MAP_FAILED) return 2;
+    alias[0] = 'F';                               /* one frame, two mappings */
+    printf("%s %s %zu\n", p, alias, contig);
+    int fd = posix_typed_mem_open("/sysram/below16M", O_RDWR, POSIX_TYPED_MEM_ALLOCATE);
+    struct posix_typed_mem_info info;
+    if (fd == -1 || posix_typed_mem_get_info(fd, &info) != 0) return 3;
+    char *t = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (t == MAP_FAILED) return 4;
+    t[0] = 1;
+    off_t toff;
+    size_t tlen;
+    int tfd;
+    if (posix_mem_offset(t, 4096, &toff, &tlen, &tfd) != 0) return 5;
+    printf("%d %d\n", toff < 16 << 20, tfd == fd);
+    return 0;
+}
+"""
+
+
+def test_R_MOFF_1_dev_mem_alias_and_typed_memory_from_c(tmp_path: Path) -> None:
+    k = Kernel()
+    status, out = run(k, write_c(tmp_path, "phys", PHYS))
+    assert status == 0, out
+    first, second = out.splitlines()
+    assert first == "Frame Frame 4096"
+    py = k.spawn(image=False)  # the Python API says the same of the same calls
+    fd = py.posix_typed_mem_open("/sysram/below16M", C.O_RDWR, C.POSIX_TYPED_MEM_ALLOCATE)
+    t = py.mmap(0, 4096, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, fd, 0)
+    py.write_memory(t, b"\1")
+    off, _, named = py.posix_mem_offset(t, 4096)
+    assert second == f"{int(off < 16 << 20)} {int(named == fd)}" == "1 1"
