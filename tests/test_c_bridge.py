@@ -374,6 +374,18 @@ def test_program_run_outside_qnxsim_says_so(tmp_path: Path) -> None:
     assert done.returncode == 125 and "qnxsim exec" in done.stderr
 
 
+def test_the_last_run_stops_the_kernels_server(tmp_path: Path) -> None:
+    k = Kernel()
+    prog = str(build(EXAMPLES / "peer_page.c"))
+    first, second = k.exec_c(prog), k.exec_c(prog)
+    assert first.server is second.server
+    assert first.wait(30) == 0 and not first.server._closed  # the second still runs
+    assert second.wait(30) == 0 and second.server._closed
+    third = k.exec_c(prog)  # a new server for the same kernel
+    assert third.wait(30) == 0 and third.server is not first.server
+    assert [p.pid for p in k.processes()] == [1]
+
+
 def test_kernel_arch_must_be_the_hosts() -> None:
     other = "aarch64" if os.uname().machine == "x86_64" else "x86_64"
     k = Kernel(arch=other)
@@ -431,12 +443,9 @@ def test_mirror_is_emptied_before_the_hosts_map_count_is_reached(
     import qnxsim.c.server as server
 
     monkeypatch.setattr(server, "MAX_MIRROR_RUNS", 4)
-    k = Kernel()
-    status, out = run(k, write_c(tmp_path, "evict", EVICT))
-    assert status == 0 and out == f"{3 * sum(range(64))}\n"
-    from qnxsim.c.run import server_for
-
-    assert server_for(k).evictions >= 10
+    r = Kernel().exec_c(str(build(write_c(tmp_path, "evict", EVICT))))
+    assert r.wait(30) == 0 and r.stdout == f"{3 * sum(range(64))}\n".encode()
+    assert r.server.evictions >= 10
 
 
 def test_kernel_page_size_must_be_a_multiple_of_the_hosts() -> None:
@@ -511,3 +520,33 @@ def test_R_MOFF_1_dev_mem_alias_and_typed_memory_from_c(tmp_path: Path) -> None:
     py.write_memory(t, b"\1")
     off, _, named = py.posix_mem_offset(t, 4096)
     assert second == f"{int(off < 16 << 20)} {int(named == fd)}" == "1 1"
+
+
+CHILD_FAULT = r"""
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    volatile char *p = mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        p[0] = 1;                                   /* read-only: SIGSEGV/SEGV_ACCERR */
+        _exit(0);
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    printf("%d %d\n", WIFSIGNALED(st), WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+    return 0;
+}
+"""
+
+
+def test_R_PROC_4_parent_sees_a_child_killed_by_its_fault(tmp_path: Path) -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, write_c(tmp_path, "child_fault", CHILD_FAULT))
+    assert status == 0
+    assert out == f"1 {signal.SIGSEGV}\n"
+    (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
+    assert fault.pid == 3 and "SEGV_ACCERR" in fault.reason

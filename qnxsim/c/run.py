@@ -27,6 +27,16 @@ _servers: weakref.WeakKeyDictionary[Kernel, Server] = weakref.WeakKeyDictionary(
 _servers_lock = threading.Lock()
 
 
+def release_server(kernel: Kernel, server: Server) -> None:
+    """One run of ``kernel`` ended: close its server when no run or client is left."""
+    with _servers_lock:
+        server.runs -= 1
+        if server.runs <= 0 and not any(c.proc.alive for c in list(server.clients.values())):
+            server.close()
+            if _servers.get(kernel) is server:
+                del _servers[kernel]
+
+
 def server_for(kernel: Kernel) -> Server:
     """The kernel's server, started on first use (RuntimeError on a host that cannot)."""
     reason = unsupported_reason()
@@ -62,6 +72,7 @@ class CRun:
         self.stdout: bytes | None = None
         self.stderr: bytes | None = None
         self.returncode: int | None = None
+        self._counted = True  # one of the server's active runs until it ends
 
     def wait(self, timeout: float | None = 60.0) -> int:
         """Wait for the program and every host process it made; TimeoutExpired after
@@ -79,6 +90,7 @@ class CRun:
         rc = self.popen.returncode
         self.returncode = 128 - rc if rc < 0 else rc
         self._settle()
+        self._done()
         return self.returncode
 
     def kill(self) -> None:
@@ -95,6 +107,14 @@ class CRun:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.communicate(timeout=5)
         self.returncode = self.returncode if self.returncode is not None else -1
+        self._settle()
+        self._done()
+
+    def _done(self) -> None:
+        """The last run of a kernel stops its server (a later one starts another)."""
+        if self._counted:
+            self._counted = False
+            release_server(self.kernel, self.server)
 
     def _kill_group(self) -> None:
         """SIGKILL to the session; wait (a few seconds at most) until it is empty."""
@@ -134,7 +154,13 @@ def exec_c(
     if isinstance(argv, str):
         raise TypeError("argv must be a sequence of str, not one str")
     server = server_for(kernel)
-    proc = kernel.spawn(path, uid=uid, gid=gid, parent=parent)
+    with _servers_lock:
+        server.runs += 1
+    try:
+        proc = kernel.spawn(path, uid=uid, gid=gid, parent=parent)
+    except BaseException:
+        release_server(kernel, server)
+        raise
     token = server.token(proc.pid)
     full_env = dict(os.environ if env is None else env)
     full_env.update(QNXSIM_SOCK=server.path, QNXSIM_TOKEN=token, QNXSIM_TOP="1")

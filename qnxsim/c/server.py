@@ -180,6 +180,7 @@ class Server:
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []  # protocol errors seen (garbage, bad tokens)
         self.evictions = 0  # mirrors emptied to stay below the host's map count
+        self.runs = 0  # programs started by qnxsim.c.run and not yet waited for
 
     # -- lifecycle ----------------------------------------------------------------------
 
