@@ -1,11 +1,14 @@
 """QNX headers for C programs, generated from a profile so every constant is the kernel's.
 
 ``write_headers(dest, version, arch)`` writes ``sys/mman.h``, ``sys/mman_peer.h``,
-``sys/procmgr.h``, ``process.h`` (what QNX memory code includes) and ``qnxsim_tables.h``
-(the client library's QNX-to-host translations by name: errno, signals, open flags,
-resource limits).  The QNX headers replace the host's ``<sys/mman.h>`` whole (no
-``#include_next``): a program must see QNX's MAP_* and PROT_* values, and everything it
-declares is a simulated call; every other header (``stdio.h``, ``fcntl.h``...) is the host's.
+``sys/procmgr.h``, ``process.h`` (what QNX memory code includes; the declarations come
+from the call table, ``qnxsim.calls``), ``qnxsim_tables.h`` (the client library's
+QNX-to-host translations by name: errno, signals, open flags, resource limits) and
+``qnxsim_generated.h`` (the client library's definitions of the table's simple rows).
+
+The QNX headers replace the host's ``<sys/mman.h>`` whole (no ``#include_next``): a
+program must see QNX's MAP_* and PROT_* values, and everything that header declares is a
+simulated call; every other header (``stdio.h``, ``fcntl.h``...) is the host's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qnxsim import errno as qerrno
+from qnxsim.c import generate
 from qnxsim.profile import PROFILES
 
 #: Constant families the QNX headers define, by name prefix (values from the profile).
@@ -22,43 +26,21 @@ PROCMGR_PREFIXES = ("PROCMGR_",)
 #: Names the headers define by hand (pointers), not from the numeric profile values.
 _BY_HAND = {"MAP_FAILED", "NOFD", "SHM_ANON"}
 
-#: C declarations of the simulated calls, as QNX's headers spell them (argument order and
-#: types).  Header -> declarations.
-MMAN_DECLS = """\
-void *mmap(void *__addr, size_t __len, int __prot, int __flags, int __fd, off_t __off);
-void *mmap64(void *__addr, size_t __len, int __prot, int __flags, int __fd, __off64_t __off);
-int munmap(void *__addr, size_t __len);
-int munmap_flags(void *__addr, size_t __len, unsigned __flags);
-int mprotect(void *__addr, size_t __len, int __prot);
-int msync(void *__addr, size_t __len, int __flags);
-int mlock(const void *__addr, size_t __len);
-int munlock(const void *__addr, size_t __len);
-int mlockall(int __flags);
-int munlockall(void);
-int posix_madvise(void *__addr, size_t __len, int __advice);
-void *mmap_peer(pid_t __pid, void *__addr, size_t __len, int __prot, int __flags, int __fd,
-                off_t __off);
-void *mmap64_peer(pid_t __pid, void *__addr, size_t __len, int __prot, int __flags, int __fd,
-                  __off64_t __off);
-int munmap_peer(pid_t __pid, void *__addr, size_t __len);
-int mem_offset(const void *__addr, int __fd, size_t __len, off_t *__off, size_t *__contig_len);
-int mem_offset64(const void *__addr, int __fd, size_t __len, __off64_t *__off,
-                 size_t *__contig_len);
-void *mmap_device_memory(void *__addr, size_t __len, int __prot, int __flags,
-                         uint64_t __physical);
-int munmap_device_memory(void *__addr, size_t __len);
-int shm_open(const char *__name, int __oflag, mode_t __mode);
-int shm_unlink(const char *__name);
-int shm_ctl(int __fd, int __flags, uint64_t __paddr, uint64_t __size);
-int posix_typed_mem_open(const char *__name, int __oflag, int __tflag);
-int posix_typed_mem_get_info(int __fd, struct posix_typed_mem_info *__info);
-int posix_mem_offset(const void *__addr, size_t __len, off_t *__off, size_t *__contig_len,
-                     int *__fd);
+#: Types the declarations use that the host's headers may lack.
+_TYPES = (
+    """\
+#ifndef __off64_t_defined
+typedef __off64_t off64_t;
+#define __off64_t_defined
+#endif
 """
-
-PROCMGR_DECLS = """\
-int procmgr_ability(pid_t __pid, unsigned __ability, ...);
+    + generate.SHM_HANDLE_T
+    + """\
+struct posix_typed_mem_info {
+    size_t posix_tmi_length;
+};
 """
+)
 
 
 def profile_constants(version: str) -> dict[str, int]:
@@ -104,8 +86,8 @@ def mman_h(version: str, arch: str) -> str:
         + _defines(consts, MMAN_PREFIXES)
         + "#define MAP_FAILED ((void *)-1)\n#define NOFD (-1)\n"
         "#define SHM_ANON ((const char *)1)\n"
-        "struct posix_typed_mem_info {\n    size_t posix_tmi_length;\n};\n"
-        + MMAN_DECLS
+        + _TYPES
+        + generate.declarations("sys/mman.h")
         + "#ifdef __cplusplus\n}\n#endif\n"
     )
     return _guard("sys/mman.h", body, version, arch)
@@ -117,7 +99,7 @@ def procmgr_h(version: str, arch: str) -> str:
         "#include <sys/types.h>\n"
         '#ifdef __cplusplus\nextern "C" {\n#endif\n'
         + _defines(consts, PROCMGR_PREFIXES)
-        + PROCMGR_DECLS
+        + generate.declarations("sys/procmgr.h")
         + "#ifdef __cplusplus\n}\n#endif\n"
     )
     return _guard("sys/procmgr.h", body, version, arch)
@@ -207,12 +189,18 @@ def _rlim_infinity(arch: str) -> int:
     return ARCHES[arch].rlim_infinity
 
 
+def generated_h(version: str, arch: str) -> str:
+    """The client library's definitions of the table's simple rows (``generate``)."""
+    return _guard("qnxsim_generated.h", generate.wrappers(), version, arch)
+
+
 HEADERS = {
     "sys/mman.h": mman_h,
     "sys/mman_peer.h": mman_peer_h,
     "sys/procmgr.h": procmgr_h,
     "process.h": process_h,
     "qnxsim_tables.h": tables_h,
+    "qnxsim_generated.h": generated_h,
 }
 
 

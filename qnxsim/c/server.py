@@ -34,6 +34,7 @@ from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.access import MemoryFault
 from qnxsim.addrspace import AddressSpace
+from qnxsim.c.generate import generated_rows, unsigned_args
 from qnxsim.errno import QnxError
 from qnxsim.intervals import IntervalMap
 from qnxsim.kernel import Kernel
@@ -643,9 +644,11 @@ def _pair(v: tuple[int, ...]) -> tuple[list[int], bytes]:
     return list(v), b""
 
 
-def _call(method: str, *, addr_args: tuple[int, ...] = ()) -> Handler:
-    """A handler that calls ``Process.<method>`` with the integer arguments (addresses and
-    sizes at ``addr_args`` read as unsigned words) and returns its int result."""
+def _call(method: str) -> Handler:
+    """A handler that calls ``Process.<method>`` with the integer arguments (those the call
+    table types as addresses, sizes and unsigned words read as unsigned) and returns its
+    int result, or the items of its tuple result."""
+    addr_args = unsigned_args(method)
 
     def handler(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
         conv = [_u(a) if i in addr_args else a for i, a in enumerate(args)]
@@ -697,30 +700,30 @@ Inval = Callable[[Server, Client, list[int], list[int]], None]
 
 #: Call name -> (handler, what it may take away from mirrors).
 CALLS: dict[str, tuple[Handler, Inval]] = {
-    "mmap": (_call("mmap", addr_args=(0, 1)), _mmap_fixed),
-    "mmap64": (_call("mmap64", addr_args=(0, 1)), _mmap_fixed),
-    "mmap_peer": (_call("mmap_peer", addr_args=(1, 2)), _peer_fixed),
-    "mmap64_peer": (_call("mmap64_peer", addr_args=(1, 2)), _peer_fixed),
-    "munmap": (_call("munmap", addr_args=(0, 1)), _own_range(0, 1)),
-    "munmap_flags": (_call("munmap_flags", addr_args=(0, 1)), _own_range(0, 1)),
-    "munmap_peer": (_call("munmap_peer", addr_args=(1, 2)), _peer_range),
-    "mprotect": (_call("mprotect", addr_args=(0, 1)), _own_range(0, 1)),
-    "msync": (_call("msync", addr_args=(0, 1)), _all),
-    "mlock": (_call("mlock", addr_args=(0, 1)), _own_range(0, 1)),
-    "munlock": (_call("munlock", addr_args=(0, 1)), _none),
+    "mmap": (_call("mmap"), _mmap_fixed),
+    "mmap64": (_call("mmap64"), _mmap_fixed),
+    "mmap_peer": (_call("mmap_peer"), _peer_fixed),
+    "mmap64_peer": (_call("mmap64_peer"), _peer_fixed),
+    "munmap": (_call("munmap"), _own_range(0, 1)),
+    "munmap_flags": (_call("munmap_flags"), _own_range(0, 1)),
+    "munmap_peer": (_call("munmap_peer"), _peer_range),
+    "mprotect": (_call("mprotect"), _own_range(0, 1)),
+    "msync": (_call("msync"), _all),
+    "mlock": (_call("mlock"), _own_range(0, 1)),
+    "munlock": (_call("munlock"), _none),
     "mlockall": (_call("mlockall"), _all),
     "munlockall": (_call("munlockall"), _none),
-    "posix_madvise": (_call("posix_madvise", addr_args=(0, 1)), _all),
-    "mem_offset": (_call("mem_offset", addr_args=(0, 2)), _own_range(0, 2)),
-    "mem_offset64": (_call("mem_offset64", addr_args=(0, 2)), _own_range(0, 2)),
-    "mmap_device_memory": (_call("mmap_device_memory", addr_args=(0, 1, 4)), _own_range(0, 1)),
-    "munmap_device_memory": (_call("munmap_device_memory", addr_args=(0, 1)), _own_range(0, 1)),
+    "posix_madvise": (_call("posix_madvise"), _all),
+    "mem_offset": (_call("mem_offset"), _own_range(0, 2)),
+    "mem_offset64": (_call("mem_offset64"), _own_range(0, 2)),
+    "mmap_device_memory": (_call("mmap_device_memory"), _own_range(0, 1)),
+    "munmap_device_memory": (_call("munmap_device_memory"), _own_range(0, 1)),
     "shm_open": (_shm_open, _none),
     "shm_unlink": (_named("shm_unlink"), _none),
-    "shm_ctl": (_call("shm_ctl", addr_args=(2, 3)), _all),
+    "shm_ctl": (_call("shm_ctl"), _all),
     "posix_typed_mem_open": (_typed_open, _none),
     "posix_typed_mem_get_info": (_call("posix_typed_mem_get_info"), _none),
-    "posix_mem_offset": (_call("posix_mem_offset", addr_args=(0, 1)), _own_range(0, 1)),
+    "posix_mem_offset": (_call("posix_mem_offset"), _own_range(0, 1)),
     "ftruncate": (_call("ftruncate"), _all),
     "open": (_open, _none),
     "close": (_call("close"), _none),
@@ -743,13 +746,16 @@ CALLS: dict[str, tuple[Handler, Inval]] = {
     "setgid": (_call("setgid"), _none),
     "setegid": (_call("setegid"), _none),
     "getrlimit": (_call("getrlimit"), _none),
-    "setrlimit": (_call("setrlimit", addr_args=(1, 2)), _none),
+    "setrlimit": (_call("setrlimit"), _none),
     "fork": (_fork, _none),
     "@forkfailed": (_forkfailed, _none),
     "exec": (_exec, _whole),
     "exit": (_exit, _none),
     "waitpid": (_waitpid, _none),
 }
+# Every other row of the call table of a simple shape (qnxsim.c.generate): what it may take
+# from a mirror is not known here, so every mirror is checked after it (``_all``).
+CALLS.update({row.name: (_call(row.name), _all) for row in generated_rows()})
 
 
 def serve_forever(kernel: Kernel) -> Server:

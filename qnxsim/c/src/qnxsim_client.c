@@ -1108,3 +1108,7 @@ int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl) {
                       (long long)(hard == RLIM_INFINITY ? QX_RLIM_INFINITY : hard)};
     return (int)qx_int_result(qx_call("setrlimit", 3, a));
 }
+
+/* -- every other call of the table (generated from qnxsim.calls) ----------------------------- */
+
+#include "qnxsim_generated.h"

@@ -1,0 +1,52 @@
+"""The C bridge reads the call table: QNX header declarations come from it, and every row
+of a QNX header is routed by the client library and the server (by hand or generated)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from c_support import needs_c
+
+from qnxsim import calls
+from qnxsim.c import generate, headers
+from qnxsim.c.build import client_source
+from qnxsim.c.server import CALLS as SERVED
+
+
+def _defined_in_client() -> set[str]:
+    src = client_source()
+    return set(re.findall(r"^[a-z_][\w \*]*?\b(\w+)\([^;{]*\)\s*\{", src, re.M))
+
+
+def test_qnx_headers_declare_every_row_as_the_table_prototypes_it() -> None:
+    text = headers.mman_h("8.0", "x86_64") + headers.procmgr_h("8.0", "x86_64")
+    for header in generate.QNX_HEADERS:
+        for row in calls.headers().get(header, ()):
+            assert calls.prototype(row) + ";" in text
+
+
+def test_every_row_of_a_qnx_header_is_routed() -> None:
+    generated = {row.name for row in generate.generated_rows()}
+    client = _defined_in_client() | generated
+    for header in generate.QNX_HEADERS:
+        for row in calls.headers().get(header, ()):
+            assert (row.c_name or row.name) in client, row.name
+            assert row.name in SERVED, row.name
+
+
+@needs_c
+def test_rows_being_added_get_wrappers_that_compile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planned rows (shm handles, mmap_device_io, ...) need no bridge change."""
+    from qnxsim.c.build import client_object
+
+    monkeypatch.setenv("QNXSIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(calls, "TABLE", calls.TABLE + calls.PLANNED)
+    names = {row.name for row in generate.generated_rows()}
+    assert {"mmap_handle", "shm_open_handle", "mmap_device_io", "shm_revoke"} <= names
+    text = generate.wrappers()
+    assert "qx_simfd_or_bad(fd)" in text and "qx_qnx_oflags(flags)" in text
+    assert client_object().exists()  # -Wall -Wextra -Werror
