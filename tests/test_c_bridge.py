@@ -550,3 +550,45 @@ def test_R_PROC_4_parent_sees_a_child_killed_by_its_fault(tmp_path: Path) -> Non
     assert out == f"1 {signal.SIGSEGV}\n"
     (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
     assert fault.pid == 3 and "SEGV_ACCERR" in fault.reason
+
+
+HANDLES = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    int fd = shm_open(SHM_ANON, O_RDWR | O_CREAT, 0600);
+    if (fd == -1 || ftruncate(fd, 4096) == -1) return 1;
+    char *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    strcpy(p, "through a handle");
+    int link[2];
+    pipe(link);
+    pid_t kid = fork();
+    if (kid == 0) {
+        shm_handle_t h;
+        if (read(link[0], &h, sizeof h) != (ssize_t)sizeof h) _exit(2);
+        int hfd = shm_open_handle(h, O_RDONLY);
+        if (hfd == -1) _exit(3);
+        const char *q = mmap(0, 4096, PROT_READ, MAP_SHARED, hfd, 0);
+        printf("child reads \"%s\"\n", q);
+        fflush(stdout);
+        _exit(shm_open_handle(h, O_RDONLY) == -1 ? 0 : 4);   /* a handle is used up */
+    }
+    shm_handle_t h;
+    if (shm_create_handle(fd, kid, O_RDONLY, &h, 0) == -1) return 5;
+    write(link[1], &h, sizeof h);
+    int st;
+    waitpid(kid, &st, 0);
+    return WEXITSTATUS(st);
+}
+"""
+
+
+def test_R_HANDLE_1_shm_handles_from_c(tmp_path: Path) -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, write_c(tmp_path, "handles", HANDLES))
+    assert (status, out) == (0, 'child reads "through a handle"\n')
+    assert [e.ok for e in k.trace if e.call == "shm_open_handle"] == [True, False]

@@ -23,6 +23,7 @@ HAND_WRITTEN = frozenset({
     "posix_typed_mem_get_info", "open", "close", "dup", "dup2", "read", "pread", "write",
     "pwrite", "lseek", "fstat", "ftruncate", "procmgr_ability", "fork", "exec", "waitpid",
     "exit", "setuid", "seteuid", "setgid", "setegid", "getrlimit", "setrlimit",
+    "shm_create_handle",
 })  # fmt: skip
 #: QNX's handle type, for the header and the client library alike.
 SHM_HANDLE_T = """\

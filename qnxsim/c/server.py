@@ -721,6 +721,7 @@ CALLS: dict[str, tuple[Handler, Inval]] = {
     "shm_open": (_shm_open, _none),
     "shm_unlink": (_named("shm_unlink"), _none),
     "shm_ctl": (_call("shm_ctl"), _all),
+    "shm_create_handle": (_call("shm_create_handle"), _none),
     "posix_typed_mem_open": (_typed_open, _none),
     "posix_typed_mem_get_info": (_call("posix_typed_mem_get_info"), _none),
     "posix_mem_offset": (_call("posix_mem_offset"), _own_range(0, 1)),

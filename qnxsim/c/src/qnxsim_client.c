@@ -1112,3 +1112,13 @@ int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl) {
 /* -- every other call of the table (generated from qnxsim.calls) ----------------------------- */
 
 #include "qnxsim_generated.h"
+
+int shm_create_handle(int fd, pid_t pid, int flags, shm_handle_t *handlep, unsigned options);
+int shm_create_handle(int fd, pid_t pid, int flags, shm_handle_t *handlep, unsigned options) {
+    long long a[4] = {qx_simfd_or_bad(fd), pid, qx_qnx_oflags(flags), options};
+    struct qx_reply r = qx_call("shm_create_handle", 4, a);
+    if (r.err)
+        return -1;
+    *handlep = (shm_handle_t)r.vals[0];
+    return 0;
+}
