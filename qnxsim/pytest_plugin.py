@@ -1,9 +1,11 @@
 """pytest fixtures for tests written against qnxsim, and failure reports of address spaces.
 
 Installed with qnxsim through the ``pytest11`` entry point, so no conftest is needed:
-``qnx_kernel`` (a fresh Kernel per test), ``qnx_process`` (a root process spawned in it),
-the ``@pytest.mark.qnxsim(...)`` marker that configures them, and, when a test that used
-them fails, a report section showing every process's address space (``pidin mem``).
+``qnx_kernel`` (a fresh Kernel per test, whose invariants are checked when the test ends),
+``qnx_process`` (a root process spawned in it), the ``@pytest.mark.qnxsim(...)`` marker
+that configures them, and, when a test that used them fails, a report section showing
+every process's address space (``pidin mem``).  ``kernel_for`` builds such a kernel with
+other defaults, for a project's own fixture.
 Only pytest imports this module; ``import qnxsim`` does not.
 """
 
@@ -20,6 +22,9 @@ from qnxsim.process import Kernel, Process
 KERNEL_OPTIONS = ("arch", "version", "ram", "page_size", "aslr", "seed", "trace")
 #: ``@pytest.mark.qnxsim`` keywords used by ``qnx_process``.
 PROCESS_OPTIONS = ("image",)
+#: ``@pytest.mark.qnxsim`` keywords of the fixture itself: ``check_invariants=False``
+#: skips ``Kernel.check_invariants()`` at teardown (for a test that breaks them on purpose).
+FIXTURE_OPTIONS = ("check_invariants",)
 #: The title of the failure report section.
 SECTION_TITLE = "qnxsim address spaces (pidin mem)"
 #: How many trace events the failure report shows for a kernel made with ``trace=True``.
@@ -27,7 +32,8 @@ TRACE_TAIL = 20
 
 MARKER_HELP = (
     "qnxsim(arch='x86_64', version='8.0', ram=1 << 30, page_size=4096, aslr=False, seed=0, "
-    "trace=False, image=True): configure the qnx_kernel fixture (Kernel options) and "
+    "trace=False, image=True, check_invariants=True): configure the qnx_kernel fixture "
+    "(Kernel options; check_invariants=False skips the invariant check at teardown) and "
     "qnx_process (image=False spawns it with an empty address space)"
 )
 
@@ -49,28 +55,45 @@ def marker_options(node: pytest.Item) -> dict[str, Any]:
                 pytrace=False,
             )
         options.update(marker.kwargs)
-    unknown = sorted(set(options) - set(KERNEL_OPTIONS) - set(PROCESS_OPTIONS))
+    known = KERNEL_OPTIONS + PROCESS_OPTIONS + FIXTURE_OPTIONS
+    unknown = sorted(set(options) - set(known))
     if unknown:
         pytest.fail(
             f"@pytest.mark.qnxsim: unknown keyword(s) {', '.join(unknown)}; known: "
-            f"{', '.join(KERNEL_OPTIONS + PROCESS_OPTIONS)}",
+            f"{', '.join(known)}",
             pytrace=False,
         )
     return options
 
 
-@pytest.fixture
-def qnx_kernel(request: pytest.FixtureRequest) -> Kernel:
-    """A fresh simulated QNX machine for this test, configured by ``@pytest.mark.qnxsim``
-    (defaults: x86_64, QNX 8.0, 1 GiB of RAM, 4 KiB pages, no ASLR)."""
+def kernel_for(request: pytest.FixtureRequest, **defaults: Any) -> Generator[Kernel, None, None]:
+    """The body of a kernel fixture: a Kernel made from ``defaults`` overridden by the
+    test's ``@pytest.mark.qnxsim`` keywords, shown in the failure report, and checked
+    with ``Kernel.check_invariants()`` when the test ends (unless the marker says
+    ``check_invariants=False``).  A project fixture with other defaults::
+
+        @pytest.fixture
+        def small_kernel(request):
+            yield from kernel_for(request, ram=64 << 20)
+    """
     options = marker_options(request.node)
-    kwargs = {k: v for k, v in options.items() if k in KERNEL_OPTIONS}
+    kwargs = {**defaults, **{k: v for k, v in options.items() if k in KERNEL_OPTIONS}}
     try:
         kernel = Kernel(**kwargs)
     except ValueError as err:
         pytest.fail(f"@pytest.mark.qnxsim{kwargs}: {err}", pytrace=False)
     request.node.stash[KERNEL_KEY] = kernel
-    return kernel
+    yield kernel
+    if options.get("check_invariants", True):
+        kernel.check_invariants()
+
+
+@pytest.fixture
+def qnx_kernel(request: pytest.FixtureRequest) -> Generator[Kernel, None, None]:
+    """A fresh simulated QNX machine for this test, configured by ``@pytest.mark.qnxsim``
+    (defaults: x86_64, QNX 8.0, 1 GiB of RAM, 4 KiB pages, no ASLR); its invariants are
+    checked when the test ends."""
+    yield from kernel_for(request)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from qnxsim.access import MemoryFault
 from qnxsim.errno import QnxError
 from qnxsim.process import Kernel, Process
 from qnxsim.profile import PROFILES, Profile
-from qnxsim.refmodel import Fault, KernelModel, ObjectModel, round_up
+from qnxsim.refmodel import Fault, KernelModel, Layout, ObjectModel, round_up
 from qnxsim.render import process_lines
 
 T = TypeVar("T")
@@ -610,7 +610,8 @@ class KernelMachine(RuleBasedStateMachine):
         #: SPEC 19: MAP_NOINHERIT of the kernel's version (0: 6.4 defines none).
         self.map_noinherit = self.profile.flag("MAP_NOINHERIT")
         self.invalid_flags = map_flags(valid=False, profile=self.profile)
-        self.model = KernelModel(self.page_size, hole_slack_pages=self.profile.hole_slack_pages)
+        k = self.kernel
+        self.model = KernelModel(self.page_size, layout=Layout.of(k.version, k.arch, k.page_size))
         self.processes: list[Process] = []
         self.add_process(self.kernel.spawn(uid=self.uids[0], image=False))
 

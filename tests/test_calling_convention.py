@@ -150,7 +150,6 @@ def test_R_CALL_1_libc_and_method_fail_the_same_way() -> None:
         assert p.libc.errno == info.value.errno
 
 
-@pytest.mark.skipif(not hasattr(Process, "posix_madvise"), reason="posix_madvise not there yet")
 def test_R_CALL_1_error_number_functions_return_it_in_both_forms() -> None:
     _k, p = setup()
     a = p.mmap(0, PS, RW, ANON, C.NOFD, 0)

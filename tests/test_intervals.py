@@ -21,10 +21,11 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from support import naive_hole_above, naive_hole_below
 
 from qnxsim import intervals
 from qnxsim.intervals import IntervalMap
+from qnxsim.refmodel import hole_above as naive_hole_above
+from qnxsim.refmodel import hole_below as naive_hole_below
 
 Value = tuple[str, int]
 Interval = tuple[int, int, Value]

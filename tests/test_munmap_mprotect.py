@@ -193,7 +193,6 @@ def test_R_UNMAP_5_whole_address_space() -> None:
     k.check_invariants()
 
 
-@pytest.mark.skipif(not hasattr(Process, "mlock"), reason="mlock is not implemented yet")
 def test_R_UNMAP_5_locks_go_with_removed_pages() -> None:
     k, p, a = setup(4)
     p.setrlimit(C.RLIMIT_MEMLOCK, 2 * PS, 2 * PS)

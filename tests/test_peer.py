@@ -53,7 +53,6 @@ def state(k: Kernel) -> tuple[object, ...]:
 # -- DESIGN.md seed example -------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not hasattr(Process, "shm_open"), reason="shm_open is not implemented yet")
 def test_R_PEER_design_seed_example_exact() -> None:
     """The DESIGN.md "Public API" example: its body verbatim, imports cut to the names it uses."""
     from qnxsim import Kernel, QnxError

@@ -28,7 +28,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from support import PROGRAM_BASE, PS, SHMEM_BASE, SO_BASE, naive_hole_above, naive_hole_below
+from support import PROGRAM_BASE, PS, SHMEM_BASE, SO_BASE
 
 from qnxsim import Kernel, Mapping, MemoryFault, Process, QnxError
 from qnxsim import constants as C
@@ -36,6 +36,7 @@ from qnxsim import errno as E
 from qnxsim.arch import ARCHES
 from qnxsim.calls import CALLS as ROWS
 from qnxsim.profile import PROFILES
+from qnxsim.refmodel import hole_above, hole_below
 
 MIB = 1 << 20
 R, W, X = C.PROT_READ, C.PROT_WRITE, C.PROT_EXEC
@@ -222,7 +223,7 @@ def expect_mmap(
         if hint is None:
             # SPEC is silent on a hint outside the user range: any free place will do.
             return Expect(None, maybe=True, size=size, guard=guard, pg_off=pg_off)
-        search = naive_hole_below if downward else naive_hole_above
+        search = hole_below if downward else hole_above
         placed = search(target.holes(), hint, size, SLACK)
         if placed is None:
             return Expect(E.ENOMEM)  # R-MMAP-16

@@ -222,3 +222,39 @@ def test_setup_failures_of_a_fixture_user_get_the_section_too(pytester: pytest.P
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*server did not start*", f"*- {SECTION_TITLE} -*"])
+
+
+def test_qnx_kernel_checks_invariants_at_teardown(pytester: pytest.Pytester) -> None:
+    """The fixture runs ``Kernel.check_invariants()`` when the test ends: a broken
+    invariant is a teardown error; the marker's ``check_invariants=False`` skips it."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from qnxsim import Kernel
+
+        checked = []
+
+        @pytest.fixture(autouse=True)
+        def broken(monkeypatch):
+            def check(self):
+                checked.append(self)
+                raise AssertionError("an invariant is broken")
+            monkeypatch.setattr(Kernel, "check_invariants", check)
+
+        def test_checked(qnx_kernel):
+            assert checked == []
+
+        @pytest.mark.qnxsim(check_invariants=False)
+        def test_not_checked(qnx_kernel):
+            pass
+
+        def test_without_the_fixture():
+            pass
+
+        def test_zz_only_the_first_was_checked():
+            assert len(checked) == 1
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_checked*", "*invariant is broken*"])

@@ -1,35 +1,43 @@
 """Security properties: random ability tables and credentials against the memory calls.
 
-For random tables (allow/deny and subranges, per domain, for MEM_PEER, MAP_FIXED,
-PROT_EXEC, PROT_WRITE_AND_EXEC, MEM_PHYS and MEM_LOCK) and random credentials, each call's
-outcome must equal a direct evaluation of R-ABLE-2 on the table, written here from the SPEC
-text (R-ABLE-1..3, R-MMAP-9/10/11, R-MPROT-3, R-PEER-3/4, R-LOCK-1).  So no call succeeds
-that the table forbids, and a refused call changes nothing (R-CALL-5).
+``SecurityMachine`` is a ``KernelMachine`` (qnxsim.strategies) whose first process gets a
+random ability table (allow/deny and subranges, per domain, for MEM_PEER, MAP_FIXED,
+PROT_EXEC, PROT_WRITE_AND_EXEC, MEM_PHYS and MEM_LOCK) and random credentials.  Every
+call's outcome is predicted by the reference model (qnxsim.refmodel): R-ABLE-1..3 by
+``ability_allows``, the abilities PROT_EXEC needs by ``exec_abilities``, the place a
+request is checked against by ``KernelModel.place`` (every profile's hole fit, SPEC 19).
+So no call succeeds that the table forbids, and a refused call changes nothing (R-CALL-5).
 
 Per version (SPEC 19): 7.1's PROT_EXEC rule asks PROT_EXEC always and, with PROT_WRITE,
 PROT_WRITE_AND_EXEC too; 6.4 has no abilities, so the table does not matter there: MEM_PEER,
-MEM_PHYS and MEM_LOCK are "euid 0", MAP_FIXED and PROT_EXEC always pass.
+MEM_PHYS and MEM_LOCK are "euid 0", MAP_FIXED and PROT_EXEC always pass.  mlock is
+driven on 7.1 and 6.4 only: 8.0's mlock consults no ability (R-LOCK-5).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, ClassVar
 
-import pytest
-from hypothesis import event, given, settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from support import PROGRAM_BASE, PS, SHMEM_BASE, R
+from hypothesis.stateful import initialize, precondition, rule
+from support import PROGRAM_BASE, PS, SHMEM_BASE
 
-from qnxsim import Kernel, Process, QnxError
+from qnxsim import Process
 from qnxsim import constants as C
-from qnxsim import errno as qerrno
+from qnxsim import errno as E
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
-from qnxsim.profile import PROFILES, ROOT_ONLY_AIDS, Profile
+from qnxsim.profile import PROFILES
+from qnxsim.refmodel import ObjectModel, ability_allows, exec_abilities
+from qnxsim.strategies import PAGES, PROCESS, KernelMachine, prot_values
 
 FIXED_BASE = 0x0000_0000_4000_0000  # a quiet place for MAP_FIXED requests
 DEVICE = 0xF000_0000  # R-SYS-5
+DEVICE_PAGES = 16
 FILE = "/lib/libprop.so"
 FILE_PAGES = 4
+FILE_FD = 100  # out of the way of the fds KernelMachine predicts (lowest free first)
 
 MEM_PEER = C.PROCMGR_AID_MEM_PEER
 MAP_FIXED = C.PROCMGR_AID_MAP_FIXED
@@ -37,67 +45,10 @@ PROT_EXEC = C.PROCMGR_AID_PROT_EXEC
 WRITE_AND_EXEC = C.PROCMGR_AID_PROT_WRITE_AND_EXEC
 MEM_PHYS = C.PROCMGR_AID_MEM_PHYS
 MEM_LOCK = C.PROCMGR_AID_MEM_LOCK
-#: R-ABLE-3: (root, nonroot) defaults of the abilities under test.
-SPEC_DEFAULTS = {
-    MEM_PEER: (True, False),
-    MAP_FIXED: (True, True),
-    PROT_EXEC: (True, True),
-    WRITE_AND_EXEC: (True, True),
-    MEM_PHYS: (True, False),
-    MEM_LOCK: (True, False),
-}
-AIDS = tuple(SPEC_DEFAULTS)
+AIDS = (MEM_PEER, MAP_FIXED, PROT_EXEC, WRITE_AND_EXEC, MEM_PHYS, MEM_LOCK)
 DOMAINS = ((ROOT, C.PROCMGR_ADN_ROOT), (NONROOT, C.PROCMGR_ADN_NONROOT))
 
 Table = dict[tuple[int, int], DomainEntry]
-
-
-# -- the model: R-ABLE-1 and R-ABLE-2 from the SPEC text --------------------------------------
-
-
-def spec_allows(table: Table, aid: int, euid: int, lo: int, hi: int) -> bool:
-    """R-ABLE-1: the domain is the current euid's.  R-ABLE-2: denied → no; allowed without
-    subranges → yes; with subranges → yes only if one subrange holds all of [lo, hi]."""
-    domain = ROOT if euid == 0 else NONROOT
-    entry = table.get((aid, domain))
-    if entry is None:
-        root, nonroot = SPEC_DEFAULTS[aid]
-        return root if domain == ROOT else nonroot
-    if not entry.allowed:
-        return False
-    if not entry.subranges:
-        return True
-    return any(a <= lo and hi <= b for a, b in entry.subranges)
-
-
-def allows(profile: Profile, table: Table, aid: int, euid: int, lo: int, hi: int) -> bool:
-    """``spec_allows`` on a version with abilities; on 6.4 (SPEC 19) the abilities that
-    deny non-root by default are "euid 0" and every other check passes."""
-    if not profile.abilities:
-        return euid == 0 if aid in ROOT_ONLY_AIDS else True
-    return spec_allows(table, aid, euid, lo, hi)
-
-
-def exec_aids(profile: Profile, file_backed: bool, write: bool) -> tuple[int, ...]:
-    """The abilities PROT_EXEC needs, in check order: R-MMAP-9 / R-MPROT-3 (8.0); 7.1:
-    PROT_EXEC, and with PROT_WRITE also PROT_WRITE_AND_EXEC; 6.4: none (SPEC 19)."""
-    if profile.exec_rule == "none":
-        return ()
-    if profile.exec_rule == "7.1":
-        return (PROT_EXEC, WRITE_AND_EXEC) if write else (PROT_EXEC,)
-    return (PROT_EXEC if file_backed and not write else WRITE_AND_EXEC,)
-
-
-def place_up(proc: Process, hint: int, size: int) -> int:
-    """R-PLACE-2 for this test's layouts: the lowest free place at or above the hint."""
-    at = hint
-    for m in proc.mappings():
-        if m.end <= at:
-            continue
-        if m.start >= at + size:
-            break
-        at = m.end
-    return at
 
 
 # -- strategies ---------------------------------------------------------------------------
@@ -116,7 +67,7 @@ def subranges_near(bases: list[int], unit: int) -> st.SearchStrategy[tuple[int, 
 
 VALUE_SPACE = {
     MEM_PEER: subranges_near([2], 1),  # pids
-    MAP_FIXED: subranges_near([FIXED_BASE, PROGRAM_BASE], PS),  # vaddr
+    MAP_FIXED: subranges_near([FIXED_BASE, PROGRAM_BASE, SHMEM_BASE], PS),  # vaddr
     PROT_EXEC: subranges_near([FIXED_BASE, PROGRAM_BASE, SHMEM_BASE], PS),
     WRITE_AND_EXEC: subranges_near([FIXED_BASE, PROGRAM_BASE, SHMEM_BASE], PS),
     MEM_PHYS: subranges_near([DEVICE], PS),  # paddr
@@ -137,71 +88,254 @@ def ability_tables(draw: st.DrawFn) -> Table:
     return table
 
 
-#: How the caller's credentials are reached: spawn as root, then nothing / seteuid / setuid.
+#: How the first process's credentials are reached: root, then nothing / seteuid / setuid.
 CREDENTIALS = st.sampled_from(["root", "root-seteuid-1000", "setuid-1000"])
-
-mmap_calls = st.fixed_dictionaries(
-    {
-        "call": st.just("mmap"),
-        "kind": st.sampled_from(["anon", "shared-anon", "file", "phys"]),
-        "pages": st.integers(1, 3),
-        "exec": st.booleans(),
-        "write": st.booleans(),
-        "fixed": st.booleans(),
-        "fixed_base": st.sampled_from([FIXED_BASE, PROGRAM_BASE]),
-        "fixed_page": st.integers(0, 8),
-        "phys_page": st.integers(0, 8),
-    }
-)
-peer_calls = st.fixed_dictionaries(
-    {
-        "call": st.just("mmap_peer"),
-        "target": st.integers(0, 2),
-        "kind": st.sampled_from(["anon", "shared-anon"]),
-        "pages": st.integers(1, 2),
-        "exec": st.booleans(),
-        "write": st.booleans(),
-        "fixed": st.booleans(),
-        "fixed_base": st.just(FIXED_BASE),
-        "fixed_page": st.integers(0, 8),
-        "phys_page": st.just(0),
-    }
-)
-lock_calls = st.fixed_dictionaries(
-    {"call": st.just("mlock"), "which": st.integers(0, 20), "page": st.integers(0, 3),
-     "pages": st.integers(1, 3)}
-)  # fmt: skip
-mprotect_calls = st.fixed_dictionaries(
-    {"call": st.just("mprotect"), "which": st.integers(0, 20), "page": st.integers(0, 3),
-     "pages": st.integers(1, 3), "write": st.booleans()}
-)  # fmt: skip
-CALLS = st.lists(st.one_of(mmap_calls, peer_calls, lock_calls, mprotect_calls), min_size=1,
-                 max_size=6)  # fmt: skip
+#: Where a MAP_FIXED request goes: None (not fixed), or (base, page).
+FIXED_AT = st.none() | st.tuples(st.sampled_from([FIXED_BASE, PROGRAM_BASE]), st.integers(0, 8))
 
 
-# -- the world ----------------------------------------------------------------------------
+# -- the machine --------------------------------------------------------------------------
 
 
-def world(version: str = "8.0") -> tuple[Kernel, Process, list[Process], int]:
-    """A kernel, the caller (spawned as root), three peer targets, and the caller's file fd."""
-    k = Kernel(ram=64 << 20, version=version, arch="x86_64")
-    k.create_file(FILE, b"\x7fELF" + bytes(FILE_PAGES * PS - 4), mode=0o755)
-    caller = k.spawn(uid=0, image=False)
-    targets = [k.spawn(uid=uid, image=False) for uid in (1000, 2000, 0)]
-    fd = caller.open(FILE, C.O_RDONLY)
-    return k, caller, targets, fd
+class SecurityMachine(KernelMachine):
+    """KernelMachine whose first process holds a random ability table and credentials.
 
+    Each process has a table (``tables[pid]``; fork copies it, R-PROC-2; a spawned
+    process has R-ABLE-3's defaults).  The inherited mmap rules are checked for R-MMAP-9
+    and R-MMAP-10 first (``check_mmap``), peer calls for R-PEER-3 with MEM_PEER
+    (``_may_map_into``); ``mmap_object`` adds file and MAP_PHYS mappings (R-MMAP-11,
+    R-MMAP-12), ``mprotect`` replaces the inherited rule (R-MPROT-3), and ``mlock`` checks
+    R-LOCK-1 on the profiles that have it.
+    """
 
-def set_credentials(p: Process, creds: str) -> None:
-    if creds == "root-seteuid-1000":
-        assert p.seteuid(1000) == 0
-    elif creds == "setuid-1000":
-        assert p.setuid(1000) == 0
+    kernel_options: ClassVar[dict[str, Any]] = {"ram": 64 << 20}
+    #: How the table is installed: "direct" (Abilities.set) or "procmgr_ability" (R-ABLE-4).
+    install: ClassVar[str] = "direct"
+    #: Credentials of the first process are drawn (CREDENTIALS) when True.
+    change_credentials: ClassVar[bool] = True
+    check_contents_every_step = False
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[int, Table] = {}
+        first = self.processes[0]
+        self.kernel.create_file(FILE, b"\x7fELF" + bytes(FILE_PAGES * PS - 4), mode=0o755)
+        fd = first.open(FILE, C.O_RDONLY)
+        assert first.dup2(fd, FILE_FD) == FILE_FD and first.close(fd) == 0
+        self.file_holders = {first.pid}
+        self.file = ObjectModel("file", PS, FILE_PAGES * PS, FILE)
+        self.file.data[:4] = b"\x7fELF"
+        self.device = ObjectModel("phys", PS, DEVICE_PAGES * PS, "/dev/mem")
 
-def install_directly(p: Process, table: Table) -> None:
-    for (aid, domain), entry in table.items():
-        p.abilities.set(aid, domain, entry)
+    # -- the table ----------------------------------------------------------------------
+
+    @initialize(table=ability_tables(), creds=CREDENTIALS)
+    def install_table(self, table: Table, creds: str) -> None:
+        first = self.processes[0]
+        if self.install == "procmgr_ability":
+            install_with_procmgr_ability(first, table)
+        else:
+            for (aid, domain), entry in table.items():
+                first.abilities.set(aid, domain, entry)
+        self.tables[first.pid] = table
+        if self.change_credentials and creds == "root-seteuid-1000":
+            assert first.seteuid(1000) == 0
+        elif self.change_credentials and creds == "setuid-1000":
+            assert first.setuid(1000) == 0
+
+    def allows(self, proc: Process, aid: int, lo: int, hi: int) -> bool:
+        """The reference model's R-ABLE-1/2 (SPEC 19 per profile) on ``proc``'s table."""
+        return ability_allows(self.profile, self.tables.get(proc.pid, {}), aid, proc.euid, lo, hi)
+
+    def add_process(self, proc: Process, *, forked_from: Process | None = None) -> None:
+        super().add_process(proc, forked_from=forked_from)
+        if forked_from is not None:  # R-PROC-2: the same abilities and fds
+            self.tables[proc.pid] = self.tables.get(forked_from.pid, {})
+            if forked_from.pid in self.file_holders:
+                self.file_holders.add(proc.pid)
+
+    def _may_map_into(self, caller: Process, target: Process) -> bool:
+        """R-PEER-3: MEM_PEER for the target's pid, or the uid rule."""
+        if caller.pid == target.pid:
+            return True
+        if self.allows(caller, MEM_PEER, target.pid, target.pid):
+            return True
+        return bool({caller.ruid, caller.euid} & {target.ruid, target.suid})
+
+    def expect_refusal(self, errno: int, rule_id: str, call: Any, what: str) -> None:
+        err = self.expect_failure(errno, call, what)
+        assert err.reason.startswith(f"{rule_id}:"), f"{what}: {rule_id} expected, got {err}"
+
+    def refused_by(
+        self, caller: Process, start: int | None, size: int, prot: int, object_backed: bool,
+        fixed_addr: int | None,
+    ) -> str | None:  # fmt: skip
+        """R-MMAP-9 against the planned range, then R-MMAP-10: the rule that refuses."""
+        if prot & C.PROT_EXEC and start is not None:
+            write = bool(prot & C.PROT_WRITE)
+            for aid in exec_abilities(self.profile, object_backed, write):
+                if not self.allows(caller, aid, start, start + size - 1):
+                    return "R-MMAP-9"
+        if fixed_addr is not None and not self.allows(
+            caller, MAP_FIXED, fixed_addr, fixed_addr + size - 1
+        ):
+            return "R-MMAP-10"
+        return None
+
+    # -- mappings -----------------------------------------------------------------------
+
+    def check_mmap(
+        self,
+        caller: Process,
+        target: Process,
+        pages: int,
+        prot: int,
+        kind: str,
+        *,
+        fd_index: int = 0,
+        off_pages: int = 0,
+        fixed: int | None = None,
+        noinherit: bool = False,
+    ) -> int | None:
+        """R-PEER-3, then R-MMAP-9 and R-MMAP-10 from the table; the rest as inherited."""
+        if caller.pid == target.pid or self._may_map_into(caller, target):
+            size = pages * self.page_size
+            base = self.program_base if kind == "private-anon" else self.shmem_base
+            addr = None if fixed is None else base + fixed * self.page_size
+            start = addr if addr is not None else self.model.place(target.pid, base, size)
+            backed = kind.startswith("shm")  # R-MMAP-9's "fd != NOFD"
+            refused = self.refused_by(caller, start, size, prot, backed, addr)
+            if refused is not None:
+                what = f"mmap of {pages} page(s) of {kind} by pid {caller.pid} into {target.pid}"
+
+                def call() -> int:
+                    flags = C.MAP_SHARED if kind in ("shared-anon", "shm-shared") else C.MAP_PRIVATE
+                    fd, off = C.NOFD, 0
+                    if kind.startswith("shm"):
+                        fd, off = self._fd(caller, fd_index)[0], off_pages * self.page_size
+                    else:
+                        flags |= C.MAP_ANON
+                    if addr is not None:
+                        flags |= C.MAP_FIXED
+                    if caller.pid == target.pid:
+                        return caller.mmap(addr or 0, size, prot, flags, fd, off)
+                    return caller.mmap_peer(target.pid, addr or 0, size, prot, flags, fd, off)
+
+                self.expect_refusal(E.EPERM, refused, call, what)
+                return None
+        return super().check_mmap(
+            caller, target, pages, prot, kind, fd_index=fd_index, off_pages=off_pages,
+            fixed=fixed, noinherit=noinherit,
+        )  # fmt: skip
+
+    @rule(
+        proc=PROCESS, peer=PROCESS, as_peer=st.booleans(), kind=st.sampled_from(["file", "phys"]),
+        pages=st.integers(1, 3), execute=st.booleans(), write=st.booleans(), fixed=FIXED_AT,
+        phys_page=st.integers(0, 8),
+    )  # fmt: skip
+    def mmap_object(
+        self, proc: int, peer: int, as_peer: bool, kind: str, pages: int, execute: bool,
+        write: bool, fixed: tuple[int, int] | None, phys_page: int,
+    ) -> None:  # fmt: skip
+        """A private mapping of the caller's file fd, or MAP_SHARED|MAP_PHYS of device
+        memory: R-PEER-3, R-MMAP-9, R-MMAP-10, R-MMAP-11 (MEM_PHYS for [off, off+len)),
+        R-MMAP-12 (the fd in the caller's table), in that order."""
+        ps = self.page_size
+        caller = self.process(proc)
+        target = self.process(peer) if as_peer else caller
+        size = pages * ps
+        prot = C.PROT_READ | (C.PROT_WRITE if write else 0) | (C.PROT_EXEC if execute else 0)
+        addr = None if fixed is None else fixed[0] + fixed[1] * ps
+        if kind == "file":
+            flags, fd, off = C.MAP_PRIVATE, FILE_FD, 0
+        else:
+            flags, fd, off = C.MAP_SHARED | C.MAP_PHYS, C.NOFD, DEVICE + phys_page * ps
+        if addr is not None:
+            flags |= C.MAP_FIXED
+
+        def call() -> int:
+            if as_peer:
+                return caller.mmap_peer(target.pid, addr or 0, size, prot, flags, fd, off)
+            return caller.mmap(addr or 0, size, prot, flags, fd, off)
+
+        what = f"{'mmap_peer' if as_peer else 'mmap'} of {pages} page(s) of {kind} by pid "
+        what += f"{caller.pid} into {target.pid}"
+        if as_peer and not self._may_map_into(caller, target):
+            self.expect_refusal(E.EPERM, "R-PEER-3", call, what)
+            return
+        start = addr if addr is not None else self.model.place(target.pid, self.shmem_base, size)
+        refused = self.refused_by(caller, start, size, prot, kind == "file", addr)
+        if (
+            refused is None
+            and kind == "phys"
+            and not self.allows(caller, MEM_PHYS, off, off + size - 1)
+        ):
+            refused = "R-MMAP-11"
+        if refused is not None:
+            self.expect_refusal(E.EPERM, refused, call, what)
+            return
+        if kind == "file" and caller.pid not in self.file_holders:
+            self.expect_refusal(E.EBADF, "R-MMAP-12", call, what)
+            return
+        need = size if kind == "file" else 0  # R-OBJ-3: a private mapping reserves
+        got = self._expect_success(call, what, need)
+        if got is None:
+            return
+        assert got == start, f"{what}: at {got:#x}, the model places it at {start}"
+        obj, index = (self.file, 0) if kind == "file" else (self.device, phys_page)
+        self.model.map(target.pid, got, size, prot, kind, obj, index,
+                       private=kind == "file", noinherit=False)  # fmt: skip
+
+    def _pieces(self, proc: Process, start: int, end: int) -> list[tuple[int, int, str]]:
+        """The mapping records of ``[start, end)``, clipped: ``(lo, hi, kind)``."""
+        return [
+            (max(m.start, start), min(m.end, end), m.kind)
+            for m in proc.mappings()
+            if m.start < end and m.end > start
+        ]
+
+    @rule(proc=PROCESS, where=st.integers(0, 63), delta=st.integers(-1, 2), pages=PAGES,
+          prot=prot_values())  # fmt: skip
+    def mprotect(self, proc: int, where: int, delta: int, pages: int, prot: int) -> None:
+        """R-MPROT-2 (ENOMEM unless wholly mapped), then R-MPROT-3: the abilities of
+        R-MMAP-9 for each mapping in the range ("fd != NOFD": a file or shm mapping)."""
+        p = self.process_with_memory(proc)
+        addr = self._pick_address(p, where, delta)
+        size = pages * self.page_size
+        what = f"pid {p.pid} mprotect({addr:#x}, {size:#x}, {prot:#x})"
+        call = functools.partial(p.mprotect, addr, size, prot)
+        if not self.model.is_mapped(p.pid, addr, addr + size):
+            self.expect_refusal(E.ENOMEM, "R-MPROT-2", call, what)
+            return
+        if prot & C.PROT_EXEC:
+            for lo, hi, kind in self._pieces(p, addr, addr + size):
+                backed = kind in ("file", "shm")
+                aids = exec_abilities(self.profile, backed, bool(prot & C.PROT_WRITE))
+                if not all(self.allows(p, aid, lo, hi - 1) for aid in aids):
+                    self.expect_refusal(E.EPERM, "R-MPROT-3", call, what)
+                    return
+        assert self._expect_success(call, what) == 0
+        self.model.protect(p.pid, addr, addr + size, prot)
+
+    @precondition(lambda self: self.profile.version != "8.0")
+    @rule(proc=PROCESS, which=st.integers(0, 20), page=st.integers(0, 3), pages=PAGES)
+    def mlock(self, proc: int, which: int, page: int, pages: int) -> None:
+        """R-LOCK-1 (7.1, 6.4): MEM_LOCK for the range, then wholly mapped, no PROT_NONE."""
+        p = self.process_with_memory(proc)
+        mine = p.mappings()
+        if not mine:
+            return
+        rec = mine[which % len(mine)]
+        first = min(rec.start + page * self.page_size, rec.end - self.page_size)
+        end = min(first + pages * self.page_size, rec.end)
+        what = f"pid {p.pid} mlock({first:#x}, {end - first:#x})"
+        call = functools.partial(p.mlock, first, end - first)
+        if not self.allows(p, MEM_LOCK, first, end - 1):
+            self.expect_refusal(E.EPERM, "R-LOCK-1", call, what)
+        elif rec.prot == C.PROT_NONE:
+            self.expect_refusal(E.ENOMEM, "R-LOCK-1", call, what)
+        else:
+            assert self._expect_success(call, what) == 0
 
 
 def install_with_procmgr_ability(p: Process, table: Table) -> None:
@@ -217,164 +351,29 @@ def install_with_procmgr_ability(p: Process, table: Table) -> None:
         assert p.abilities.entry(aid, domain) == entry
 
 
-def snapshot(k: Kernel) -> tuple[object, ...]:
-    return (tuple((p.pid, p.mappings()) for p in k.processes()), k.meminfo())
+# -- the properties, per profile ------------------------------------------------------------
+
+SETTINGS = settings(max_examples=40, stateful_step_count=12, deadline=None)
 
 
-# -- expectations ---------------------------------------------------------------------------
+def machine(version: str, name: str, **attrs: Any) -> type[SecurityMachine]:
+    options = {"kernel_options": {"ram": 64 << 20, "version": version, "arch": "x86_64"}}
+    cls = type(f"{name}_{version.replace('.', '_')}", (SecurityMachine,), {**options, **attrs})
+    return SETTINGS(cls)
 
 
-def expect_mmap(
-    table: Table, caller: Process, space: Process, c: dict[str, Any]
-) -> tuple[int, str, int, int]:
-    """(errno or 0, rule, start, size) for an mmap-like request made by ``caller`` into
-    ``space`` (R-PEER-4: the caller's abilities, the target's placement)."""
-    size = c["pages"] * PS
-    if c["fixed"]:
-        start = c["fixed_base"] + c["fixed_page"] * PS
-    else:
-        hint = PROGRAM_BASE if c["kind"] == "anon" else SHMEM_BASE  # R-PLACE-1
-        start = place_up(space, hint, size)
-    euid = caller.euid
-    profile = caller.kernel.profile
-    for aid in exec_aids(profile, c["kind"] == "file", c["write"]) if c["exec"] else ():
-        if not allows(profile, table, aid, euid, start, start + size - 1):  # R-MMAP-9
-            return qerrno.EPERM, "R-MMAP-9", start, size
-    if c["fixed"] and not allows(profile, table, MAP_FIXED, euid, start, start + size - 1):
-        return qerrno.EPERM, "R-MMAP-10", start, size  # R-MMAP-10
-    if c["kind"] == "phys":  # R-MMAP-11
-        off = DEVICE + c["phys_page"] * PS
-        if not allows(profile, table, MEM_PHYS, euid, off, off + size - 1):
-            return qerrno.EPERM, "R-MMAP-11", start, size
-    return 0, "", start, size
-
-
-def mmap_args(c: dict[str, Any], fd: int, start: int, size: int) -> tuple[int, ...]:
-    prot = R | (C.PROT_WRITE if c["write"] else 0) | (C.PROT_EXEC if c["exec"] else 0)
-    flags = C.MAP_FIXED if c["fixed"] else 0
-    addr = start if c["fixed"] else 0
-    if c["kind"] == "anon":
-        return addr, size, prot, flags | C.MAP_PRIVATE | C.MAP_ANON, C.NOFD, 0
-    if c["kind"] == "shared-anon":
-        return addr, size, prot, flags | C.MAP_SHARED | C.MAP_ANON, C.NOFD, 0
-    if c["kind"] == "file":
-        return addr, size, prot, flags | C.MAP_PRIVATE, fd, 0
-    off = DEVICE + c["phys_page"] * PS
-    return addr, size, prot, flags | C.MAP_SHARED | C.MAP_PHYS, C.NOFD, off
-
-
-def run_call(
-    k: Kernel, table: Table, caller: Process, targets: list[Process], fd: int, c: dict[str, Any]
-) -> None:
-    before = snapshot(k)
-    want, rule = 0, ""
-    profile = k.profile
-    if c["call"] in ("mmap", "mmap_peer"):
-        space = caller if c["call"] == "mmap" else targets[c["target"]]
-        if c["call"] == "mmap_peer":  # R-PEER-3: the ability for the pid, or the uid rule
-            pid = space.pid
-            by_uid = bool({caller.ruid, caller.euid} & {space.ruid, space.suid})
-            if not (allows(profile, table, MEM_PEER, caller.euid, pid, pid) or by_uid):
-                want, rule = qerrno.EPERM, "R-PEER-3"
-        start, size = 0, c["pages"] * PS
-        if not want:
-            want, rule, start, size = expect_mmap(table, caller, space, c)
-        args = mmap_args(c, fd, start, size)
-
-        def call() -> int:
-            if c["call"] == "mmap":
-                return caller.mmap(*args)
-            return caller.mmap_peer(space.pid, *args)
-
-    else:
-        mine = caller.mappings()
-        if not mine:
-            return
-        rec = mine[c["which"] % len(mine)]
-        first = min(rec.start + c["page"] * PS, rec.end - PS)
-        end = min(first + c["pages"] * PS, rec.end)
-        if c["call"] == "mlock":  # R-LOCK-1: MEM_LOCK for the (widened) range
-            if not allows(profile, table, MEM_LOCK, caller.euid, first, end - 1):
-                want, rule = qerrno.EPERM, "R-LOCK-1"
-
-            def call() -> int:
-                return caller.mlock(first, end - first)
-
-        else:  # R-MPROT-3 with R-MMAP-9's choice; "fd != NOFD" is "a file mapping"
-            prot = R | C.PROT_EXEC | (C.PROT_WRITE if c["write"] else 0)
-            for aid in exec_aids(profile, rec.kind == "file", c["write"]):
-                if not allows(profile, table, aid, caller.euid, first, end - 1):
-                    want, rule = qerrno.EPERM, "R-MPROT-3"
-                    break
-
-            def call() -> int:
-                return caller.mprotect(first, end - first, prot)
-
-    event(f"{c['call']}: {rule or 'allowed'}")
-    if want:
-        try:
-            call()
-        except QnxError as err:
-            assert err.errno == want, (c, err)
-            assert rule in err.reason, (c, err.reason)
-        else:
-            raise AssertionError(f"{c} succeeded; the table forbids it ({rule})")
-        assert snapshot(k) == before, f"refused {c} changed the system"
-    else:
-        result = call()
-        if c["call"] in ("mmap", "mmap_peer"):
-            assert result == start, (c, hex(result), hex(start))
-            space = caller if c["call"] == "mmap" else targets[c["target"]]
-            rec2 = space.mapping_at(start)
-            assert rec2 is not None and rec2.start <= start and start + size <= rec2.end
-        else:
-            assert result == 0
-    k.check_invariants()
-
-
-# -- the properties -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("version", list(PROFILES))
-@settings(max_examples=100, deadline=None)
-@given(table=ability_tables(), creds=CREDENTIALS, calls=CALLS)
-def test_R_ABLE_2_calls_agree_with_the_table_set_directly(
-    version: str, table: Table, creds: str, calls: list[dict[str, Any]]
-) -> None:
-    """On 6.4 the table is set but not consulted: the prediction is "euid 0 or pass"."""
-    k, caller, targets, fd = world(version)
-    install_directly(caller, table)
-    set_credentials(caller, creds)
-    for c in calls:
-        run_call(k, table, caller, targets, fd, c)
-
-
-@pytest.mark.parametrize("version", [v for v, p in PROFILES.items() if p.abilities])
-@settings(max_examples=100, deadline=None)
-@given(table=ability_tables(), creds=CREDENTIALS, calls=CALLS)
-def test_R_ABLE_4_calls_agree_with_the_table_set_by_procmgr_ability(
-    version: str, table: Table, creds: str, calls: list[dict[str, Any]]
-) -> None:
-    k, caller, targets, fd = world(version)
-    install_with_procmgr_ability(caller, table)
-    set_credentials(caller, creds)
-    for c in calls:
-        run_call(k, table, caller, targets, fd, c)
-
-
-@pytest.mark.parametrize("version", list(PROFILES))
-@settings(max_examples=100, deadline=None)
-@given(table=ability_tables(), calls=CALLS)
-def test_R_ABLE_1_non_root_spawned_process_follows_the_nonroot_domain(
-    version: str, table: Table, calls: list[dict[str, Any]]
-) -> None:
-    """A process that never was root: only the nonroot half of the table applies (on 6.4:
-    the euid 0 rule, so MEM_PEER by uid match only, MEM_PHYS and MEM_LOCK never)."""
-    k = Kernel(ram=64 << 20, version=version, arch="x86_64")
-    k.create_file(FILE, b"\x7fELF" + bytes(FILE_PAGES * PS - 4), mode=0o755)
-    caller = k.spawn(uid=1000, image=False)
-    targets = [k.spawn(uid=uid, image=False) for uid in (1000, 2000, 0)]
-    fd = caller.open(FILE, C.O_RDONLY)
-    install_directly(caller, table)
-    for c in calls:
-        run_call(k, table, caller, targets, fd, c)
+for _version, _profile in PROFILES.items():
+    _v = _version.replace(".", "_")
+    # R-ABLE-2: the table set directly; on 6.4 it is set but not consulted (SPEC 19)
+    globals()[f"Test_R_ABLE_2_calls_agree_with_the_table_set_directly_{_v}"] = machine(
+        _version, "DirectTable"
+    ).TestCase
+    # R-ABLE-1: a process that never was root follows the nonroot half of the table
+    globals()[f"Test_R_ABLE_1_non_root_spawned_process_follows_the_nonroot_domain_{_v}"] = machine(
+        _version, "NonRoot", uids=(1000, 2000, 0), change_credentials=False
+    ).TestCase
+    if _profile.abilities:
+        # R-ABLE-4: the table set by procmgr_ability as root on itself
+        globals()[f"Test_R_ABLE_4_calls_agree_with_the_table_set_by_procmgr_ability_{_v}"] = (
+            machine(_version, "ProcmgrTable", install="procmgr_ability").TestCase
+        )
