@@ -592,3 +592,24 @@ def test_R_HANDLE_1_shm_handles_from_c(tmp_path: Path) -> None:
     status, out = run(k, write_c(tmp_path, "handles", HANDLES))
     assert (status, out) == (0, 'child reads "through a handle"\n')
     assert [e.ok for e in k.trace if e.call == "shm_open_handle"] == [True, False]
+
+
+def test_exec_c_with_a_python_parent_that_reaps_it() -> None:
+    k = Kernel()
+    parent = k.spawn(uid=1000, gid=100)
+    run = k.exec_c(str(build(EXAMPLES / "peer_page.c")), parent=parent, uid=1000, gid=100)
+    assert k.process(run.pid).ppid == parent.pid
+    assert run.wait(30) == 0
+    assert parent.waitpid(run.pid) == (run.pid, 0)
+    k.check_invariants()
+
+
+def test_import_qnxsim_does_not_load_the_bridge() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, qnxsim; print(any(m.split('.')[:2] == ['qnxsim', 'c'] for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
