@@ -57,7 +57,8 @@ from pathlib import Path
 from typing import TextIO
 
 from qnxsim import constants as C
-from qnxsim.process import Kernel, Process
+from qnxsim.kernel import Kernel
+from qnxsim.process import Process
 
 PS = 4096
 #: RAM of every kernel: ample for the touched pages and fork copies (below R-SYS-5's limit).

@@ -7,8 +7,10 @@
 from qnxsim.access import MemoryFault
 from qnxsim.addrspace import Mapping
 from qnxsim.errno import QnxError
+from qnxsim.kernel import Kernel
 from qnxsim.physmem import MemInfo
-from qnxsim.process import Kernel, Process, TraceEvent
+from qnxsim.process import Process
+from qnxsim.trace import TraceEvent
 
 __all__ = ["Kernel", "Mapping", "MemInfo", "MemoryFault", "Process", "QnxError", "TraceEvent"]
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ Values that differ in the "7.1" and "6.4" profiles are per-profile data (SPEC se
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final
+from typing import ClassVar, Final
 
 # --- mmap() flags (sys/mman.h) ---
 MAP_FILE: Final = 0x0
@@ -319,15 +319,3 @@ def flag_names(value: int, table: dict[int, str]) -> str:
     if unknown:
         parts.append(hex(unknown))
     return "|".join(parts)
-
-
-def for_version(version: str) -> Any:
-    """The constants of QNX ``version`` ("8.0", "7.1", "6.4") as a namespace of names ->
-    values: this module's values with the profile's differences (SPEC 19).
-
-    >>> hex(for_version("6.4").MAP_NOX64K), hasattr(for_version("6.4"), "MAP_NOINHERIT")
-    ('0x20000', False)
-    """
-    from qnxsim.profile import constants_for  # profile.py builds on this module
-
-    return constants_for(version)

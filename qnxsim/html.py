@@ -21,7 +21,8 @@ from qnxsim.constants import MAP_FLAG_NAMES, flag_names
 from qnxsim.render import object_name, pidin_size, prot_text
 
 if TYPE_CHECKING:
-    from qnxsim.process import Kernel, Process
+    from qnxsim.kernel import Kernel
+    from qnxsim.process import Process
 
 #: Fill colour per record kind.
 KIND_COLOURS: dict[str, str] = {

@@ -2,7 +2,8 @@
 
 It owns physical memory, the path space and the pid table; it spawns processes and loads
 their images, takes snapshots and gives whole-system views.  The rules of the calls live
-below it (``vmm``, ``files``, ``peer``, ``lifecycle``); the ``Process`` facade above it.
+below it (``vmm``, ``files``, ``peer``, ``lifecycle``), and so does the ``Process`` facade
+whose objects it makes (README, "Layers").
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from qnxsim.handles import HandleTable
 from qnxsim.objects import MemObject
 from qnxsim.pathspace import DEV_MEM, DEV_ZERO, SHMEM_DIR, FdTable, PathSpace, normalize
 from qnxsim.physmem import MemInfo, PhysMem
+from qnxsim.process import Process
 from qnxsim.profile import PROFILES, Profile
 from qnxsim.trace import TraceList
 
 if TYPE_CHECKING:
     from qnxsim.c.run import CRun
-    from qnxsim.process import Process
 
 T = TypeVar("T")
 
@@ -170,8 +171,6 @@ class Kernel:
     def new_process(self, ppid: int, path: str, uid: int, gid: int) -> Process:
         """A process for the next pid, not yet in the pid table (``add_process`` puts it
         there): a call that fails before then uses up no pid (R-CALL-5)."""
-        from qnxsim.process import Process  # the facade sits above the kernel
-
         return Process(self, self._next_pid, ppid, path, uid, gid)
 
     def add_process(self, proc: Process) -> None:
@@ -221,8 +220,6 @@ class Kernel:
             raise TypeError(f"path must be a str, not {type(path).__name__}")
         uid = self.ctypes.signed("uid", uid, 32)
         gid = self.ctypes.signed("gid", gid, 32)
-        from qnxsim.process import Process  # the facade sits above the kernel
-
         if parent is not None and not isinstance(parent, Process):
             raise TypeError("parent must be a Process or None")
         with self.lock:

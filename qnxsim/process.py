@@ -3,13 +3,13 @@
 Every simulated C call is a ``Process`` method with the C name and argument order
 (R-CALL-1): it converts its arguments as C would (R-CALL-2) and has the kernel run the
 rules (``vmm``, ``files``, ``peer``, ``lifecycle``) under its lock, returning the C success
-value or raising ``QnxError``.  ``Kernel`` (``qnxsim.kernel``) is re-exported here.
+value or raising ``QnxError``.  The ``Kernel`` (``qnxsim.kernel``) makes the objects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qnxsim import access, calls, files, handles, lifecycle, tymem, vmm
 from qnxsim import constants as C
@@ -19,11 +19,13 @@ from qnxsim.abilities import Abilities, apply_entries
 from qnxsim.addrspace import AddressSpace, Mapping
 from qnxsim.constants import PROCNTO_PID, WNOHANG
 from qnxsim.errno import QnxError
-from qnxsim.kernel import FIRST_PID, Kernel
 from qnxsim.lifecycle import DEFAULT_RLIMITS, RLIMIT_COUNT
 from qnxsim.pathspace import FdTable, OpenFile, Stat
 from qnxsim.profile import ROOT_ONLY_AIDS, Profile
 from qnxsim.trace import TraceEvent
+
+if TYPE_CHECKING:
+    from qnxsim.kernel import Kernel
 
 T = TypeVar("T")
 
@@ -589,11 +591,9 @@ class Process:
 
 __all__ = [
     "DEFAULT_RLIMITS",
-    "FIRST_PID",
     "PROCNTO_PID",
     "RLIMIT_COUNT",
     "WNOHANG",
-    "Kernel",
     "Process",
     "TraceEvent",
 ]

@@ -215,8 +215,14 @@ def normalize_map_type(flags: int, profile: Profile) -> int:
     return (flags & ~mask) | new
 
 
-def constants_for(version: str) -> types.SimpleNamespace:
-    """The constants of QNX ``version`` (KeyError for an unknown one)."""
+def for_version(version: str) -> types.SimpleNamespace:
+    """The constants of QNX ``version`` ("8.0", "7.1", "6.4") as a namespace of names ->
+    values: ``qnxsim.constants`` with the profile's differences (SPEC 19); KeyError for
+    an unknown version.
+
+    >>> hex(for_version("6.4").MAP_NOX64K), hasattr(for_version("6.4"), "MAP_NOINHERIT")
+    ('0x20000', False)
+    """
     return PROFILES[version].constants()
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from qnxsim.process import Kernel, Process
+from qnxsim.kernel import Kernel
+from qnxsim.process import Process
 
 #: ``@pytest.mark.qnxsim`` keywords passed to ``Kernel(...)``.
 KERNEL_OPTIONS = ("arch", "version", "ram", "page_size", "aslr", "seed", "trace")

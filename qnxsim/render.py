@@ -40,7 +40,8 @@ from qnxsim.constants import (
 )
 
 if TYPE_CHECKING:
-    from qnxsim.process import Kernel, Process
+    from qnxsim.kernel import Kernel
+    from qnxsim.process import Process
 
 PROCESS_LINE = "{:>8} {:>3} {:<18} {:>4} {:<12} {:>6} {:>6} {:>10}"
 OBJECT_LINE = "{:13}{:<18} @{:<12} {:>14} {:>6} {:>6}"

@@ -59,7 +59,8 @@ from qnxsim.addrspace import Mapping
 from qnxsim.calls import CALLS as ROWS
 from qnxsim.calls import Call
 from qnxsim.errno import QnxError
-from qnxsim.process import Kernel, Process
+from qnxsim.kernel import Kernel
+from qnxsim.process import Process
 from qnxsim.render import VIEWS, maps
 from qnxsim.trace import explain, format_call, format_result
 

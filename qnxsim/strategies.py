@@ -25,7 +25,8 @@ from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.access import MemoryFault
 from qnxsim.errno import QnxError
-from qnxsim.process import Kernel, Process
+from qnxsim.kernel import Kernel
+from qnxsim.process import Process
 from qnxsim.profile import PROFILES, Profile
 from qnxsim.refmodel import Fault, KernelModel, Layout, ObjectModel, round_up
 from qnxsim.render import process_lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from qnxsim import errno as E
 from qnxsim.access import MemoryFault
@@ -28,8 +28,24 @@ from qnxsim.constants import (
 )
 from qnxsim.errno import QnxError
 from qnxsim.libc import Libc
-from qnxsim.process import Process
 from qnxsim.render import pidin_size
+
+if TYPE_CHECKING:
+    from qnxsim.process import Process
+
+
+@runtime_checkable
+class _ProcessLike(Protocol):
+    """What the helpers read of a ``qnxsim.Process``: a view needs no more (README,
+    "Layers")."""
+
+    pid: int
+    path: str
+    state: str
+    kernel: Any
+
+    def mappings(self) -> tuple[Mapping, ...]: ...
+
 
 #: Records shown on each side of the range in a failure message.
 CONTEXT_RECORDS = 2
@@ -111,7 +127,7 @@ def address_space_summary(proc: Process) -> str:
 
 
 def _page_range(proc: Process, addr: int, size: int) -> tuple[int, int]:
-    if not isinstance(proc, Process):
+    if not isinstance(proc, _ProcessLike):
         raise TypeError(f"proc must be a qnxsim Process, not {type(proc).__name__}")
     if size <= 0:
         raise ValueError(f"size must be positive, not {size}")
@@ -215,7 +231,7 @@ def _process_of(fn: Callable[..., Any], libc: Libc | None) -> Process | None:
         proc: object = libc._proc
     else:
         proc = getattr(fn, "__self__", None)
-    return proc if isinstance(proc, Process) else None
+    return cast("Process", proc) if isinstance(proc, _ProcessLike) else None
 
 
 def _context(proc: Process | None, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from qnxsim.profile import PROFILES
 from qnxsim.render import prot_text
 
 if TYPE_CHECKING:
-    from qnxsim.process import Kernel
+    from qnxsim.kernel import Kernel
 
 Records = dict[int, tuple[Mapping, ...]]
 

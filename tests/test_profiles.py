@@ -1,7 +1,7 @@
 """SPEC section 19: every row of the profile table, tested for "8.0", "7.1" and "6.4".
 
 Also the README's generated "Differences between QNX versions" table, and
-``constants.for_version``.
+``profile.for_version``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
-from qnxsim.profile import PROFILES, differences_markdown
+from qnxsim.profile import PROFILES, differences_markdown, for_version
 
 VERSIONS = ("8.0", "7.1", "6.4")
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -384,11 +384,11 @@ def test_R_SYS_1_unknown_version_is_valueerror() -> None:
 
 
 def test_constants_for_version() -> None:
-    assert C.for_version("8.0").MAP_NOINHERIT == C.MAP_NOINHERIT
-    assert C.for_version("8.0").MAP_TYPE == 0x3
-    c71 = C.for_version("7.1")
+    assert for_version("8.0").MAP_NOINHERIT == C.MAP_NOINHERIT
+    assert for_version("8.0").MAP_TYPE == 0x3
+    c71 = for_version("7.1")
     assert c71.MAP_NOSYNCFILE == 0x40 and not hasattr(c71, "MS_SYNC_FULL")
-    c64 = C.for_version("6.4")
+    c64 = for_version("6.4")
     assert (c64.MAP_TYPE, c64.MAP_NOX64K, c64.MAP_BELOW16M) == (0xF, 0x20000, 0x40000)
     assert c64.MAP_RESERVMASK == 0xF1F00F00
     assert not hasattr(c64, "MAP_NOINHERIT") and not hasattr(c64, "MAP_HANDLE")
