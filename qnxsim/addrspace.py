@@ -16,7 +16,7 @@ import attrs
 from qnxsim.arch import Arch
 from qnxsim.constants import MAP_LAZY, MAP_PRIVATE, MAP_STACK, MAP_TYPE
 from qnxsim.intervals import IntervalMap
-from qnxsim.objects import MemObject
+from qnxsim.objects import MappingKind, MemObject
 from qnxsim.physmem import PhysMem
 
 #: One int object per distinct flags word, shared by every entry that has it: 100,000
@@ -35,7 +35,7 @@ class Mapping:
     prot: int
     flags: int
     offset: int
-    kind: str
+    kind: MappingKind
     name: str | None
     locked: bool
 
@@ -64,7 +64,7 @@ class Entry:
         flags: int,
         obj: MemObject,
         offset: int,
-        kind: str,
+        kind: MappingKind,
         *,
         locked: bool = False,
         shared_ro: bool = False,

@@ -14,7 +14,7 @@ from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import tymem
 from qnxsim.errno import QnxError
-from qnxsim.objects import MemObject
+from qnxsim.objects import MemObject, ObjectKind
 from qnxsim.pathspace import (
     DEV_MEM,
     SHMEM_DIR,
@@ -107,7 +107,7 @@ def open_file(ps: PathSpace, pm: PhysMem, user: FileUser, path: str, oflag: int,
     if created:
         # R-SHM-1: shm_open makes a shm object at any new path; open() makes a file
         # except under /dev/shmem.
-        kind = "shm" if shm or full.startswith(SHMEM_DIR + "/") else "file"
+        kind: ObjectKind = "shm" if shm or full.startswith(SHMEM_DIR + "/") else "file"
         obj = MemObject(kind, name=full, size=0)
         obj.uid, obj.gid = user.euid, user.egid
         obj.mode = mode & 0o7777 & ~user.umask  # R-SHM-3

@@ -64,6 +64,17 @@ class _Everything:
 class Kernel:
     """One simulated QNX machine: physical memory, the pid table, the processes (R-SYS-1).
 
+    Methods by purpose --
+    processes: ``spawn``, ``exec_c``, ``process``, ``processes``, ``lookup``, ``running``;
+    files: ``create_file``;
+    whole-system views: ``meminfo``, ``pidin``, ``check_invariants``;
+    state: ``snapshot``, ``restore``;
+    for the layers below (the pid table and how a call runs): ``new_process``,
+    ``add_process``, ``reap``, ``release``, ``check_caller``, ``load_image``, ``run_call``,
+    ``record``.
+    Read-only configuration: ``arch``, ``version``, ``ram``, ``page_size``, ``aslr``,
+    ``seed``, ``constants``.
+
     >>> k = Kernel()
     >>> p = k.spawn(image=False)
     >>> hex(p.mmap(0, 4096, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANON, C.NOFD, 0))

@@ -7,12 +7,18 @@ private copies of object pages (R-OBJ-4) live there too.  No mapping logic lives
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from qnxsim import constants as C
 from qnxsim.intervals import IntervalMap
 from qnxsim.physmem import PhysMem
 
 #: Kinds of mapping record (R-MAP-1); an object's kind is one of the first six.
-KINDS = ("anon", "shared-anon", "shm", "file", "zero", "phys", "stack-guard", "elf")
+MappingKind = Literal["anon", "shared-anon", "shm", "file", "zero", "phys", "stack-guard", "elf"]
+KINDS: tuple[MappingKind, ...] = get_args(MappingKind)
+#: Kinds of memory object: the first six mapping kinds, a directory (the shm directory
+#: open for reading) and a typed memory pool.
+ObjectKind = Literal["anon", "shared-anon", "shm", "file", "zero", "phys", "dir", "tymem"]
 
 
 def _split_run(paddr: int, start: int, at: int) -> int:
@@ -55,7 +61,7 @@ class MemObject:
 
     def __init__(
         self,
-        kind: str,
+        kind: ObjectKind,
         *,
         name: str | None = None,
         size: int | None = None,

@@ -14,7 +14,7 @@ import posixpath
 import attrs
 
 from qnxsim import constants as C
-from qnxsim.objects import MemObject
+from qnxsim.objects import MemObject, ObjectKind
 
 SHMEM_DIR = "/dev/shmem"
 DEV_ZERO = "/dev/zero"
@@ -130,7 +130,7 @@ class PathSpace:
         self.dev_zero = self._device(DEV_ZERO, "zero", None)
         self.dev_mem = self._device(DEV_MEM, "phys", 0)
 
-    def _device(self, path: str, kind: str, phys_base: int | None) -> MemObject:
+    def _device(self, path: str, kind: ObjectKind, phys_base: int | None) -> MemObject:
         obj = MemObject(kind, name=path, phys_base=phys_base, named=True)
         obj.mode = 0o666  # [SIM] the MEM_PHYS ability, not the mode, guards /dev/mem
         obj.ino = self.new_ino()

@@ -9,7 +9,7 @@ value or raising ``QnxError``.  The ``Kernel`` (``qnxsim.kernel``) makes the obj
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from qnxsim import access, calls, files, handles, lifecycle, tymem, vmm
 from qnxsim import constants as C
@@ -28,22 +28,33 @@ if TYPE_CHECKING:
     from qnxsim.kernel import Kernel
 
 T = TypeVar("T")
+#: A process runs until it exits, then is a zombie until its parent reaps it (R-PROC-4).
+ProcessState = Literal["running", "zombie"]
 
 
 class Process:
     """A simulated process: credentials, limits, abilities, an address space, the calls.
 
-    Methods by purpose --
-    memory calls: ``mmap``, ``mmap64``, ``mmap_peer``, ``mmap64_peer``, ``munmap``,
-    ``munmap_flags``, ``munmap_peer``, ``mprotect``;
-    memory access: ``read_memory``, ``write_memory``, ``check_access``;
-    introspection: ``mappings``, ``mapping_at``;
+    Every call has the C name and argument order, converts its arguments by its row of the
+    call table (``qnxsim.calls``) and states its cost; ``libc`` gives the same calls with C
+    conventions.  Methods by purpose --
+
+    mapping: ``mmap``, ``mmap64``, ``mmap_peer``, ``mmap64_peer``, ``mmap_device_memory``,
+    ``munmap``, ``munmap_flags``, ``munmap_peer``, ``munmap_device_memory``, ``mprotect``;
+    controlling mappings: ``msync``, ``mlock``, ``munlock``, ``mlockall``, ``munlockall``,
+    ``posix_madvise``;
+    physical memory: ``mem_offset``, ``mem_offset64``, ``posix_mem_offset``;
+    files: ``open``, ``close``, ``dup``, ``dup2``, ``read``, ``pread``, ``write``, ``pwrite``,
+    ``lseek``, ``fstat``, ``ftruncate``;
     shared memory: ``shm_open``, ``shm_unlink``, ``shm_ctl``, ``shm_ctl_special``, and its
     handles ``shm_create_handle``, ``shm_open_handle``, ``mmap_handle``,
     ``shm_delete_handle``, ``shm_revoke`` (SPEC 13);
-    processes: ``fork``, ``spawn``, ``exit``, ``waitpid``;
-    credentials and limits: ``setuid``, ``seteuid``, ``setgid``, ``setegid``, ``getrlimit``,
-    ``setrlimit``.  ``libc`` gives the same calls with C conventions.
+    typed memory: ``posix_typed_mem_open``, ``posix_typed_mem_get_info``;
+    memory access: ``read_memory``, ``write_memory``, ``check_access``;
+    introspection: ``mappings``, ``mapping_at``;
+    processes: ``fork``, ``spawn``, ``exec``, ``exit``, ``waitpid``;
+    credentials, limits and abilities: ``setuid``, ``seteuid``, ``setgid``, ``setegid``,
+    ``getrlimit``, ``setrlimit``, ``procmgr_ability``, ``able`` (the check the rules make).
     """
 
     def __init__(self, kernel: Kernel, pid: int, ppid: int, path: str, uid: int, gid: int) -> None:
@@ -60,7 +71,7 @@ class Process:
         self.rlimits = lifecycle.default_rlimits(kernel.machine.arch.rlim_infinity)
         self.space = AddressSpace(kernel.machine)
         self.fdt = FdTable()
-        self.state = "running"
+        self.state: ProcessState = "running"
         self.exit_status: int | None = None
         self.libc = Libc(self)
 
@@ -121,12 +132,18 @@ class Process:
     # -- introspection ------------------------------------------------------------------
 
     def mappings(self) -> tuple[Mapping, ...]:
-        """The address space as frozen records, ascending (R-MAP-1, R-MAP-2).  O(n)."""
+        """The address space as frozen records, ascending (R-MAP-1, R-MAP-2).
+
+        Cost: O(n) in mappings.
+        """
         with self.kernel.lock:
             return self.space.records()
 
     def mapping_at(self, addr: int) -> Mapping | None:
-        """The record holding ``addr``, or None.  O(log n)."""
+        """The record holding ``addr``, or None.
+
+        Cost: O(log n) in mappings.
+        """
         (addr,) = self._args("mapping_at", addr)
         with self.kernel.lock:
             return self.space.record_at(addr)
@@ -134,19 +151,28 @@ class Process:
     # -- memory access (SPEC 14) --------------------------------------------------------
 
     def read_memory(self, addr: int, size: int) -> bytes:
-        """Read as the process would; MemoryFault on a fault, with no bytes moved."""
+        """Read as the process would; MemoryFault on a fault, with no bytes moved.
+
+        Cost: O(log n) in mappings, plus O(pages touched).
+        """
         addr, size = self._args("read_memory", addr, size)
         with self.kernel.lock:
             return access.read(self.space, self.pid, addr, size)
 
     def write_memory(self, addr: int, data: bytes) -> None:
-        """Write as the process would; MemoryFault on a fault, with no bytes moved."""
+        """Write as the process would; MemoryFault on a fault, with no bytes moved.
+
+        Cost: O(log n) in mappings, plus O(pages touched).
+        """
         addr, buf = self._args("write_memory", addr, data)
         with self.kernel.lock:
             access.write(self.space, self.pid, addr, buf)
 
     def check_access(self, addr: int, size: int, access_kind: str) -> None:
-        """Raise MemoryFault if the access would fault; change nothing either way."""
+        """Raise MemoryFault if the access would fault; change nothing either way.
+
+        Cost: O(log n) in mappings, plus O(pages touched).
+        """
         addr, size, access_kind = self._args("check_access", addr, size, access_kind)
         kind = access.check_access_kind(access_kind)
         with self.kernel.lock:
@@ -163,12 +189,18 @@ class Process:
         return self.kernel.run_call(call, self, args, fn)
 
     def mmap(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
-        """SPEC 3: map memory into this process; returns the address."""
+        """SPEC 3: map memory into this process; returns the address.
+
+        Cost: O(log n) in mappings, plus O(pages) to allocate memory that is not lazy.
+        """
         args = self._args("mmap", addr, len, prot, flags, fd, off)
         return self._run("mmap", args, lambda: self._mmap(args, "mmap"))
 
     def mmap64(self, addr: int, len: int, prot: int, flags: int, fd: int, off: int) -> int:
-        """SPEC 3 with a 64-bit offset (R-CALL-3)."""
+        """SPEC 3 with a 64-bit offset (R-CALL-3).
+
+        Cost: O(log n) in mappings, plus O(pages) to allocate memory that is not lazy.
+        """
         args = self._args("mmap64", addr, len, prot, flags, fd, off)
         return self._run("mmap64", args, lambda: self._mmap(args, "mmap64"))
 
@@ -180,14 +212,22 @@ class Process:
     def mmap_peer(
         self, pid: int, addr: int, len: int, prot: int, flags: int, fd: int, off: int
     ) -> int:
-        """SPEC 6: map into process ``pid``; the address is meaningful only there."""
+        """SPEC 6: map into process ``pid``; the address is meaningful only there.
+
+        Cost: O(log n) in mappings of the target, plus O(pages) to allocate memory that is
+        not lazy.
+        """
         args = self._args("mmap_peer", pid, addr, len, prot, flags, fd, off)
         return self._run("mmap_peer", args, lambda: self._mmap_peer(args, "mmap_peer"))
 
     def mmap64_peer(
         self, pid: int, addr: int, len: int, prot: int, flags: int, fd: int, off: int
     ) -> int:
-        """R-PEER-6: mmap_peer with a 64-bit offset."""
+        """R-PEER-6: mmap_peer with a 64-bit offset.
+
+        Cost: O(log n) in mappings of the target, plus O(pages) to allocate memory that is
+        not lazy.
+        """
         args = self._args("mmap64_peer", pid, addr, len, prot, flags, fd, off)
         return self._run("mmap64_peer", args, lambda: self._mmap_peer(args, "mmap64_peer"))
 
@@ -197,17 +237,27 @@ class Process:
                                     flags & 0xFFFFFFFF, fd, off, call)  # fmt: skip
 
     def munmap(self, addr: int, len: int) -> int:
-        """SPEC 7: unmap every mapped page of the range."""
+        """SPEC 7: unmap every mapped page of the range.
+
+        Cost: O(log n + k) in mappings, k the records in the range, plus O(frames freed).
+        """
         args = self._args("munmap", addr, len)
         return self._run("munmap", args, lambda: vmm.munmap(self.space, *args))
 
     def munmap_flags(self, addr: int, len: int, flags: int) -> int:
-        """R-UNMAP-6: munmap with flags (which must be 0 in 8.0)."""
+        """R-UNMAP-6: munmap with flags (which must be 0 in 8.0).
+
+        Cost: O(log n + k) in mappings, k the records in the range, plus O(frames freed).
+        """
         args = self._args("munmap_flags", addr, len, flags)
         return self._run("munmap_flags", args, lambda: vmm.munmap_flags(self.space, *args))
 
     def munmap_peer(self, pid: int, addr: int, len: int) -> int:
-        """R-UNMAP-7: munmap in process ``pid``."""
+        """R-UNMAP-7: munmap in process ``pid``.
+
+        Cost: O(log n + k) in the target's mappings, k the records in the range, plus
+        O(frames freed).
+        """
         args = self._args("munmap_peer", pid, addr, len)
         return self._run(
             "munmap_peer",
@@ -216,12 +266,19 @@ class Process:
         )
 
     def mprotect(self, addr: int, len: int, prot: int) -> int:
-        """SPEC 8: change the protection of a wholly mapped range."""
+        """SPEC 8: change the protection of a wholly mapped range.
+
+        Cost: O(log n + k) in mappings, k the records in the range.
+        """
         args = self._args("mprotect", addr, len, prot)
         return self._run("mprotect", args, lambda: vmm.mprotect(self.space, self, *args))
 
     def mem_offset64(self, addr: int, fd: int, length: int) -> tuple[int, int]:
-        """R-MOFF-1: ``(physical address, contiguous length)`` behind ``addr``."""
+        """R-MOFF-1: ``(physical address, contiguous length)`` behind ``addr``.
+
+        Cost: O(log n) in mappings, plus O(1) to allocate the page behind ``addr`` if it has
+        none.
+        """
         addr, fd, length = args = self._args("mem_offset64", addr, fd, length)
         return self._run(
             "mem_offset64",
@@ -230,7 +287,11 @@ class Process:
         )
 
     def mem_offset(self, addr: int, fd: int, length: int) -> tuple[int, int]:
-        """R-MOFF-2: mem_offset64 with an ``off_t`` result (the same on 64-bit arches)."""
+        """R-MOFF-2: mem_offset64 with an ``off_t`` result (the same on 64-bit arches).
+
+        Cost: O(log n) in mappings, plus O(1) to allocate the page behind ``addr`` if it has
+        none.
+        """
         addr, fd, length = args = self._args("mem_offset", addr, fd, length)
 
         def run() -> tuple[int, int]:
@@ -245,7 +306,10 @@ class Process:
 
     def mmap_device_memory(self, addr: int, len: int, prot: int, flags: int, physical: int) -> int:
         """R-MOFF-3: ``mmap64(addr, len, prot, flags & ~MAP_TYPE | MAP_PHYS | MAP_SHARED,
-        NOFD, physical)``."""
+        NOFD, physical)``.
+
+        Cost: O(log n) in mappings.
+        """
         args = self._args("mmap_device_memory", addr, len, prot, flags, physical)
         a, n, pr, fl, phys = args
         fl = (fl & ~C.MAP_TYPE) | C.MAP_PHYS | C.MAP_SHARED
@@ -256,7 +320,10 @@ class Process:
         )
 
     def munmap_device_memory(self, addr: int, len: int) -> int:
-        """R-MOFF-3: munmap."""
+        """R-MOFF-3: munmap.
+
+        Cost: O(log n + k) in mappings, k the records in the range.
+        """
         args = self._args("munmap_device_memory", addr, len)
         return self._run(
             "munmap_device_memory",
@@ -267,7 +334,10 @@ class Process:
     # -- files and shared memory (SPEC 13) ----------------------------------------------
 
     def open(self, path: str, oflag: int, mode: int = 0) -> int:
-        """R-FS-2: open (or with O_CREAT create) a file; returns the lowest free fd."""
+        """R-FS-2: open (or with O_CREAT create) a file; returns the lowest free fd.
+
+        Cost: O(path length + fds); independent of the mappings.
+        """
         args = self._args("open", path, oflag, mode)
         k = self.kernel
         return self._run("open", args, lambda: files.open_file(k.paths, k.pm, self, *args))
@@ -276,6 +346,8 @@ class Process:
         """R-SHM-1..3: open a shared memory object (``/X`` is ``/dev/shmem/X``).
 
         ``name`` is a str, or ``constants.SHM_ANON`` for an unnamed object (7.1+).
+
+        Cost: O(name length + fds); independent of the mappings.
         """
         args = self._args("shm_open", name, oflag, mode)
         name, oflag, mode = args
@@ -292,61 +364,107 @@ class Process:
         )
 
     def shm_unlink(self, name: str) -> int:
-        """R-SHM-4: remove the name; the object lives while referenced."""
+        """R-SHM-4: remove the name; the object lives while referenced.
+
+        Cost: O(name length), plus O(frames) when the last reference goes.
+        """
         (path,) = self._args("shm_unlink", name)
         k = self.kernel
         return self._run("shm_unlink", (path,), lambda: files.shm_unlink(k.paths, k.pm, self, path))
 
     def close(self, fd: int) -> int:
+        """Close ``fd``; the object goes with its last reference (R-FS-2).
+
+        Cost: O(1), plus O(frames) of the object when the last reference goes.
+        """
         (fd,) = self._args("close", fd)
         return self._run("close", (fd,), lambda: files.close(self.kernel.pm, self, fd))
 
     def dup(self, fd: int) -> int:
+        """A copy of ``fd`` at the lowest free fd, sharing its open file description.
+
+        Cost: O(fds).
+        """
         (fd,) = self._args("dup", fd)
         return self._run("dup", (fd,), lambda: files.dup(self, fd))
 
     def dup2(self, fd: int, fd2: int) -> int:
+        """A copy of ``fd`` at ``fd2``, closing what ``fd2`` held first.
+
+        Cost: O(1), plus O(frames) of an object whose last reference ``fd2`` held.
+        """
         args = self._args("dup2", fd, fd2)
         return self._run("dup2", args, lambda: files.dup2(self.kernel.pm, self, *args))
 
     def read(self, fd: int, n: int) -> bytes:
-        """Up to ``n`` bytes from the file offset (R-FS-2)."""
+        """Up to ``n`` bytes from the file offset (R-FS-2).
+
+        Cost: O(bytes read).
+        """
         args = self._args("read", fd, n)
         return self._run("read", args, lambda: files.read(self.kernel.pm, self, *args))
 
     def pread(self, fd: int, n: int, offset: int) -> bytes:
+        """Up to ``n`` bytes from ``offset``; the file offset does not move (R-FS-2).
+
+        Cost: O(bytes read).
+        """
         args = self._args("pread", fd, n, offset)
         return self._run("pread", args, lambda: files.read(self.kernel.pm, self, *args))
 
     def write(self, fd: int, data: bytes) -> int:
-        """Write ``data`` at the file offset; past the end it grows the object (R-FS-2)."""
+        """Write ``data`` at the file offset; past the end it grows the object (R-FS-2).
+
+        Cost: O(bytes written), plus O(pages) the object grows by.
+        """
         fd, buf = args = self._args("write", fd, data)
         return self._run("write", args, lambda: files.write(self.kernel.pm, self, fd, buf))
 
     def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        """Write ``data`` at ``offset``; the file offset does not move (R-FS-2).
+
+        Cost: O(bytes written), plus O(pages) the object grows by.
+        """
         fd, buf, off = args = self._args("pwrite", fd, data, offset)
         return self._run("pwrite", args, lambda: files.write(self.kernel.pm, self, fd, buf, off))
 
     def lseek(self, fd: int, offset: int, whence: int) -> int:
+        """Move the file offset of ``fd`` (SEEK_SET, SEEK_CUR, SEEK_END).
+
+        Cost: O(1).
+        """
         args = self._args("lseek", fd, offset, whence)
         return self._run("lseek", args, lambda: files.lseek(self, *args))
 
     def fstat(self, fd: int) -> Stat:
+        """The ``Stat`` record of the object behind ``fd``.
+
+        Cost: O(1).
+        """
         (fd,) = self._args("fstat", fd)
         return self._run("fstat", (fd,), lambda: files.fstat(self.kernel.paths, self, fd))
 
     def ftruncate(self, fd: int, length: int) -> int:
-        """R-SHM-5: size a file or shm object."""
+        """R-SHM-5: size a file or shm object.
+
+        Cost: O(pages) added or released.
+        """
         args = self._args("ftruncate", fd, length)
         return self._run("ftruncate", args, lambda: files.ftruncate(self.kernel.pm, self, *args))
 
     def shm_ctl(self, fd: int, flags: int, paddr: int, size: int) -> int:
-        """R-SHM-6..10: give a shm object its memory (once) and its attributes."""
+        """R-SHM-6..10: give a shm object its memory (once) and its attributes.
+
+        Cost: O(pages) the object is given.
+        """
         args = self._args("shm_ctl", fd, flags, paddr, size)
         return self._run("shm_ctl", args, lambda: files.shm_ctl(self.kernel.pm, self, *args))
 
     def shm_ctl_special(self, fd: int, flags: int, paddr: int, size: int, special: int) -> int:
-        """R-SHM-11: shm_ctl with a processor-specific ``special`` value (0: shm_ctl)."""
+        """R-SHM-11: shm_ctl with a processor-specific ``special`` value (0: shm_ctl).
+
+        Cost: O(pages) the object is given.
+        """
         args = self._args("shm_ctl_special", fd, flags, paddr, size, special)
         return self._run(
             "shm_ctl_special", args, lambda: files.shm_ctl(self.kernel.pm, self, *args)
@@ -355,7 +473,10 @@ class Process:
     # -- shared memory handles (SPEC 13.3; the rules are in handles.py) -----------------
 
     def shm_create_handle(self, fd: int, pid: int, flags: int, options: int) -> int:
-        """R-HANDLE-1: a handle for ``pid`` on the shm object of ``fd`` (C: ``*handlep``)."""
+        """R-HANDLE-1: a handle for ``pid`` on the shm object of ``fd`` (C: ``*handlep``).
+
+        Cost: O(1); independent of the mappings.
+        """
         args = self._args("shm_create_handle", fd, pid, flags, options)
         k = self.kernel
         return self._run(
@@ -363,7 +484,10 @@ class Process:
         )
 
     def shm_open_handle(self, handle: int, flags: int) -> int:
-        """R-HANDLE-2: an fd on the handle's object; uses the handle up."""
+        """R-HANDLE-2: an fd on the handle's object; uses the handle up.
+
+        Cost: O(fds).
+        """
         args = self._args("shm_open_handle", handle, flags)
         k = self.kernel
         return self._run(
@@ -371,7 +495,10 @@ class Process:
         )
 
     def mmap_handle(self, addr: int, len: int, prot: int, flags: int, handle: int, off: int) -> int:
-        """R-HANDLE-3: map the handle's object here, as mmap would; uses the handle up."""
+        """R-HANDLE-3: map the handle's object here, as mmap would; uses the handle up.
+
+        Cost: O(log n) in mappings, plus O(pages) to allocate memory that is not lazy.
+        """
         args = self._args("mmap_handle", addr, len, prot, flags, handle, off)
         return self._run("mmap_handle", args, lambda: self._mmap_handle(*args))
 
@@ -381,7 +508,10 @@ class Process:
                                   len, prot, flags & 0xFFFFFFFF, h, off)  # fmt: skip
 
     def shm_delete_handle(self, handle: int) -> int:
-        """R-HANDLE-4: delete an unused handle this process made or was given."""
+        """R-HANDLE-4: delete an unused handle this process made or was given.
+
+        Cost: O(1).
+        """
         args = self._args("shm_delete_handle", handle)
         k = self.kernel
         return self._run(
@@ -389,7 +519,10 @@ class Process:
         )
 
     def shm_revoke(self, fd: int, pid: int) -> int:
-        """R-HANDLE-6: take the object of ``fd`` away from ``pid`` (creator only)."""
+        """R-HANDLE-6: take the object of ``fd`` away from ``pid`` (creator only).
+
+        Cost: O(n) in the target's mappings, plus O(frames freed).
+        """
         args = self._args("shm_revoke", fd, pid)
         k = self.kernel
         return self._run(
@@ -403,6 +536,8 @@ class Process:
 
         ``tflag``: at most one of POSIX_TYPED_MEM_ALLOCATE, _ALLOCATE_CONTIG,
         _MAP_ALLOCATABLE (else EINVAL); an unknown pool is ENOENT.
+
+        Cost: O(pools + fds).
         """
         args = self._args("posix_typed_mem_open", name, oflag, tflag)
         return self._run("posix_typed_mem_open", args, lambda: self._typed_open(*args))
@@ -415,7 +550,10 @@ class Process:
         return fd
 
     def posix_typed_mem_get_info(self, fd: int) -> int:
-        """``posix_tmi_length`` of a typed memory fd: EBADF, or ENODEV for another object."""
+        """``posix_tmi_length`` of a typed memory fd: EBADF, or ENODEV for another object.
+
+        Cost: O(free runs of RAM in the pool).
+        """
         (fd,) = self._args("posix_typed_mem_get_info", fd)
 
         def run() -> int:
@@ -433,6 +571,8 @@ class Process:
         Not mapped: EACCES.  [SIM] When a typed memory fd open in this process has a pool
         holding the physical address, ``off`` is the offset in that pool and ``fd`` the
         lowest such fd; otherwise ``off`` is the physical address and ``fd`` is NOFD.
+
+        Cost: O(log n) in mappings, plus O(fds).
         """
         args = self._args("posix_mem_offset", addr, len)
 
@@ -450,22 +590,34 @@ class Process:
     # -- control calls (SPEC 9, 10, 11, 16) ---------------------------------------------
 
     def msync(self, addr: int, len: int, flags: int) -> int:
-        """SPEC 9: validate a sync request (shared memory is always coherent)."""
+        """SPEC 9: validate a sync request (shared memory is always coherent).
+
+        Cost: O(log n + k) in mappings, k the records in the range.
+        """
         args = self._args("msync", addr, len, flags)
         return self._run("msync", args, lambda: vmm.msync(self.space, self.kernel.profile, *args))
 
     def mlock(self, addr: int, len: int) -> int:
-        """R-LOCK-1: lock a wholly mapped range (PROCMGR_AID_MEM_LOCK)."""
+        """R-LOCK-1: lock a wholly mapped range (PROCMGR_AID_MEM_LOCK).
+
+        Cost: O(log n + k) in mappings, k the records in the range.
+        """
         args = self._args("mlock", addr, len)
         return self._run("mlock", args, lambda: vmm.mlock(self.space, self, self.rlimits, *args))
 
     def munlock(self, addr: int, len: int) -> int:
-        """R-LOCK-2: unlock a wholly mapped range."""
+        """R-LOCK-2: unlock a wholly mapped range.
+
+        Cost: O(log n + k) in mappings, k the records in the range.
+        """
         args = self._args("munlock", addr, len)
         return self._run("munlock", args, lambda: vmm.munlock(self.space, *args))
 
     def mlockall(self, flags: int) -> int:
-        """R-LOCK-3 (a no-op returning 0 on QNX 8.0)."""
+        """R-LOCK-3 (a no-op returning 0 on QNX 8.0).
+
+        Cost: O(1) on 8.0; O(n) in mappings where the profile records locks.
+        """
         (flags,) = self._args("mlockall", flags)
         k = self.kernel
         return self._run(
@@ -475,11 +627,18 @@ class Process:
         )
 
     def munlockall(self) -> int:
-        """R-LOCK-3 (a no-op returning 0 on QNX 8.0)."""
+        """R-LOCK-3 (a no-op returning 0 on QNX 8.0).
+
+        Cost: O(1) on 8.0; O(n) in mappings where the profile records locks.
+        """
         return self._run("munlockall", (), lambda: vmm.munlockall(self.space, self.kernel.profile))
 
     def posix_madvise(self, addr: int, len: int, advice: int) -> int:
-        """SPEC 11: returns the error number (0 on success) and never raises (R-MADV-1)."""
+        """SPEC 11: returns the error number (0 on success) and never raises (R-MADV-1).
+
+        Cost: O(log n + k) in mappings, k the records in the range, plus O(frames
+        discarded).
+        """
         args = self._args("posix_madvise", addr, len, advice)
         k = self.kernel
 
@@ -495,7 +654,10 @@ class Process:
             return err.errno
 
     def procmgr_ability(self, pid: int, *entries: int) -> int:
-        """R-ABLE-4: change the abilities of ``pid`` (0: this process); returns an errno."""
+        """R-ABLE-4: change the abilities of ``pid`` (0: this process); returns an errno.
+
+        Cost: O(e x a): e the entries given, a the entries of the target's table.
+        """
         args = self._args("procmgr_ability", pid, *entries)
         pid, words = args[0], args[1:]
 
@@ -529,11 +691,17 @@ class Process:
     # -- processes (SPEC 15) ------------------------------------------------------------
 
     def fork(self) -> int:
-        """R-PROC-2: a child with a copy of this address space; returns the child's pid."""
+        """R-PROC-2: a child with a copy of this address space; returns the child's pid.
+
+        Cost: O(n) in mappings (the child's copy), plus O(fds).
+        """
         return self._run("fork", (), lambda: lifecycle.fork(self))
 
     def spawn(self, path: str = "/proc/boot/app", *, image: bool = True) -> Process:
-        """R-PROC-1: a child process of this one, with this one's credentials."""
+        """R-PROC-1: a child process of this one, with this one's credentials.
+
+        Cost: O(fds) inherited, plus the image's few mappings.
+        """
         self.kernel.check_caller(self, "spawn")
         child = self.kernel.spawn(path, uid=self.euid, gid=self.egid, parent=self, image=image)
         child.ruid, child.euid, child.suid = self.ruid, self.euid, self.suid
@@ -541,12 +709,18 @@ class Process:
         return child
 
     def exec(self, path: str) -> int:
-        """R-PROC-3: replace the image: mappings and locks go, close-on-exec fds close."""
+        """R-PROC-3: replace the image: mappings and locks go, close-on-exec fds close.
+
+        Cost: O(n) in mappings and O(fds): everything of the old image goes.
+        """
         (path,) = args = self._args("exec", path)
         return self._run("exec", args, lambda: lifecycle.exec_image(self, path))
 
     def exit(self, status: int = 0) -> None:
-        """R-PROC-4: unmap everything; a zombie until the parent waits (orphans go at once)."""
+        """R-PROC-4: unmap everything; a zombie until the parent waits (orphans go at once).
+
+        Cost: O(n) in mappings, O(fds) and O(processes) (the children are re-parented).
+        """
         (status,) = self._args("exit", status)
         self._run("exit", (status,), lambda: lifecycle.exit_process(self, status))
 
@@ -555,6 +729,8 @@ class Process:
 
         ECHILD when there is no such child.  A child still running gives ``(0, 0)`` with
         WNOHANG and [SIM] EDEADLK without it (a simulated wait cannot block).
+
+        Cost: O(processes).
         """
         args = self._args("waitpid", pid, options)
         return self._run("waitpid", args, lambda: lifecycle.waitpid(self, *args))
@@ -562,29 +738,52 @@ class Process:
     # -- credentials (R-PROC-5) ---------------------------------------------------------
 
     def setuid(self, uid: int) -> int:
-        """POSIX setuid: root sets all three uids; others may set euid to ruid or suid."""
+        """POSIX setuid: root sets all three uids; others may set euid to ruid or suid.
+
+        Cost: O(1).
+        """
         (uid,) = self._args("setuid", uid)
         return self._run("setuid", (uid,), lambda: lifecycle.set_id(self, "uid", uid, every=True))
 
     def seteuid(self, uid: int) -> int:
+        """POSIX seteuid: root sets any euid; others only the real or saved uid.
+
+        Cost: O(1).
+        """
         (uid,) = self._args("seteuid", uid)
         return self._run("seteuid", (uid,), lambda: lifecycle.set_id(self, "uid", uid, every=False))
 
     def setgid(self, gid: int) -> int:
+        """POSIX setgid: root sets all three gids; others may set egid to rgid or sgid.
+
+        Cost: O(1).
+        """
         (gid,) = self._args("setgid", gid)
         return self._run("setgid", (gid,), lambda: lifecycle.set_id(self, "gid", gid, every=True))
 
     def setegid(self, gid: int) -> int:
+        """POSIX setegid: root sets any egid; others only the real or saved gid.
+
+        Cost: O(1).
+        """
         (gid,) = self._args("setegid", gid)
         return self._run("setegid", (gid,), lambda: lifecycle.set_id(self, "gid", gid, every=False))
 
     # -- rlimits (SPEC 18) --------------------------------------------------------------
 
     def getrlimit(self, resource: int) -> tuple[int, int]:
+        """``(soft, hard)`` of limit ``resource`` (SPEC 18).
+
+        Cost: O(1).
+        """
         (resource,) = self._args("getrlimit", resource)
         return self._run("getrlimit", (resource,), lambda: lifecycle.getrlimit(self, resource))
 
     def setrlimit(self, resource: int, soft: int, hard: int) -> int:
+        """Set limit ``resource``; raising the hard limit needs euid 0 (SPEC 18).
+
+        Cost: O(1).
+        """
         args = self._args("setrlimit", resource, soft, hard)
         return self._run("setrlimit", args, lambda: lifecycle.setrlimit(self, *args))
 

@@ -28,6 +28,7 @@ from qnxsim.constants import (
 )
 from qnxsim.errno import QnxError
 from qnxsim.libc import Libc
+from qnxsim.objects import MappingKind
 from qnxsim.render import pidin_size
 
 if TYPE_CHECKING:
@@ -140,7 +141,11 @@ def _overlapping(proc: Process, lo: int, hi: int) -> list[Mapping]:
 
 
 def assert_mapped(
-    proc: Process, addr: int, size: int, prot: int | None = None, kind: str | None = None
+    proc: Process,
+    addr: int,
+    size: int,
+    prot: int | None = None,
+    kind: MappingKind | None = None,
 ) -> tuple[Mapping, ...]:
     """Assert every page of ``[addr, addr+size)`` is mapped in ``proc``; with ``prot`` or
     ``kind`` (``"anon"``, ``"shared-anon"``, ``"shm"``, ``"file"``, ...; R-MAP-1), also

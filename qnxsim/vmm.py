@@ -18,7 +18,7 @@ from qnxsim.access import touch_page
 from qnxsim.addrspace import AddressSpace, Entry
 from qnxsim.arch import page_round_up
 from qnxsim.errno import QnxError
-from qnxsim.objects import MemObject
+from qnxsim.objects import MappingKind, MemObject
 from qnxsim.pathspace import FdTable, OpenFile
 from qnxsim.physmem import BELOW_16M, WINDOW_64K
 from qnxsim.placement import (
@@ -226,12 +226,12 @@ class _Request:
         self.replace = False  # MAP_FIXED over existing mappings (R-MMAP-F3)
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> MappingKind:
         """The record kind the request makes (R-MAP-1)."""
         return self._kind
 
     @kind.setter
-    def kind(self, kind: str) -> None:
+    def kind(self, kind: MappingKind) -> None:
         self._kind = kind
         self.anonymous = kind in ("anon", "shared-anon", "zero")
         # private anonymous memory: MAP_ANON or /dev/zero, MAP_PRIVATE (R-MMAP-21)
@@ -339,7 +339,8 @@ def bind_object(caller: Caller, req: _Request, opened: Opened | None = None) -> 
     if obj.kind == "dir":
         return
     req.obj = obj
-    req.kind = obj.kind  # "file", "shm", "zero" or "phys" (/dev/mem)
+    # "file", "shm", "zero" or "phys" (/dev/mem); map_typed_memory decides typed memory's
+    req.kind = "phys" if obj.kind == "tymem" else obj.kind
     if isinstance(obj, TypedMemory):
         map_typed_memory(req, obj)
 
