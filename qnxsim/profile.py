@@ -94,7 +94,7 @@ class Profile:
     ms_sync_full: bool
     #: SPEC 19 hole fit: a hole must hold size + this many pages (6.4 quirk: 1).
     hole_slack_pages: int
-    #: SPEC 19 / R-SHM-6: the errno of every shm_ctl failure (6.4 libc: ENOSYS); None: R-SHM-6.
+    #: SPEC 19 / R-SHM-7: the errno of every shm_ctl failure (6.4 libc: ENOSYS); None: R-SHM-7.
     shm_ctl_errno: int | None
     #: R-SHM-1: SHM_ANON exists (7.1+).  [SIM] Without it (6.4) shm_open(SHM_ANON) is
     #: EINVAL: 6.4 defines no SHM_ANON, and its value, the pointer (const char *)1, is
