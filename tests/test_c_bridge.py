@@ -613,3 +613,27 @@ def test_import_qnxsim_does_not_load_the_bridge() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+HOST_SIGNAL = r"""
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    pid_t kid = fork();
+    if (kid == 0) raise(SIGTERM);              /* a host signal the simulator never saw */
+    int st;
+    waitpid(kid, &st, 0);
+    printf("%d %d\n", WIFSIGNALED(st), WTERMSIG(st));
+    return 0;
+}
+"""
+
+
+def test_a_child_killed_by_a_host_signal_reports_that_signal(tmp_path: Path) -> None:
+    k = Kernel(trace=True)
+    status, out = run(k, write_c(tmp_path, "host_signal", HOST_SIGNAL))
+    assert (status, out) == (0, f"1 {signal.SIGTERM}\n")
+    assert [e.call for e in k.trace if e.pid == 3][-1] == "kill"  # the simulator: killed

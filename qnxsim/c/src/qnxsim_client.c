@@ -957,15 +957,18 @@ pid_t fork(void) {
     return (pid_t)child;
 }
 
-static void qx_reap_host(long long sim) {
+/* Reap the host process of simulated child `sim`; its host wait status, or -1. */
+static int qx_reap_host(long long sim) {
     for (int i = 0; i < QX_MAXKIDS; i++)
         if (qx_kid_sim[i] == sim) {
             long h = (long)qx_kid_host[i];
+            int st = -1;
             qx_kid_sim[i] = qx_kid_host[i] = 0;
-            while (syscall(SYS_wait4, h, NULL, 0, NULL) < 0 && errno == EINTR) {
+            while (syscall(SYS_wait4, h, &st, 0, NULL) < 0 && errno == EINTR) {
             }
-            return;
+            return st;
         }
+    return -1;
 }
 
 pid_t waitpid(pid_t pid, int *status, int options) {
@@ -975,11 +978,15 @@ pid_t waitpid(pid_t pid, int *status, int options) {
         return -1;
     if (r.vals[0] > 0) {
         int saved = errno;
-        qx_reap_host(r.vals[0]);
+        int host = qx_reap_host(r.vals[0]);
         errno = saved;
         if (status)
             *status = r.vals[1] ? (qx_host_signal(r.vals[2]) & 0x7f)
                                 : (int)((r.vals[2] & 0xff) << 8);
+        /* The simulator saw the host process vanish (SIGKILL); the host knows which
+         * signal it was (abort(), a host fault outside the simulated range...). */
+        if (status && r.vals[1] && r.vals[2] == 9 && host != -1 && WIFSIGNALED(host))
+            *status = host;
     }
     return (pid_t)r.vals[0];
 }
