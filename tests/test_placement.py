@@ -30,6 +30,8 @@ from qnxsim import Kernel, Process
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim.abilities import ROOT, DomainEntry
+from qnxsim.profile import PROFILES
+from qnxsim.refmodel import Layout
 
 LAZY = ANON | C.MAP_LAZY
 FIXED = ANON | C.MAP_FIXED
@@ -817,4 +819,25 @@ def test_R_MMAP_F4_fixed_result_is_exactly_addr_for_every_kind(k: Kernel, p: Pro
     z = H + 0x20_0000
     got = p.mmap(z + 0x30, PS, RW, PHYS | C.MAP_FIXED, C.NOFD, DEVICE_START + 0x30)
     assert got == z + 0x30
+    k.check_invariants()
+
+
+# -- SPEC 19: the hole fit, predicted by the reference model -----------------------------------
+
+
+@pytest.mark.parametrize("version", list(PROFILES))
+@pytest.mark.parametrize("hole_pages", [1, 2, 3])
+def test_SPEC_19_hole_fit_agrees_with_the_reference_model(version: str, hole_pages: int) -> None:
+    """A hole of exactly the size above the hint: 8.0 and 7.1 take it, 6.4 needs one page
+    more (SPEC 19) and goes past it; the kernel places where refmodel.Layout says."""
+    layout = Layout.of(version, "x86_64")
+    k = Kernel(ram=64 << 20, version=version, arch="x86_64")
+    p = k.spawn(image=False)
+    occupy(p, H, H + PS)
+    occupy(p, H + (1 + hole_pages) * PS, H + (2 + hole_pages) * PS)
+    spans = [(r.start, r.end) for r in p.mappings()]
+    expected = layout.place(spans, H, hole_pages * PS)
+    exact = H + PS
+    assert expected == (exact if not layout.profile.hole_slack_pages else H + (2 + hole_pages) * PS)
+    assert p.mmap(H, hole_pages * PS, RW, LAZY, C.NOFD, 0) == expected
     k.check_invariants()
