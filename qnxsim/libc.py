@@ -10,6 +10,7 @@ the rule that fired) of the last failure caught.  The typed methods are declared
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ class Libc(LibcCalls):
     """``process.libc.<name>(...)``: the C functions with C conventions.
 
     ``errno`` is set by every failure of a function that sets errno in C, and kept until
-    the next failure, as C's is; ``last_error`` is the ``QnxError`` behind the last failure
+    the next failure, as C's is, in each thread apart (R-PROC-6); ``last_error`` is the ``QnxError`` behind the last failure
     of any function that had one (None before the first).  Functions that return their
     error number (posix_madvise, procmgr_ability) leave both alone, as C's leave errno.
 
@@ -39,12 +40,31 @@ class Libc(LibcCalls):
     'R-MMAP-2: len is 0'
     """
 
-    __slots__ = ("_proc", "errno", "last_error")
+    __slots__ = ("_proc", "_thread")
 
     def __init__(self, proc: Process) -> None:
         self._proc = proc
-        self.errno = 0
-        self.last_error: QnxError | None = None
+        self._thread = threading.local()  # R-PROC-6: errno is per thread, as C's is
+
+    @property
+    def errno(self) -> int:
+        """This thread's errno (0 before its first failure)."""
+        value: int = getattr(self._thread, "errno", 0)
+        return value
+
+    @errno.setter
+    def errno(self, value: int) -> None:
+        self._thread.errno = value
+
+    @property
+    def last_error(self) -> QnxError | None:
+        """This thread's last caught ``QnxError`` (None before the first)."""
+        err: QnxError | None = getattr(self._thread, "last_error", None)
+        return err
+
+    @last_error.setter
+    def last_error(self, err: QnxError | None) -> None:
+        self._thread.last_error = err
 
     if not TYPE_CHECKING:  # mypy sees only the declared methods, so typos are errors
 
