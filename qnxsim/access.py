@@ -175,6 +175,23 @@ def touch_page(space: AddressSpace, page: int) -> int | None:
     (R-MOFF-1).  None when the page has no memory (a stack guard, past the end of its
     object) or RAM is short.  ``page`` must be page-aligned and mapped.
     """
+    planned = _touch_plan(space, page)
+    return None if planned is None else _resolve(space, planned)
+
+
+def touch_frame(space: AddressSpace, page: int) -> int | None:
+    """What ``touch_page`` would return, changing nothing: the page's frame, or for a page
+    that would be given one, the frame the allocation would take (R-CALL-5: a call can
+    check it before it allocates).  O(log n)."""
+    planned = _touch_plan(space, page)
+    if planned is None:
+        return None
+    if planned.need == _READY:
+        return _resolve(space, planned)  # nothing to give: a lookup
+    return space.m.pm.next_frame()
+
+
+def _touch_plan(space: AddressSpace, page: int) -> _Page | None:
     hit = space.map.find(page)
     assert hit is not None
     s, _, entry = hit
@@ -194,4 +211,4 @@ def touch_page(space: AddressSpace, page: int) -> int | None:
     reserved = need == _PRIVATE_COPY and obj is not anon and not entry.lazy
     if need and not reserved and space.m.pm.free_bytes < space.m.page_size:
         return None
-    return _resolve(space, _Page(page, entry, obj_off, need))
+    return _Page(page, entry, obj_off, need)

@@ -270,6 +270,11 @@ class PhysMem:
         lo, hi = max(lo, RAM_START), min(hi, self.ram_end)
         return list(self._used.gaps(lo, hi)) if lo < hi else []
 
+    def next_frame(self) -> int | None:
+        """The frame a one-page allocation without constraints takes next: the lowest
+        free one (None when RAM is full).  O(log n)."""
+        return self._used.find_hole_above(RAM_START, self.page_size)
+
     def has_run(self, size: int) -> bool:
         """Is there a physically contiguous run of ``size`` free bytes?  O(log n)."""
         return self._used.find_hole_above(RAM_START, size) is not None

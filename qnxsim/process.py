@@ -295,14 +295,25 @@ class Process:
         addr, fd, length = args = self._args("mem_offset", addr, fd, length)
 
         def run() -> tuple[int, int]:
-            paddr, contig = vmm.mem_offset64(self.space, addr, fd, length, "mem_offset")
-            if self.kernel.machine.arch.bits == 32 and paddr > 0x7FFFFFFF:
-                raise QnxError(
-                    E.EOVERFLOW, f"R-MOFF-2: physical address {paddr:#x} does not fit off_t"
-                )
-            return paddr, contig
+            if self.kernel.machine.arch.bits == 32:
+                self._check_off_t(addr, fd, length)
+            return vmm.mem_offset64(self.space, addr, fd, length, "mem_offset")
 
         return self._run("mem_offset", args, run)
+
+    def _check_off_t(self, addr: int, fd: int, length: int) -> None:
+        """R-MOFF-2 on a 32-bit arch, checked before a frame is given (R-CALL-5): EOVERFLOW
+        when the physical address mem_offset64 would give does not fit ``off_t``.  What
+        mem_offset64 itself refuses (fd, unmapped, no memory) is left to it."""
+        space = self.space
+        ps = space.m.page_size
+        page = addr - addr % ps
+        if fd != C.NOFD or space.map.find(page) is None:
+            return
+        frame = access.touch_frame(space, page)
+        if frame is not None and frame + addr % ps > 0x7FFFFFFF:
+            paddr = frame + addr % ps
+            raise QnxError(E.EOVERFLOW, f"R-MOFF-2: physical address {paddr:#x} does not fit off_t")
 
     def mmap_device_memory(self, addr: int, len: int, prot: int, flags: int, physical: int) -> int:
         """R-MOFF-3: ``mmap64(addr, len, prot, flags & ~MAP_TYPE | MAP_PHYS | MAP_SHARED,
