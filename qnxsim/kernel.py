@@ -17,14 +17,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import files, trace, tymem, vmm
-from qnxsim.addrspace import Entry, Machine
+from qnxsim.addrspace import AddressSpace, Entry, Machine
 from qnxsim.arch import CTypes, check_kernel_config
 from qnxsim.constants import PROCNTO_PID
 from qnxsim.errno import QnxError
 from qnxsim.files import release_if_dead
 from qnxsim.handles import HandleTable
 from qnxsim.objects import MemObject
-from qnxsim.pathspace import DEV_MEM, DEV_ZERO, SHMEM_DIR, FdTable, PathSpace, normalize
+from qnxsim.pathspace import (
+    DEV_MEM,
+    DEV_ZERO,
+    SHMEM_DIR,
+    FdTable,
+    PathSpace,
+    check_path_length,
+    normalize,
+    path_too_long,
+)
 from qnxsim.physmem import MemInfo, PhysMem
 from qnxsim.process import Process
 from qnxsim.profile import PROFILES, Profile
@@ -45,9 +54,20 @@ LIBC_TEXT = 0xB0000
 LIBC_DATA = 0x4000
 STACK_SIZE = 0x80000
 STACK_GUARD = 0x1000
-
-
 _NOT_STATE = ("lock", "_handles")  # what snapshot() leaves out
+
+
+class _Snapshot:
+    """What ``Kernel.snapshot`` returns: opaque, restorable only into its own kernel."""
+
+    __slots__ = ("_kernel", "_state")
+
+    def __init__(self, kernel: Kernel, state: dict[str, Any]) -> None:
+        self._kernel = kernel
+        self._state = state
+
+    def __repr__(self) -> str:
+        return f"<qnxsim snapshot of {self._kernel!r}>"
 
 
 class _Everything:
@@ -70,7 +90,7 @@ class Kernel:
     whole-system views: ``meminfo``, ``pidin``, ``check_invariants``;
     state: ``snapshot``, ``restore``;
     for the layers below (the pid table and how a call runs): ``new_process``,
-    ``add_process``, ``reap``, ``release``, ``check_caller``, ``load_image``, ``run_call``,
+    ``add_process``, ``reap``, ``release``, ``check_caller``, ``build_image``, ``run_call``,
     ``record``.
     Read-only configuration: ``arch``, ``version``, ``ram``, ``page_size``, ``aslr``,
     ``seed``, ``constants``.
@@ -206,10 +226,25 @@ class Kernel:
             files.close(self.pm, proc, fd)
 
     def check_caller(self, proc: Process, call: str) -> None:
-        """ESRCH unless ``proc`` is running: an exited process makes no calls."""
+        """Refuse a call through ``proc`` unless it is a running process of the live pid
+        table (R-PROC-6): ESRCH for a stale handle or an exited process, EPERM for procnto."""
+        pid = proc.pid
+        if self._procs.get(pid) is not proc:
+            raise QnxError(
+                E.ESRCH,
+                f"R-PROC-6: this handle of pid {pid} is not in the pid table (reaped, or "
+                "made after a snapshot that was restored)",
+                call=call,
+                pid=pid,
+            )
+        if pid == PROCNTO_PID:
+            raise QnxError(
+                E.EPERM, "R-PROC-6: procnto (pid 1) is the kernel; it makes no calls",
+                call=call, pid=pid,
+            )  # fmt: skip
         if proc.state != "running":
             raise QnxError(
-                E.ESRCH, f"[SIM] pid {proc.pid} has exited; it makes no calls", call=call
+                E.ESRCH, f"[SIM] pid {pid} has exited; it makes no calls", call=call, pid=pid
             )
 
     def spawn(
@@ -226,6 +261,11 @@ class Kernel:
         A child of a parent inherits its umask, abilities (those marked inherit) and
         rlimits; ``uid``/``gid`` give its credentials.  ``image=True`` maps a realistic
         program image, libc and a main stack; ``image=False`` leaves it empty.
+
+        ENAMETOOLONG past NAME_MAX or PATH_MAX; with an image, EACCES when ``path`` is not a
+        regular file (a directory, a device, a shm object), ENOTDIR under a file, ENOMEM
+        when the image does not fit.  A failure makes no process, uses up no pid and no
+        ASLR draw, and leaves no file (R-CALL-5).
         """
         if not isinstance(path, str):
             raise TypeError(f"path must be a str, not {type(path).__name__}")
@@ -233,27 +273,28 @@ class Kernel:
         gid = self.ctypes.signed("gid", gid, 32)
         if parent is not None and not isinstance(parent, Process):
             raise TypeError("parent must be a Process or None")
+        caller = PROCNTO_PID if parent is None else parent.pid
         with self.lock:
             if parent is not None:
                 self.check_caller(parent, "spawn")  # [SIM] an exited process has no children
-            ppid = parent.pid if parent is not None else PROCNTO_PID
-            proc = self.new_process(ppid, path, uid, gid)
+            proc = self.new_process(caller, path, uid, gid)  # R-CALL-5: no pid used yet
             if parent is not None:
                 proc.umask = parent.umask
                 proc.abilities = parent.abilities.inherited()
                 proc.rlimits = dict(parent.rlimits)
+            try:
+                check_path_length(path, "R-PROC-1", "spawn")
+                if image:
+                    self.build_image(proc.space, proc.rlimits, path, "spawn", "R-PROC-1")
+            except QnxError as err:
+                err.call, err.pid = "spawn", caller
+                raise
+            if parent is not None:
                 for fd, (of, cloexec) in parent.fdt.fds.items():
                     if not cloexec:  # R-PROC-1: fds without close-on-exec are inherited
                         proc.fdt.install(fd, of, False)
             self.add_process(proc)
-            if image:
-                try:
-                    self.load_image(proc, path)
-                except QnxError:
-                    self.release(proc)
-                    self.reap(proc.pid)
-                    raise
-            self.record("spawn", PROCNTO_PID if parent is None else parent.pid, (path,), proc.pid)
+            self.record("spawn", caller, (path,), proc.pid)
             return proc
 
     def exec_c(
@@ -275,26 +316,23 @@ class Kernel:
 
         return exec_c(self, prog, argv, uid=uid, gid=gid, parent=parent, capture=capture)
 
-    def _image_object(self, path: str, size: int) -> MemObject:
-        """The executable file at ``path``; made (zero-filled, root's, 0755) if missing."""
-        full = normalize(path)
-        obj = self.paths.lookup(full)
-        if obj is None or obj.kind != "file":
-            obj = MemObject("file", name=full, size=size)
-            obj.mode = 0o755
-            self.paths.add(full, obj)
-        return obj
-
     def create_file(
         self, path: str, data: bytes = b"", mode: int = 0o644, uid: int = 0, gid: int = 0
     ) -> None:
-        """R-FS-1: put a regular file into the simulated filesystem (replacing any)."""
+        """R-FS-1: put a regular file into the simulated filesystem (replacing any).
+
+        A path longer than PATH_MAX or with a component longer than NAME_MAX is a
+        ValueError: no call could open or remove such a file.
+        """
         if not isinstance(path, str):
             raise TypeError(f"path must be a str, not {type(path).__name__}")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
         for name, value in (("mode", mode), ("uid", uid), ("gid", gid)):
             self.ctypes.int_(name, value)
+        too_long = path_too_long(path)
+        if too_long:
+            raise ValueError(f"create_file: {too_long}")
         full = normalize(path)
         with self.lock:
             if full in (DEV_ZERO, DEV_MEM) or full.startswith(SHMEM_DIR + "/"):
@@ -314,42 +352,109 @@ class Kernel:
                 release_if_dead(self.pm, old)
             self.paths.add(full, obj)
 
-    def load_image(self, proc: Process, path: str) -> None:
-        """R-PROC-1: text and data of the program and libc, and a main stack with a guard."""
-        arch = self.machine.arch
+    # -- program images (R-PROC-1) ------------------------------------------------------
+
+    def build_image(
+        self,
+        space: AddressSpace,
+        rlimits: dict[int, tuple[int, int]],
+        path: str,
+        call: str,
+        rule: str,
+    ) -> None:
+        """Map the image of ``path`` into the empty ``space``: the program's and libc's
+        text and data, and a main stack with a guard (R-PROC-1).
+
+        Plan, then commit (R-CALL-5): the executables are checked first (``rule``'s
+        ENOENT, ENOTDIR, EACCES), then mapped; if anything fails ``space`` is emptied again,
+        the ASLR draws are given back and the files a success would have made at missing
+        paths are not made.  O(1) plus the path space lookups.
+        """
+        made: dict[str, MemObject] = {}
         ps = self.page_size
-        shift = 0
-        if self.machine.rng is not None:
-            shift = self.machine.rng.randrange(1 << 18) * ps
 
         def pages(n: int) -> int:  # whole pages, for 16 KiB and 64 KiB pages too
             return -(-n // ps) * ps
 
         text, data = pages(IMAGE_TEXT), pages(IMAGE_DATA)
         so_text, so_data = pages(LIBC_TEXT), pages(LIBC_DATA)
-        prog = self._image_object(path, text + data)
-        libc = self._image_object(LIBC_PATH, so_text + so_data)
+        prog = self._executable(path, text + data, made, rule, call)
+        libc = self._executable(LIBC_PATH, so_text + so_data, made, rule, call)
+        arch = self.machine.arch
+        base = arch.program_base - arch.program_base % ps
+        so = arch.so_base - arch.so_base % ps
+        rng = self.machine.rng
+        drawn = rng.getstate() if rng is not None else None
         rx = C.PROT_READ | C.PROT_EXEC
         rw = C.PROT_READ | C.PROT_WRITE
-        base = arch.program_base - arch.program_base % ps + shift
-        self._map_elf(proc, prog, base, 0, text, rx)
-        self._map_elf(proc, prog, base + text, text, data, rw)
-        so = arch.so_base - arch.so_base % ps + shift
-        self._map_elf(proc, libc, so, 0, so_text, rx)
-        self._map_elf(proc, libc, so + so_text, so_text, so_data, rw)
         flags = C.MAP_PRIVATE | C.MAP_ANON | C.MAP_STACK | C.MAP_LAZY
-        kernel_caller = _Everything(self.profile)
-        vmm.mmap(proc.space, proc.rlimits, kernel_caller, 0, STACK_SIZE, rw, flags, C.NOFD,
-                 STACK_GUARD, call="spawn")  # fmt: skip
+        try:
+            shift = self._aslr_shift(so + so_text + so_data)
+            base, so = base + shift, so + shift
+            self._map_elf(space, prog, base, 0, text, rx, call)
+            self._map_elf(space, prog, base + text, text, data, rw, call)
+            self._map_elf(space, libc, so, 0, so_text, rx, call)
+            self._map_elf(space, libc, so + so_text, so_text, so_data, rw, call)
+            vmm.mmap(space, rlimits, _Everything(self.profile), 0, STACK_SIZE, rw, flags,
+                     C.NOFD, STACK_GUARD, call=call)  # fmt: skip
+        except QnxError:
+            space.remove(space.m.user_start, space.m.user_end)
+            if rng is not None and drawn is not None:
+                rng.setstate(drawn)  # R-CALL-5: a failing call draws nothing
+            raise
+        for full, obj in made.items():  # R-PROC-1 [SIM]: a missing executable is made
+            self.paths.add(full, obj)
+
+    def _aslr_shift(self, image_end: int) -> int:
+        """R-SYS-4: the ASLR shift of an image, in whole pages, bounded so that an image
+        ending at ``image_end`` unshifted still ends inside the user range."""
+        rng = self.machine.rng
+        if rng is None:
+            return 0
+        ps = self.page_size
+        room = max(self.machine.user_end - image_end, 0) // ps
+        return rng.randrange(min(1 << 18, room + 1)) * ps
+
+    def _executable(
+        self, path: str, size: int, made: dict[str, MemObject], rule: str, call: str
+    ) -> MemObject:
+        """The regular file at ``path`` to map; a zero-filled one (root's, 0755) planned in
+        ``made`` when nothing is there.  POSIX execve's errnos for anything else."""
+        if path == "":
+            raise QnxError(E.ENOENT, f"{rule}: the executable's path is empty", call=call)
+        full = normalize(path)
+        if self.paths.parent_is_file(full):
+            raise QnxError(E.ENOTDIR, f"{rule}: a leading part of {full!r} is a file", call=call)
+        obj = self.paths.lookup(full) or made.get(full)
+        if obj is None and self.paths.is_dir(full):
+            raise QnxError(
+                E.EACCES, f"{rule}: {full!r} is a directory, not a regular file", call=call
+            )
+        if obj is None:
+            obj = MemObject("file", name=full, size=size)
+            obj.mode = 0o755
+            made[full] = obj
+        elif obj.kind != "file":
+            raise QnxError(
+                E.EACCES, f"{rule}: {full!r} is not a regular file ({obj.kind})", call=call
+            )
+        return obj
 
     def _map_elf(
-        self, proc: Process, obj: MemObject, start: int, offset: int, size: int, prot: int
+        self,
+        space: AddressSpace,
+        obj: MemObject,
+        start: int,
+        offset: int,
+        size: int,
+        prot: int,
+        call: str,
     ) -> None:
         """A MAP_ELF|MAP_PRIVATE mapping of an image object; reserves its private copies."""
         if not self.pm.reserve(size):
-            raise QnxError(E.ENOMEM, "R-SYS-6: no RAM to reserve for the image", call="spawn")
+            raise QnxError(E.ENOMEM, "R-SYS-6: no RAM to reserve for the image", call=call)
         entry = Entry(prot, C.MAP_ELF | C.MAP_PRIVATE, obj, offset, "elf")
-        proc.space.add(start, start + size, entry)
+        space.add(start, start + size, entry)
 
     # -- memory -------------------------------------------------------------------------
 
@@ -365,15 +470,14 @@ class Kernel:
             self.trace.append(trace.record(self, call, pid, args, {}, result))
 
     def run_call(self, call: str, proc: Process, args: tuple[Any, ...], fn: Callable[[], T]) -> T:
-        """Run one call of ``proc``: serialised by the kernel lock, refused when ``proc`` has
-        exited, its errors stamped with call and pid, and traced when tracing is on
-        (nothing is copied when it is off)."""
+        """Run one call of ``proc``: serialised by the kernel lock, refused unless ``proc``
+        may call (R-PROC-6), its errors stamped with call and pid, and traced when tracing is
+        on (nothing is copied when it is off)."""
         pid = proc.pid
         with self.lock:
             before = trace.watch(self, call, pid, args) if self.tracing else None
             try:
-                if proc.state != "running":
-                    self.check_caller(proc, call)
+                self.check_caller(proc, call)  # R-PROC-6
                 result = fn()
             except QnxError as err:
                 if not err.call:
@@ -401,17 +505,23 @@ class Kernel:
             check_invariants(self)
 
     def snapshot(self) -> object:
-        """An opaque deep copy of the whole machine state, for ``restore``."""
+        """An opaque deep copy of the whole machine state, for ``restore`` (R-PROC-6)."""
         with self.lock:
             state = {k: v for k, v in self.__dict__.items() if k not in _NOT_STATE}
-            return copy.deepcopy(state, {id(self): self})
+            return _Snapshot(self, copy.deepcopy(state, {id(self): self}))
 
     def restore(self, snap: object) -> None:
-        """Return to a state taken by ``snapshot`` (the snapshot stays reusable)."""
-        if not isinstance(snap, dict):
-            raise TypeError("restore takes a value returned by snapshot()")
+        """Return to a state taken by this kernel's ``snapshot`` (which stays reusable);
+        TypeError for anything else (R-PROC-6).  Handles of processes the snapshot does not
+        hold, or holds under another handle, are stale afterwards: their calls give ESRCH.
+        """
+        if not isinstance(snap, _Snapshot) or snap._kernel is not self:
+            raise TypeError(
+                f"restore takes a value returned by this kernel's snapshot(), "
+                f"not {type(snap).__name__}"
+            )
         with self.lock:
-            state = copy.deepcopy(snap, {id(self): self})
+            state = copy.deepcopy(snap._state, {id(self): self})
             procs: dict[int, Process] = state["_procs"]
             for pid, fresh in list(procs.items()):
                 handle = self._handles.get(pid)

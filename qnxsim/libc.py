@@ -28,9 +28,10 @@ class Libc(LibcCalls):
     """``process.libc.<name>(...)``: the C functions with C conventions.
 
     ``errno`` is set by every failure of a function that sets errno in C, and kept until
-    the next failure, as C's is, in each thread apart (R-PROC-6); ``last_error`` is the ``QnxError`` behind the last failure
-    of any function that had one (None before the first).  Functions that return their
-    error number (posix_madvise, procmgr_ability) leave both alone, as C's leave errno.
+    the next failure, as C's is; ``last_error`` is the ``QnxError`` behind the last failure
+    of any function that had one (None before the first).  Both are per thread (R-PROC-6).
+    Functions that return their error number (posix_madvise, procmgr_ability) leave both
+    alone, as C's leave errno.
 
     >>> from qnxsim import Kernel
     >>> p = Kernel().spawn(image=False)

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import files
+from qnxsim.addrspace import AddressSpace
 from qnxsim.constants import PROCNTO_PID, WNOHANG
 from qnxsim.errno import QnxError
+from qnxsim.pathspace import check_path_length
 
 if TYPE_CHECKING:
     from qnxsim.process import Process
@@ -57,24 +59,30 @@ def fork(proc: Process) -> int:
 
 
 def exec_image(proc: Process, path: str) -> int:
-    """R-PROC-3: mappings and locks go, close-on-exec fds close, a new image is mapped."""
+    """R-PROC-3: mappings and locks go, close-on-exec fds close, a new image is mapped.
+
+    As QNX's exec (a spawn that then takes the caller's place), the new image is built in
+    a new address space first, beside the old one; only when it is complete does it
+    replace the old image (R-CALL-5: a failing exec leaves image, path and fds alone).
+    """
     k = proc.kernel
-    proc.space.remove(proc.space.m.user_start, proc.space.m.user_end)
-    proc.space.lock_future = False  # R-LOCK-4: exec drops every lock
+    check_path_length(path, "R-PROC-3", "exec")
+    space = AddressSpace(k.machine)  # R-LOCK-4: no locks and no MCL_FUTURE in it
+    k.build_image(space, proc.rlimits, path, "exec", "R-PROC-3")
+    old = proc.space
+    old.remove(old.m.user_start, old.m.user_end)
+    proc.space = space
     for fd, (_, cloexec) in sorted(proc.fdt.fds.items()):
         if cloexec:
             files.close(k.pm, proc, fd)
     proc.path = path
-    k.load_image(proc, path)
     return 0
 
 
 def exit_process(proc: Process, status: int) -> None:
     """R-PROC-4: a zombie until the parent waits; its zombie children go, the running
     ones become procnto's; an orphan is reaped at once."""
-    if proc.pid == PROCNTO_PID:
-        raise QnxError(E.EPERM, "[SIM] procnto cannot exit", call="exit")
-    k = proc.kernel
+    k = proc.kernel  # procnto never gets here: it makes no calls (R-PROC-6)
     k.release(proc)
     k.shm_handles.drop_recipient(k.pm, proc.pid)  # R-HANDLE-5
     proc.state = "zombie"
@@ -155,7 +163,7 @@ def getrlimit(proc: Process, resource: int, call: str = "getrlimit") -> tuple[in
 
 def setrlimit(proc: Process, resource: int, soft: int, hard: int) -> int:
     call = "setrlimit"
-    old_hard = getrlimit(proc, resource, "getrlimit")[1]
+    old_hard = getrlimit(proc, resource, call)[1]
     inf = proc.kernel.machine.arch.rlim_infinity  # SPEC 18: no limit
     if soft > hard and hard != inf:
         raise QnxError(

@@ -14,6 +14,8 @@ import posixpath
 import attrs
 
 from qnxsim import constants as C
+from qnxsim import errno as E
+from qnxsim.errno import QnxError
 from qnxsim.objects import MemObject, ObjectKind
 
 SHMEM_DIR = "/dev/shmem"
@@ -41,6 +43,28 @@ def normalize(path: str) -> str:
     """An absolute, normalised path: names are taken relative to ``/`` (R-SHM-1)."""
     norm = posixpath.normpath("/" + path)
     return "/" + norm.lstrip("/")
+
+
+PATH_MAX = 1024  # QNX <limits.h>: bytes of a path name, its terminating NUL included
+
+
+def path_too_long(path: str) -> str:
+    """Why ``path`` is too long for QNX (PATH_MAX, NAME_MAX, counted in UTF-8 bytes as a
+    C string is), or "" when it is not."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if len(raw) >= PATH_MAX:
+        return f"the path is {len(raw)} bytes; PATH_MAX {PATH_MAX} counts its NUL"
+    longest = max(len(part) for part in raw.split(b"/"))
+    if longest > C.NAME_MAX:
+        return f"a component is {longest} bytes, longer than NAME_MAX {C.NAME_MAX}"
+    return ""
+
+
+def check_path_length(path: str, rule: str, call: str) -> None:
+    """ENAMETOOLONG for a path that ``path_too_long`` refuses."""
+    too_long = path_too_long(path)
+    if too_long:
+        raise QnxError(E.ENAMETOOLONG, f"{rule}: {too_long}", call=call)
 
 
 def shm_path(name: str) -> str:

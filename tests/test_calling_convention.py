@@ -49,7 +49,7 @@ def world(k: Kernel) -> tuple[object, ...]:
             p.alive,
             p.mappings(),
             (p.ruid, p.euid, p.suid, p.rgid, p.egid, p.sgid),
-            tuple(p.getrlimit(r) for r in range(9)) if p.alive else (),
+            tuple(p.getrlimit(r) for r in range(9)) if p.alive and p.pid != 1 else (),
         )
         for p in k.processes()
     )
