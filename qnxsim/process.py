@@ -799,6 +799,16 @@ class Process:
         return self._run("setrlimit", args, lambda: lifecycle.setrlimit(self, *args))
 
 
+def __getattr__(name: str) -> object:
+    """``from qnxsim.process import Kernel`` keeps working for users: ``Kernel`` moved to
+    ``qnxsim.kernel``, a layer above, so it is imported only when asked for."""
+    if name == "Kernel":
+        from qnxsim.kernel import Kernel
+
+        return Kernel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_RLIMITS",
     "PROCNTO_PID",

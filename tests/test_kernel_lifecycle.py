@@ -55,6 +55,14 @@ def exists(p: Process, path: str) -> bool:
     return True
 
 
+def test_kernel_is_still_importable_from_qnxsim_process() -> None:
+    from qnxsim.process import Kernel as FromProcess
+
+    assert FromProcess is Kernel
+    with pytest.raises(ImportError):
+        from qnxsim.process import NoSuchName  # type: ignore[attr-defined]  # noqa: F401
+
+
 # == R-CALL-5 / R-PROC-3: exec is atomic ========================================================
 
 

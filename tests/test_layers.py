@@ -18,6 +18,7 @@ PACKAGE = ROOT / "qnxsim"
 #: Upward imports that run only inside a function, each with its reason (README, "Layers").
 ALLOWED_UPWARD = {
     ("qnxsim.kernel", "qnxsim.c.run"): "Kernel.exec_c hands a C program to the C bridge",
+    ("qnxsim.process", "qnxsim.kernel"): "from qnxsim.process import Kernel, for users",
 }
 
 
