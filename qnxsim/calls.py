@@ -12,8 +12,11 @@ emits header declarations from ``prototype``.  Rules live elsewhere (``vmm``, ``
 How to add a call:
 
 1. Write the ``Process`` method: the C name, the C argument order, and as its first line
-   ``args = self._args("NAME", arg1, arg2, ...)`` (every argument, in order).
-2. Add its row to ``TABLE`` below, in its header's group: ``Call(name, header, returns,
+   ``args = self._args("NAME", arg1, arg2, ...)`` (every argument, in order).  Its
+   docstring ends with a ``Cost: O(...)`` line, and the ``Process`` class docstring lists
+   it under its purpose (``tests/test_docs_contract.py``).
+2. Add its row to ``TABLE`` below (or move it there from ``PLANNED``), in its header's
+   group: ``Call(name, header, returns,
    (Arg(...), ...), failure=..., result=...)``.  Give ``c_params`` when the C parameters
    are not the Python arguments one for one (out-pointers, buffers, structs), ``target``
    when an argument is the pid of the process it acts on.
