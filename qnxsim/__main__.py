@@ -199,14 +199,19 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_script(path: str) -> list[str] | None:
+    """The script's lines; bytes that are not UTF-8 stay as surrogates, so that the line
+    that holds them fails with its number (``Scenario.execute``) instead of the reader."""
     try:
         if path == "-":
-            return sys.stdin.read().splitlines()
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
+            raw = getattr(sys.stdin, "buffer", None)  # None: a text stream put in its place
+            data = raw.read() if raw is not None else sys.stdin.read().encode("utf-8")
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as err:
         sys.stderr.write(f"qnxsim: cannot read {path}: {err}\n")
         return None
+    return data.decode("utf-8", "surrogateescape").splitlines()
 
 
 def _readline() -> ModuleType | None:
@@ -220,6 +225,17 @@ def _readline() -> ModuleType | None:
 
 
 def _shell(scenario: Scenario) -> int:
+    """The prompt on a terminal; from a pipe or file no prompt, errors on stderr naming
+    the line, and exit code 1 when a line failed (as python and sqlite3 behave)."""
+    if not sys.stdin.isatty():
+        raw = getattr(sys.stdin, "buffer", None)
+        stdin: TextIO = sys.stdin
+        if raw is not None:
+            stdin = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape")
+        scenario.err = sys.stderr
+        quiet = Shell(scenario, stdin, sys.stdout, interactive=False, stderr=sys.stderr)
+        quiet.cmdloop()
+        return EXIT_FAILURE if quiet.failures else EXIT_OK
     shell = Shell(scenario)
     history = os.path.expanduser(HISTORY_FILE)
     readline = _readline()

@@ -254,6 +254,9 @@ def read(pm: PhysMem, user: FileUser, fd: int, n: int, at: int | None = None) ->
         raise _err(E.EINVAL, f"R-FS-2: offset {at} is negative", call)
     pos = of.offset if at is None else at
     obj = of.obj
+    # The caller's buffer is resident memory (no overcommit, R-SYS-6), so no read returns
+    # more than RAM holds: a short read, as POSIX allows, never an unbounded bytes object.
+    n = min(n, pm.ram)
     if obj.kind == "zero":
         data = bytes(n)
     elif obj.kind == "phys":

@@ -18,7 +18,7 @@ from qnxsim import constants as C
 from qnxsim import errno as E
 from qnxsim import files, trace, tymem, vmm
 from qnxsim.addrspace import AddressSpace, Entry, Machine
-from qnxsim.arch import CTypes, check_kernel_config
+from qnxsim.arch import CTypes, check_kernel_config, check_version
 from qnxsim.constants import PROCNTO_PID
 from qnxsim.errno import QnxError
 from qnxsim.files import release_if_dead
@@ -112,15 +112,16 @@ class Kernel:
         trace: bool = False,
         typed_memory: dict[str, tuple[int, int]] | None = None,
     ) -> None:
-        if arch is None and isinstance(version, str) and version in PROFILES:
+        check_version(version)
+        if arch is None:
             arch = PROFILES[version].default_arch  # SPEC 19: the profile's default arch
-        if not isinstance(arch, str):
-            raise ValueError("arch must be a str (or None for the version's default)")
         spec = check_kernel_config(arch, version, ram, page_size)
         if not isinstance(aslr, bool):
-            raise ValueError("aslr must be a bool")
+            raise TypeError(f"aslr must be a bool, not {type(aslr).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError("seed must be an int")
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        if not isinstance(trace, bool):
+            raise TypeError(f"trace must be a bool, not {type(trace).__name__}")
         self._version = version
         self.profile: Profile = PROFILES[version]
         self._aslr = aslr
@@ -184,7 +185,10 @@ class Kernel:
     # -- the pid table ------------------------------------------------------------------
 
     def process(self, pid: int) -> Process:
-        """The process with this pid (running or zombie); LookupError if there is none."""
+        """The process with this pid (running or zombie); LookupError if there is none,
+        TypeError if ``pid`` is not an int."""
+        if isinstance(pid, bool) or not isinstance(pid, int):
+            raise TypeError(f"pid must be an int, not {type(pid).__name__}")
         proc = self._procs.get(pid)
         if proc is None:
             raise LookupError(f"no process with pid {pid}")
@@ -474,6 +478,7 @@ class Kernel:
         may call (R-PROC-6), its errors stamped with call and pid, and traced when tracing is
         on (nothing is copied when it is off)."""
         pid = proc.pid
+        notes = self.ctypes.take_notes(args)  # R-CALL-2 conversions that changed a value
         with self.lock:
             before = trace.watch(self, call, pid, args) if self.tracing else None
             try:
@@ -483,6 +488,8 @@ class Kernel:
                 if not err.call:
                     err.call = call
                 err.pid = pid
+                if notes:
+                    err.reason = f"{err.reason} ({'; '.join(notes)})"
                 if before is not None:
                     self.trace.append(
                         trace.record(self, call, pid, args, before, None, err.errno, err.reason)

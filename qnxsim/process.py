@@ -153,8 +153,12 @@ class Process:
     def read_memory(self, addr: int, size: int) -> bytes:
         """Read as the process would; MemoryFault on a fault, with no bytes moved.
 
+        ``size`` is a Python-level count: ValueError when it is negative or wider than the
+        address space (it is not a C ``size_t`` and does not wrap).
+
         Cost: O(log n) in mappings, plus O(pages touched).
         """
+        _python_size(self.kernel, "size", size, "read_memory")
         addr, size = self._args("read_memory", addr, size)
         with self.kernel.lock:
             return access.read(self.space, self.pid, addr, size)
@@ -171,8 +175,11 @@ class Process:
     def check_access(self, addr: int, size: int, access_kind: str) -> None:
         """Raise MemoryFault if the access would fault; change nothing either way.
 
+        ``size`` is a Python-level count, as for ``read_memory``.
+
         Cost: O(log n) in mappings, plus O(pages touched).
         """
+        _python_size(self.kernel, "size", size, "check_access")
         addr, size, access_kind = self._args("check_access", addr, size, access_kind)
         kind = access.check_access_kind(access_kind)
         with self.kernel.lock:
@@ -410,8 +417,13 @@ class Process:
     def read(self, fd: int, n: int) -> bytes:
         """Up to ``n`` bytes from the file offset (R-FS-2).
 
+        ``n`` is the size of the caller's buffer, a Python-level count (ValueError when
+        negative); the result holds at most what exists, as C's read is bounded by its
+        buffer (README, "Bad input").
+
         Cost: O(bytes read).
         """
+        _python_size(self.kernel, "n", n, "read")
         args = self._args("read", fd, n)
         return self._run("read", args, lambda: files.read(self.kernel.pm, self, *args))
 
@@ -420,6 +432,7 @@ class Process:
 
         Cost: O(bytes read).
         """
+        _python_size(self.kernel, "n", n, "pread")
         args = self._args("pread", fd, n, offset)
         return self._run("pread", args, lambda: files.read(self.kernel.pm, self, *args))
 
@@ -817,3 +830,16 @@ __all__ = [
     "Process",
     "TraceEvent",
 ]
+
+
+def _python_size(kernel: Kernel, name: str, value: object, call: str) -> int:
+    """A byte count a Python caller gives (``read_memory``, ``read``): an int from 0 to the
+    largest address; ValueError outside that range, since a Python size does not wrap."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{call}: {name} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= kernel.ctypes.word_max:
+        raise ValueError(
+            f"{call}: {name} {value} is not a byte count from 0 to {kernel.ctypes.word_max:#x}"
+            " (a Python-level size; it does not wrap as a C size_t would)"
+        )
+    return value

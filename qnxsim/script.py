@@ -103,11 +103,40 @@ _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
+#: Limits of one argument word, so that no script makes the simulator build unbounded
+#: Python objects or recurse without end (DESIGN, "Bad input"): its length in characters,
+#: its nesting (operators and brackets), the bits of any number it computes, and a shift.
+MAX_WORD = 1000
+MAX_DEPTH = 50
+MAX_BITS = 4096
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
     ast.Invert: operator.invert,
 }
+
+
+def _check_utf8(line: str) -> None:
+    """ScriptError for a line read with ``surrogateescape`` that held bytes not in UTF-8."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = line[error.start].encode("utf-8", "surrogateescape")
+        raise ScriptError(
+            f"byte {bad.hex()} at column {error.start + 1} is not UTF-8; scripts are UTF-8 text"
+        ) from None
+
+
+def _short(text: str) -> str:
+    """``text`` quoted, cut to 40 characters for a message."""
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+
+
+def _capped(value: Any) -> Any:
+    """``value``, or ScriptError when it is an int wider than MAX_BITS bits."""
+    if isinstance(value, int) and value.bit_length() > MAX_BITS:
+        raise ScriptError(f"a number of {value.bit_length()} bits; at most {MAX_BITS}")
+    return value
 
 
 class ScriptError(Exception):
@@ -209,24 +238,40 @@ class Scenario:
         self.echo = echo
         self.explain_calls = explain_calls
         self.names: dict[str, object] = {}
+        #: The line that bound each process name (for the error when it is bound again).
+        self.bound_at: dict[str, int] = {}
+        self._lineno = 0
 
     # -- running ------------------------------------------------------------------------
 
-    def run(self, lines: Iterable[str], source: str = "<script>") -> int:
+    def run(self, lines: Iterable[str] | str, source: str = "<script>") -> int:
         """Execute every line; on the first error write ``SOURCE, line N: message`` and
-        the line to ``err`` and return 1; return 0 when every line ran."""
+        the line to ``err`` and return 1; return 0 when every line ran.
+
+        ``lines`` is a whole script (a str) or its lines (any iterable of str).
+        """
+        if isinstance(lines, str):
+            lines = lines.splitlines()
+        elif isinstance(lines, bytes | bytearray):
+            raise TypeError("run takes a script as str or an iterable of lines, not bytes")
         for lineno, line in enumerate(lines, 1):
+            if not isinstance(line, str):
+                raise TypeError(f"line {lineno} of the script is {type(line).__name__}, not str")
             try:
                 self.execute(line, lineno)
             except ScriptError as error:
-                self.err.write(f"{source}, line {lineno}: {error.message}\n    {line.strip()}\n")
+                shown = line.strip().encode("utf-8", "surrogateescape")
+                text = shown.decode("utf-8", "backslashreplace")
+                self.err.write(f"{source}, line {lineno}: {error.message}\n    {text}\n")
                 return 1
         return 0
 
     def execute(self, line: str, lineno: int = 0) -> object:
         """Run one statement and return its value.  ScriptError / ScriptFailure name the line."""
         mark = len(self.kernel.trace)
+        self._lineno = lineno
         try:
+            _check_utf8(line)
             words = tokenize(line)
             if not words:
                 return None
@@ -237,6 +282,9 @@ class Scenario:
         except ScriptError as error:
             self._explain_new(mark)
             raise type(error)(error.message, lineno) from None
+        except (MemoryError, RecursionError) as error:  # a limit this module missed
+            what = "too much memory" if isinstance(error, MemoryError) else "too deep nesting"
+            raise ScriptError(f"the statement needs {what} to evaluate", lineno) from None
         if text and self.echo:
             self.out.write(text + "\n")
         self._explain_new(mark)
@@ -276,16 +324,29 @@ class Scenario:
         if len(words) < 3:
             raise ScriptError(f"nothing to bind to {var}")
         value, text = self._statement(words[2:])
-        self.names[var] = value
+        self._bind_name(var, value)
         return value, f"{var} = {text}" if text else f"{var} = {show_value(value)}"
 
-    def _check_new_name(self, name: str) -> None:
+    def _check_new_name(self, name: str, process: bool = False) -> None:
+        """A name a statement may bind; a process name is bound once (``process`` True:
+        the statement binds a process, so no earlier binding of the name may be replaced)."""
+        if name in self.names and (process or isinstance(self.names[name], Process)):
+            where = self.bound_at.get(name)
+            at = f" on line {where}" if where else ""
+            old = show_value(self.names[name])
+            raise ScriptError(f"{name} is already bound{at} ({old}); choose another name")
         if not _NAME.match(name):
             raise ScriptError(f"{name!r} is not a valid name (letters, digits, _)")
         if name in CONSTANTS or name in ERRNOS:
             raise ScriptError(f"{name} is a constant; choose another name")
         if name in KEYWORDS or name in ("help", "as"):
             raise ScriptError(f"{name} is a keyword; choose another name")
+
+    def _bind_name(self, name: str, value: object) -> None:
+        if isinstance(value, Process) and name in self.names:
+            self._check_new_name(name, process=True)
+        self.names[name] = value
+        self.bound_at[name] = self._lineno
 
     def _expect(self, words: list[str]) -> tuple[object, str]:
         if len(words) < 3:
@@ -315,7 +376,7 @@ class Scenario:
         if len(words) < 2:
             raise ScriptError("spawn needs a name: spawn NAME [uid=N] [gid=N] ...")
         name = words[1]
-        self._check_new_name(name)
+        self._check_new_name(name, process=True)
         options = dict(self._keyword(w) for w in words[2:])
         unknown = set(options) - {o.rstrip("=") for o in SPAWN_OPTIONS}
         if unknown:
@@ -338,7 +399,7 @@ class Scenario:
             raise _Failed(what, error) from None
         except (TypeError, ValueError) as error:
             raise ScriptError(f"{what}: {error}") from None
-        self.names[name] = proc
+        self._bind_name(name, proc)
         return proc, f"{what}: pid {proc.pid} ({proc.path}, uid {proc.uid})"
 
     def _keyword(self, word: str) -> tuple[str, object]:
@@ -362,7 +423,7 @@ class Scenario:
         parent = self.process(words[1])
         child_name = words[3] if len(words) == 4 else None
         if child_name is not None:
-            self._check_new_name(child_name)
+            self._check_new_name(child_name, process=True)
         what = f"{words[1]}: fork()"
         try:
             pid = parent.fork()
@@ -371,7 +432,7 @@ class Scenario:
         child = self.kernel.process(pid)
         if child_name is None:
             return pid, f"{what} -> pid {pid}"
-        self.names[child_name] = child
+        self._bind_name(child_name, child)
         return child, f"fork {words[1]} as {child_name}: pid {pid}"
 
     def _exit(self, words: list[str]) -> tuple[object, str]:
@@ -516,44 +577,64 @@ class Scenario:
         """
         if word.startswith("/"):
             return word
+        quoted = word[:1] in "\"'" or word[:2] in ('b"', "b'", 'B"', "B'")
+        if not quoted and len(word) > MAX_WORD:
+            raise ScriptError(f"an argument of {len(word)} characters; at most {MAX_WORD}")
+        operators = 0 if quoted else sum(word.count(c) for c in "(+-*~|&^<>%/[")
+        if operators > 2 * MAX_DEPTH:  # a cheap bound before the parser sees it
+            raise ScriptError(f"{_short(word)} has {operators} operators; at most {2 * MAX_DEPTH}")
         try:
             tree = ast.parse(word, mode="eval")
         except SyntaxError:
             raise ScriptError(
-                f"cannot read {word!r} as a number, constant, name or string"
+                f"cannot read {_short(word)} as a number, constant, name or string"
             ) from None
+        except (MemoryError, RecursionError):
+            raise ScriptError(f"{_short(word)} is nested too deeply") from None
         try:
-            return self._eval(tree.body)
+            return self._eval(tree.body, 0)
         except ScriptError:
             raise
         except (TypeError, ValueError, ArithmeticError, IndexError) as error:
-            raise ScriptError(f"cannot evaluate {word!r}: {error}") from None
+            raise ScriptError(f"cannot evaluate {_short(word)}: {error}") from None
 
-    def _eval(self, node: ast.expr) -> object:
+    def _eval(self, node: ast.expr, depth: int) -> object:
+        if depth > MAX_DEPTH:
+            raise ScriptError(f"an argument nested more than {MAX_DEPTH} deep")
+        depth += 1
+        if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            raise ScriptError(
+                f"{node.value} is not a number here: C has no bool parameter; write "
+                f"{int(node.value)}"
+            )
         if isinstance(node, ast.Constant) and isinstance(node.value, int | str | bytes):
-            return node.value
+            return _capped(node.value)
         if isinstance(node, ast.Name):
             return self._lookup(node.id)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            left, right = self._int(node.left), self._int(node.right)
-            return _BINOPS[type(node.op)](left, right)
+            left, right = self._int(node.left, depth), self._int(node.right, depth)
+            if isinstance(node.op, ast.LShift | ast.RShift) and not 0 <= right <= MAX_BITS:
+                raise ScriptError(
+                    f"a shift by {_short(str(right))}; shifts go from 0 to {MAX_BITS}"
+                )
+            return _capped(_BINOPS[type(node.op)](left, right))
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](self._int(node.operand))
+            return _UNARY[type(node.op)](self._int(node.operand, depth))
         if isinstance(node, ast.Subscript):
-            base, index = self._eval(node.value), self._int(node.slice)
+            base, index = self._eval(node.value, depth), self._int(node.slice, depth)
             if not isinstance(base, tuple):
                 raise ScriptError(f"{ast.unparse(node.value)} is not a tuple")
             return base[index]
         if isinstance(node, ast.Attribute) and not node.attr.startswith("_"):
-            base = self._eval(node.value)
+            base = self._eval(node.value, depth)
             fields = {a.name for a in getattr(type(base), "__attrs_attrs__", ())}
             if node.attr not in fields:
                 raise ScriptError(f"{ast.unparse(node.value)} has no field {node.attr!r}")
             return getattr(base, node.attr)
         raise ScriptError(f"{ast.unparse(node)!r} is not a number, constant, name or string")
 
-    def _int(self, node: ast.expr) -> int:
-        value = self._eval(node)
+    def _int(self, node: ast.expr, depth: int) -> int:
+        value = self._eval(node, depth)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScriptError(f"{ast.unparse(node)} is {show_value(value)}, not a number")
         return value
@@ -623,12 +704,23 @@ class Shell(cmd.Cmd):
         scenario: Scenario | None = None,
         stdin: IO[str] | None = None,
         stdout: IO[str] | None = None,
+        *,
+        interactive: bool = True,
+        stderr: IO[str] | None = None,
     ) -> None:
         super().__init__(stdin=stdin, stdout=stdout)
-        if stdin is not None:
+        if stdin is not None or not interactive:
             self.use_rawinput = False
-        self.scenario = scenario or Scenario(out=self.stdout, err=self.stdout)
+        self.interactive = interactive
+        if not interactive:  # input from a pipe or file: no banner, no prompt (as python)
+            self.intro = ""
+            self.prompt = ""
+        self.errors_out = stderr if stderr is not None else self.stdout
+        self.scenario = scenario or Scenario(out=self.stdout, err=self.errors_out)
         self.lineno = 0
+        #: How many lines failed; ``qnxsim shell`` exits 1 when any did and stdin is not
+        #: a terminal (as sqlite3 does).
+        self.failures = 0
         self.history: list[str] = []
 
     def precmd(self, line: str) -> str:
@@ -644,7 +736,9 @@ class Shell(cmd.Cmd):
         try:
             self.scenario.execute(line, self.lineno)
         except ScriptError as error:
-            self.stdout.write(f"error: {error.message}\n")
+            self.failures += 1
+            where = "" if self.interactive else f"line {self.lineno}: "
+            self.errors_out.write(f"error: {where}{error.message}\n")
 
     def do_help(self, arg: str) -> bool:
         """help [CALL]: the language, or one call's arguments."""
@@ -665,7 +759,8 @@ class Shell(cmd.Cmd):
         return True
 
     def do_EOF(self, arg: str) -> bool:
-        self.stdout.write("\n")
+        if self.interactive:
+            self.stdout.write("\n")
         return True
 
     def completenames(self, text: str, *ignored: Any) -> list[str]:

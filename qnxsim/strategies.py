@@ -18,8 +18,22 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.stateful import (
+        RuleBasedStateMachine,
+        initialize,
+        invariant,
+        precondition,
+        rule,
+    )
+except ModuleNotFoundError as missing:  # pragma: no cover - exercised in a subprocess test
+    raise ModuleNotFoundError(
+        "qnxsim.strategies needs hypothesis, which comes with the test extra: "
+        "pip install 'qnxsim[test]'",
+        name=missing.name,
+    ) from missing
 
 from qnxsim import constants as C
 from qnxsim import errno as E
@@ -187,6 +201,10 @@ def _profile_of(profile: Profile | Kernel | Process | str | None) -> Profile:
     if profile is None:
         return PROFILES["8.0"]
     if isinstance(profile, str):
+        if profile not in PROFILES:
+            raise ValueError(
+                f"unknown QNX version {profile!r} for profile=; known: {sorted(PROFILES)}"
+            )
         return PROFILES[profile]
     if isinstance(profile, Process):
         return profile.kernel.profile

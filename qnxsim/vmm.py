@@ -14,6 +14,7 @@ from typing import Protocol
 
 from qnxsim import constants as C
 from qnxsim import errno as E
+from qnxsim import hints
 from qnxsim.access import touch_page
 from qnxsim.addrspace import AddressSpace, Entry
 from qnxsim.arch import page_round_up
@@ -85,28 +86,30 @@ def check_flag_bits(
     reserved = profile.reserved_mask
     known = profile.known_map_flags
     if prot & ~C.PROT_MASK:
-        raise fail(
-            E.EINVAL,
-            f"R-MMAP-3: prot {prot:#x} has bits outside PROT_MASK ({prot & ~C.PROT_MASK:#x})",
-            call,
-        )
+        raise fail(E.EINVAL, hints.prot_outside_mask("R-MMAP-3", prot), call)
     if flags & C.PROT_NOCACHE:
         flags &= ~C.PROT_NOCACHE
         prot |= C.PROT_NOCACHE
     if flags & C.PROT_MASK:
-        raise fail(E.EINVAL, f"R-MMAP-4: flags holds PROT bits {flags & C.PROT_MASK:#x}", call)
+        bits = flags & C.PROT_MASK
+        raise fail(
+            E.EINVAL,
+            f"R-MMAP-4: flags holds PROT bits {bits:#x}{hints.linux_map_flags(bits)}",
+            call,
+        )
     if flags & reserved:
         raise fail(
             E.EINVAL,
             f"R-MMAP-4: flags holds reserved bits {flags & reserved:#x} "
-            f"(reserved mask {reserved:#x}, which includes MAP_SYSRAM)",
+            f"(reserved mask {reserved:#x}, which includes MAP_SYSRAM)"
+            f"{hints.linux_map_flags(flags & reserved)}",
             call,
         )
     if flags & ~known:
         raise fail(
             E.EINVAL,
             f"R-MMAP-4: flags holds bits {flags & ~known:#x} that are no MAP_* flag "
-            f"of QNX {profile.version}",
+            f"of QNX {profile.version}{hints.linux_map_flags(flags & ~known)}",
             call,
         )
     return prot, flags
@@ -784,11 +787,7 @@ def mprotect(space: AddressSpace, caller: Caller, addr: int, length: int, prot: 
     """SPEC 8: change the protection of every page in the range.  O(log n + k)."""
     call = "mprotect"
     if prot & ~C.PROT_MASK:
-        raise fail(
-            E.EINVAL,
-            f"R-MPROT-1: prot {prot:#x} has bits outside PROT_MASK ({prot & ~C.PROT_MASK:#x})",
-            call,
-        )
+        raise fail(E.EINVAL, hints.prot_outside_mask("R-MPROT-1", prot), call)
     start, end, pieces = check_range_mapped(space, addr, length, "R-MPROT-2", call)
     if prot & C.PROT_EXEC:  # R-MPROT-3, before any change
         for s, e, entry in pieces:

@@ -168,7 +168,7 @@ def test_run_the_shipped_example(capsys: pytest.CaptureFixture[str]) -> None:
         ("spawn a\nexpect EWHAT a munmap 0 4096\n", 2, "unknown errno or signal 'EWHAT'"),
         ("spawn a\na mmap 0 4096\n", 2, "mmap(addr, len, prot, flags, fd, off): missing"),
         ('spawn a\na shm_open "/x\n', 2, "cannot read '\"/x': is a quote missing?"),
-        ("spawn a\nspawn a\n", 0, ""),
+        ("spawn a\nspawn a\n", 2, "a is already bound on line 1"),
         ("spawn PROT_READ\n", 1, "PROT_READ is a constant; choose another name"),
         ("fork nobody as b\n", 1, "unknown process 'nobody'"),
         ("x = 1\n", 1, "unknown command or process '1'"),
@@ -178,9 +178,6 @@ def test_script_errors_name_the_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, script: str, line: int, message: str
 ) -> None:
     code, _, err = run(capsys, "run", write(tmp_path, script))
-    if not line:
-        assert code == 0  # rebinding a name to a new process is allowed
-        return
     assert code == 1
     path = str(tmp_path / "s.qsim")
     first, text = err.splitlines()[:2]

@@ -59,7 +59,6 @@ def test_R_SYS_1_configuration_read_back() -> None:
         {"page_size": 8192},
         {"page_size": 16384},  # only aarch64 accepts 16 KiB pages
         {"arch": "aarch64", "page_size": 2048},
-        {"seed": "x"},
     ],
 )
 def test_R_SYS_1_invalid_configuration_is_value_error(config: dict[str, object]) -> None:
