@@ -1,12 +1,13 @@
-"""Command line: ``qnxsim demo | run SCRIPT | pidin [mem|maps] | shell`` (also
-``python -m qnxsim ...``).
+"""Command line: ``qnxsim demo | run SCRIPT | pidin [mem|maps] | shell | rules [ID]``
+(also ``python -m qnxsim ...``).
 
 ``demo`` walks through QNX's own mmap_peer() example and the errors a porting engineer
 meets, then gives a client a buffer both ways (mmap_peer, and a shared memory handle),
 printing each step with the rule that decided it.  ``run`` executes a scenario
 script and ``shell`` reads the same language at a prompt (``qnxsim.script`` documents
 it).  ``pidin`` prints ``pidin mem`` or every mapping record of a freshly booted machine,
-or of the machine a script leaves behind.
+or of the machine a script leaves behind.  ``rules`` prints the rule catalogue
+(``qnxsim.rules``): what a rule id in an error reason decides.
 
 Exit codes: 0 success, 1 a script failed (a call failed, an ``expect`` was not met, or a
 line could not be read), 2 a usage error (bad options, a script file that cannot be read).
@@ -186,7 +187,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     shell.add_argument("--trace", action="store_true", help="explain every call after it runs")
     _machine_options(shell)
+    rules = sub.add_parser(
+        "rules",
+        help="what a rule id (R-PEER-3 ...) decides",
+        description="Print the rule catalogue: with no ID one line per rule; with IDs what "
+        "each decides, its errno, kind and evidence, where the code decides it and which "
+        "tests check it.",
+    )
+    rules.add_argument("ids", nargs="*", metavar="ID", help="rule ids, e.g. R-PEER-3 or peer-3")
+    rules.add_argument(
+        "--markdown", action="store_true", help="print docs/RULES.md (from a source checkout)"
+    )
     return parser
+
+
+def rules_command(ids: Sequence[str], markdown: bool, out: TextIO) -> int:
+    """``qnxsim rules [ID ...] [--markdown]``."""
+    from qnxsim import rules
+
+    package, tests = rules._sources()
+    if markdown:
+        if tests is None:
+            sys.stderr.write("qnxsim: --markdown needs the tests/ of a source checkout\n")
+            return EXIT_USAGE
+        out.write(rules.catalogue_markdown(package, tests))
+        return EXIT_OK
+    if not ids:
+        out.write("\n".join(rules.listing()) + "\n")
+        return EXIT_OK
+    code = rules.code_citations(package)
+    checks = rules.naming_tests(tests) if tests is not None else {}
+    for rid in ids:
+        try:
+            rule = rules.lookup(rid)
+        except KeyError as err:
+            sys.stderr.write(f"qnxsim: {err.args[0]}\n")
+            return EXIT_USAGE
+        out.write(rules.describe(rule, code.get(rule.id, ()), checks.get(rule.id, ())) + "\n")
+    return EXIT_OK
 
 
 def _machine_options(parser: argparse.ArgumentParser) -> None:
@@ -276,6 +314,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command == "demo":
         return demo(sys.stdout)
+    if args.command == "rules":
+        return rules_command(args.ids, args.markdown, sys.stdout)
     kernel = Kernel(arch=args.arch, version=args.qnx_version, trace=True)
     if args.command == "shell":
         return _shell(Scenario(kernel, sys.stdout, sys.stdout, explain_calls=args.trace))
