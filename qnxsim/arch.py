@@ -111,6 +111,17 @@ class CTypes:
     def _word_max(self) -> int:
         return (1 << self.bits) - 1
 
+    # Configuration plus per-thread scratch: a copy (a kernel snapshot) shares it, and a
+    # pickle carries only the width.
+    def __copy__(self) -> CTypes:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> CTypes:
+        return self
+
+    def __reduce__(self) -> tuple[type[CTypes], tuple[int]]:
+        return (CTypes, (self.bits,))
+
     # Each conversion returns an ``int`` already in range as it is (the common case, one
     # call deep); anything else goes through the general ``unsigned``/``signed``, which
     # remember a value that the conversion changed, so that a failing call's reason can

@@ -276,3 +276,12 @@ def test_cli_shell_from_a_pipe_has_no_prompt_and_fails(tmp_path: object) -> None
         timeout=120,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
+
+
+def test_R_CALL_2_conversion_notes_survive_snapshot_copy_and_pickle(k: Kernel) -> None:
+    import copy
+    import pickle
+
+    assert copy.deepcopy(k.ctypes) is k.ctypes
+    assert pickle.loads(pickle.dumps(k.ctypes)) == k.ctypes
+    k.restore(k.snapshot())
