@@ -25,8 +25,8 @@ from qnxsim.constants import (
     PROT_READ,
     PROT_WRITE,
 )
-from qnxsim.strategies import PAGES, PROCESS, KernelMachine, mmap_args
-from qnxsim.testing import assert_errno, assert_mapped
+from qnxsim.strategies import MACHINE_SETTINGS, PAGES, KernelMachine, mmap_args
+from qnxsim.testing import assert_errno, assert_mapped, kernel
 
 PAGE = 4096
 
@@ -78,29 +78,34 @@ def test_a_small_buffer_takes_a_whole_page(qnx_kernel: Kernel, qnx_process: Proc
     assert record.size == 16384
 
 
-# Property tests draw calls from qnxsim.strategies (function-scoped fixtures do not mix
-# with @given, so the test makes its own kernel).
+# Property tests draw calls from qnxsim.strategies. The function-scoped qnx_kernel fixture
+# does not mix with @given (one test, many examples): each example makes its kernel with
+# qnxsim.testing.kernel(), which follows --qnx-version/--qnx-arch and, when the example
+# fails, adds the address spaces to the error.
 @settings(max_examples=25, deadline=None)
 @given(args=mmap_args(max_pages=4))
 def test_new_anonymous_memory_reads_as_zero(args: tuple[int, int, int, int, int, int]) -> None:
-    proc = Kernel(ram=64 << 20).spawn(image=False)
-    _, length, prot, _, _, _ = args
-    start = proc.mmap(*args)
-    if prot & (PROT_READ | PROT_WRITE | PROT_EXEC):
-        assert proc.read_memory(start, length) == bytes(length)
+    with kernel(ram=64 << 20) as k:
+        proc = k.spawn(image=False)
+        _, length, prot, _, _, _ = args
+        start = proc.mmap(*args)
+        if prot & (PROT_READ | PROT_WRITE | PROT_EXEC):
+            assert proc.read_memory(start, length) == bytes(length)
 
 
-# A state machine of your own: KernelMachine's rules and checks, plus the server's.
+# A state machine of your own: KernelMachine's rules and checks, plus the server's. Rules
+# take live processes from the machine's bundle, so a failing run shrinks to a few steps;
+# MACHINE_SETTINGS leaves out hypothesis's slow explain phase.
 class ServerMachine(KernelMachine):
     kernel_options: ClassVar[dict[str, Any]] = {"ram": 32 << 20}
 
-    @rule(client=PROCESS, pages=PAGES)
-    def server_shares_a_buffer(self, client: int, pages: int) -> None:
+    @rule(client=KernelMachine.procs, pages=PAGES)
+    def server_shares_a_buffer(self, client: Process, pages: int) -> None:
         server = self.processes[0]  # root, so it may map into any client (R-PEER-3)
         rw = PROT_READ | PROT_WRITE
-        self.check_mmap(server, self.process(client), pages, rw, "shared-anon")
+        self.check_mmap(server, client, pages, rw, "shared-anon")
 
 
-TestServerMachine = settings(max_examples=10, stateful_step_count=20, deadline=None)(
+TestServerMachine = settings(MACHINE_SETTINGS, max_examples=10, stateful_step_count=20)(
     ServerMachine
 ).TestCase

@@ -42,6 +42,11 @@ LABEL = 56  # px left of a strip for its row label
 ROW = 30  # px per strip
 TICKS = 14  # px under a strip for address labels
 MAX_DRAWN = 400  # records drawn per strip; the table still lists them all
+#: Above this many records a table shows its first and last ``TABLE_EDGE`` rows and a row
+#: that says how many it left out (as pandas summarises a long frame); the strip above it
+#: still draws the whole address space.
+TABLE_MAX = 60
+TABLE_EDGE = 10
 PAGE = 4096
 
 _TABLE = "border-collapse:collapse;font-family:monospace;font-size:12px;margin:4px 0"
@@ -203,10 +208,18 @@ def legend(records: Iterable[Mapping]) -> str:
     return f'<div style="font-family:monospace;font-size:11px">{"".join(items)}</div>'
 
 
-def records_table(records: Sequence[Mapping], names: dict[int, str] = MAP_FLAG_NAMES) -> str:
+def records_table(
+    records: Sequence[Mapping], names: dict[int, str] = MAP_FLAG_NAMES, limit: int = TABLE_MAX
+) -> str:
     """An HTML table with one row per record (R-MAP-1 fields); ``names`` names the MAP_*
-    flags (the kernel's ``profile.map_flag_names``; 8.0's by default)."""
+    flags (the kernel's ``profile.map_flag_names``; 8.0's by default).  Above ``limit``
+    records only the first and last ``TABLE_EDGE`` rows are shown, with a row between
+    that counts the others (``mappings()`` has them all)."""
     head = ("start", "end", "size", "prot", "flags", "kind", "offset", "name", "locked")
+    left_out = 0
+    if len(records) > limit:
+        left_out = len(records) - 2 * TABLE_EDGE
+        records = [*records[:TABLE_EDGE], *records[-TABLE_EDGE:]]
     rows = [
         (
             f"{r.start:#x}",
@@ -222,10 +235,17 @@ def records_table(records: Sequence[Mapping], names: dict[int, str] = MAP_FLAG_N
         for r in records
     ]
     th = "".join(f'<th style="{_CELL}">{h}</th>' for h in head)
-    trs = "".join(
+    cells = [
         "<tr>" + "".join(f'<td style="{_CELL}">{escape(c)}</td>' for c in row) + "</tr>"
         for row in rows
-    )
+    ]
+    if left_out:
+        gap = (
+            f'<tr><td colspan="{len(head)}" style="{_CELL};color:#666;text-align:center">'
+            f"... {left_out} more records (proc.mappings() lists them all) ...</td></tr>"
+        )
+        cells.insert(TABLE_EDGE, gap)
+    trs = "".join(cells)
     return f'<table style="{_TABLE}"><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>'
 
 

@@ -6,6 +6,11 @@ Installed with qnxsim through the ``pytest11`` entry point, so no conftest is ne
 that configures them, and, when a test that used them fails, a report section showing
 every process's address space (``pidin mem``).  ``kernel_for`` builds such a kernel with
 other defaults, for a project's own fixture.
+
+``--qnx-version 7.1`` and ``--qnx-arch aarch64`` (or the ini keys ``qnx_version`` and
+``qnx_arch``) run a whole suite against another profile: they are the defaults of
+``qnx_kernel``, of ``kernel_for`` and of ``qnxsim.testing.kernel()``; a marker's keywords
+still win.
 Only pytest imports this module; ``import qnxsim`` does not.
 """
 
@@ -16,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from qnxsim import testing
 from qnxsim.kernel import Kernel
 from qnxsim.process import Process
 
@@ -41,12 +47,47 @@ MARKER_HELP = (
 KERNEL_KEY = pytest.StashKey[Kernel]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("qnxsim", "qnxsim: the simulated QNX machine of qnx_kernel")
+    for name, example in (("version", "7.1"), ("arch", "aarch64")):
+        help_text = (
+            f"run the suite against QNX {name} {example!r} (or another): the default of "
+            f"qnx_kernel and qnxsim.testing.kernel(); @pytest.mark.qnxsim({name}=...) wins"
+        )
+        group.addoption(f"--qnx-{name}", dest=f"qnx_{name}", default=None, help=help_text)
+        parser.addini(f"qnx_{name}", help_text, default=None)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    defaults: dict[str, Any] = {}
+    for name in ("version", "arch"):
+        value = config.getoption(f"qnx_{name}", None) or config.getini(f"qnx_{name}")
+        if value:
+            defaults[name] = value
+    if defaults:
+        try:
+            Kernel(**defaults, ram=1 << 20)  # the configuration must make a kernel
+        except (TypeError, ValueError) as err:
+            raise pytest.UsageError(f"--qnx-version/--qnx-arch: {err}") from None
+    testing.DEFAULTS.clear()
+    testing.DEFAULTS.update(defaults)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    testing.DEFAULTS.clear()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not testing.DEFAULTS:
+        return None
+    shown = ", ".join(f"{k}={v!r}" for k, v in sorted(testing.DEFAULTS.items()))
+    return f"qnxsim: qnx_kernel defaults {shown}"
 
 
 def marker_options(node: pytest.Item) -> dict[str, Any]:
     """The ``qnxsim`` marker keywords of a test, the closest marker winning per keyword."""
+    __tracebackhide__ = True
     options: dict[str, Any] = {}
     for marker in reversed(list(node.iter_markers("qnxsim"))):
         if marker.args:
@@ -79,10 +120,13 @@ def kernel_for(request: pytest.FixtureRequest, **defaults: Any) -> Generator[Ker
     """
     options = marker_options(request.node)
     kwargs = {**defaults, **{k: v for k, v in options.items() if k in KERNEL_OPTIONS}}
+    problem = ""
     try:
-        kernel = Kernel(**kwargs)
-    except ValueError as err:
-        pytest.fail(f"@pytest.mark.qnxsim{kwargs}: {err}", pytrace=False)
+        kernel = testing.make_kernel(**kwargs)
+    except (TypeError, ValueError) as err:
+        problem = f"@pytest.mark.qnxsim({_keywords(kwargs)}): {type(err).__name__}: {err}"
+    if problem:  # outside the except block: the failure is not "during handling" of err
+        pytest.fail(problem, pytrace=False)
     request.node.stash[KERNEL_KEY] = kernel
     yield kernel
     if options.get("check_invariants", True):
@@ -97,6 +141,10 @@ def qnx_kernel(request: pytest.FixtureRequest) -> Generator[Kernel, None, None]:
     yield from kernel_for(request)
 
 
+def _keywords(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
 @pytest.fixture
 def qnx_process(qnx_kernel: Kernel, request: pytest.FixtureRequest) -> Process:
     """A root process spawned in ``qnx_kernel``: program image, libc and a main stack
@@ -106,22 +154,9 @@ def qnx_process(qnx_kernel: Kernel, request: pytest.FixtureRequest) -> Process:
 
 
 def describe(kernel: Kernel) -> str:
-    """The failure report: ``pidin mem``, RAM use and, with tracing, the last calls."""
-    try:
-        lines = [kernel.pidin("mem")]
-        info = kernel.meminfo()
-        lines.append(
-            f"\nRAM: total {info.total:#x}, free {info.free:#x}, allocated "
-            f"{info.allocated:#x}, reserved {info.reserved:#x}"
-        )
-        if kernel.tracing and kernel.trace:
-            lines.append(f"\nlast {min(TRACE_TAIL, len(kernel.trace))} calls:")
-            for ev in kernel.trace[-TRACE_TAIL:]:
-                outcome = f"errno {ev.errno}: {ev.reason}" if ev.errno else repr(ev.result)
-                lines.append(f"  pid {ev.pid} {ev.call}{ev.args!r} -> {outcome}")
-        return "\n".join(lines)
-    except Exception as err:  # the report must not hide the test's own failure
-        return f"(the address spaces could not be shown: {type(err).__name__}: {err})"
+    """The failure report: ``pidin mem``, RAM use and, with tracing, the last calls
+    (written as ``explain()`` writes them: symbolic flags, addresses in hex)."""
+    return testing.kernel_report(kernel, TRACE_TAIL)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -20,11 +20,15 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 try:
+    from hypothesis import HealthCheck, Phase, settings
     from hypothesis import strategies as st
     from hypothesis.stateful import (
+        Bundle,
+        MultipleResults,
         RuleBasedStateMachine,
+        consumes,
         initialize,
-        invariant,
+        multiple,
         precondition,
         rule,
     )
@@ -541,6 +545,63 @@ BYTE = st.integers(1, 255)
 LENGTH = st.integers(1, 64)
 IN_PAGE = st.integers(0, 63)
 MAP_PROT = st.one_of(st.just(C.PROT_READ | C.PROT_WRITE), prot_values())
+
+
+class _Named(int):
+    """An int that prints by name in a step log; it is passed to the calls as the int."""
+
+    NAMES: ClassVar[dict[int, str]] = {}
+
+    def __repr__(self) -> str:
+        return C.flag_names(int(self), self.NAMES)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # hypothesis's step log
+        printer.text(repr(self))
+
+
+class Prot(_Named):
+    """A prot value that prints as ``PROT_READ|PROT_WRITE``.
+
+    >>> Prot(0x300), Prot(0)
+    (PROT_READ|PROT_WRITE, PROT_NONE)
+    """
+
+    NAMES = C.PROT_NAMES
+
+    def __repr__(self) -> str:
+        return super().__repr__() if self else "PROT_NONE"
+
+
+class MapFlags(_Named):
+    """A flags value that prints as ``MAP_PRIVATE|MAP_ANON``.
+
+    >>> MapFlags(C.MAP_PRIVATE | C.MAP_ANON | 0x100000)
+    MAP_PRIVATE|MAP_ANON|0x100000
+    """
+
+    NAMES = C.MAP_FLAG_NAMES
+
+
+#: The machine's prot values: MAP_PROT / prot_values(), printed symbolically.
+MACHINE_PROT = MAP_PROT.map(Prot)
+ANY_PROT = prot_values().map(Prot)
+
+#: Settings for running ``KernelMachine`` (or a subclass): no deadline (a step may take a
+#: while on a big kernel), and no ``Phase.explain``, which replays a failing run dozens of
+#: times to comment on each step and took most of the time of a small failure.  A failing
+#: run shrinks to its few essential steps in seconds.  Use as a decorator::
+#:
+#:     @MACHINE_SETTINGS
+#:     class MyMachine(KernelMachine): ...
+#:
+#: or ``MACHINE_SETTINGS(MyMachine)``, or start from it:
+#: ``settings(MACHINE_SETTINGS, max_examples=200)``.
+MACHINE_SETTINGS = settings(
+    deadline=None,
+    stateful_step_count=30,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=[HealthCheck.too_slow],
+)
 #: The kinds of mapping ``KernelMachine.check_mmap`` makes.
 MAPPING_KINDS = ("private-anon", "shared-anon", "shm-shared", "shm-private")
 MAPPING_KIND = st.one_of(st.just(MAPPING_KINDS[0]), st.sampled_from(MAPPING_KINDS))
@@ -550,7 +611,9 @@ class KernelMachine(RuleBasedStateMachine):
     """A hypothesis state machine that drives a ``Kernel`` and checks it after every step.
 
     Every run starts with one process (``uids[0]``, an empty address space) and one
-    private anonymous mapping in it (``first_mapping``).  Rules by purpose --
+    private anonymous mapping in it (``first_mapping``).  Rules name processes through
+    the ``procs`` bundle of live processes, so a failing run shrinks to the steps that
+    matter (a fork and exit that play no part vanish together).  Rules by purpose --
     processes: ``spawn``, ``fork``, ``exit``;
     mappings: ``mmap``, ``mmap_peer``, ``munmap``, ``munmap_peer``, ``mprotect``;
     memory: ``write_memory``, ``read_memory``;
@@ -561,12 +624,16 @@ class KernelMachine(RuleBasedStateMachine):
     The machine predicts each call's outcome from a reference model
     (``qnxsim.refmodel``): the errno of a failure (and that it changed nothing,
     R-CALL-5), the address of a mapping, the fault of an access, the bytes a read
-    returns.  After every step it runs ``Kernel.check_invariants()``, compares every
-    process's pages (prot and kind) with the model and, with
-    ``check_contents_every_step``, reads every readable page back.
+    returns.
 
-    Run it under pytest with ``TestKernel = KernelMachine.TestCase``, or with
-    ``hypothesis.stateful.run_state_machine_as_test(KernelMachine)``.
+    After every step (``after_step``, silent in the step log) it runs
+    ``Kernel.check_invariants()``, compares every process's pages with the model and, with
+    ``check_contents_every_step``, reads every readable page back.  Prot and flags print
+    by name in the step log.
+
+    Run it under pytest with ``TestKernel = MACHINE_SETTINGS(KernelMachine).TestCase``, or
+    with ``hypothesis.stateful.run_state_machine_as_test(KernelMachine,
+    settings=MACHINE_SETTINGS)``; ``MACHINE_SETTINGS`` leaves out the slow explain phase.
 
     Attributes for rules and invariants of your own --
     ``kernel``: the Kernel; ``processes``: its live processes (oldest first; never
@@ -581,35 +648,34 @@ class KernelMachine(RuleBasedStateMachine):
 
     Helpers that keep the model in step (use them in your rules): ``check_mmap``,
     ``check_munmap``, ``check_write``, ``check_read``, ``check_contents``, ``process``,
-    ``process_with_memory``, ``add_process``, ``expect_failure``.  A rule that changes
+    ``process_with_memory``, ``add_process``, ``expect_failure``; ``procs`` (the bundle:
+    ``@rule(client=KernelMachine.procs)`` gives a live Process).  A rule that changes
     memory behind the model's back makes the next comparison fail.  To drop a rule,
-    override it with a plain method.
+    override it with a plain method; to add checks after every step, override
+    ``after_step`` (calling ``super()``) or add an ``@invariant``.
 
     Subclassing, for example to test a server that maps a client's buffer::
 
         from hypothesis import settings
         from hypothesis.stateful import invariant, rule
         from qnxsim.constants import PROT_READ, PROT_WRITE
-        from qnxsim.strategies import PAGES, PROCESS, KernelMachine
+        from qnxsim.strategies import MACHINE_SETTINGS, PAGES, KernelMachine
 
         class ServerMachine(KernelMachine):
             kernel_options = {"ram": 32 << 20, "arch": "aarch64"}
             max_processes = 3
 
-            @rule(client=PROCESS, pages=PAGES)
+            @rule(client=KernelMachine.procs, pages=PAGES)
             def server_maps_client_buffer(self, client, pages):
                 server = self.processes[0]  # root: may map into anyone (R-PEER-3)
-                self.check_mmap(server, self.process(client), pages, PROT_READ | PROT_WRITE,
-                                "shared-anon")
+                self.check_mmap(server, client, pages, PROT_READ | PROT_WRITE, "shared-anon")
 
             @invariant()
             def no_process_maps_more_than_a_megabyte(self):
                 for proc in self.processes:
                     assert sum(m.size for m in proc.mappings()) <= 1 << 20
 
-        TestServer = settings(max_examples=30, stateful_step_count=30, deadline=None)(
-            ServerMachine
-        ).TestCase
+        TestServer = settings(MACHINE_SETTINGS, max_examples=30)(ServerMachine).TestCase
     """
 
     kernel_options: ClassVar[dict[str, Any]] = {"ram": 64 << 20}
@@ -628,7 +694,7 @@ class KernelMachine(RuleBasedStateMachine):
         self.profile = self.kernel.profile
         #: SPEC 19: MAP_NOINHERIT of the kernel's version (0: 6.4 defines none).
         self.map_noinherit = self.profile.flag("MAP_NOINHERIT")
-        self.invalid_flags = map_flags(valid=False, profile=self.profile)
+        self.invalid_flags = map_flags(valid=False, profile=self.profile).map(MapFlags)
         k = self.kernel
         self.model = KernelModel(self.page_size, layout=Layout.of(k.version, k.arch, k.page_size))
         self.processes: list[Process] = []
@@ -851,48 +917,58 @@ class KernelMachine(RuleBasedStateMachine):
                     )
 
     # -- processes ----------------------------------------------------------------------
+    #
+    # Rules name processes through the ``procs`` bundle (the live processes), never by a
+    # position among them: deleting a fork/exit pair while shrinking then leaves every
+    # other step naming the same process, so useless pairs disappear.
+
+    procs = Bundle("procs")
 
     def _room(self) -> bool:
         return len(self.processes) < self.max_processes
 
-    @precondition(lambda self: self._room())
-    @rule(uid=st.integers(0, 3))
-    def spawn(self, uid: int) -> None:
-        """R-PROC-1: a new process with an empty address space."""
-        self.add_process(self.kernel.spawn(uid=self.uids[uid % len(self.uids)], image=False))
-
-    @precondition(lambda self: self._room())
-    @rule(proc=PROCESS)
-    def fork(self, proc: int) -> None:
-        """R-PROC-2: the child's pages are the parent's, private ones copied."""
-        parent = self.process(proc)
-        need = sum(m.size for m in parent.mappings())
-        pid = self._expect_success(parent.fork, f"pid {parent.pid} fork", need)
-        if pid is not None:
-            self.add_process(self.kernel.process(pid), forked_from=parent)
-
-    @initialize(pages=PAGES, prot=MAP_PROT)
-    def first_mapping(self, pages: int, prot: int) -> None:
+    @initialize(target=procs, pages=PAGES, prot=MACHINE_PROT)
+    def first_mapping(self, pages: int, prot: int) -> Process:
         """Every run starts with one private anonymous mapping in the first process."""
         first = self.processes[0]
         self.check_mmap(first, first, pages, prot, "private-anon")
+        return first
+
+    @precondition(lambda self: self._room())
+    @rule(target=procs, uid=st.integers(0, 3))
+    def spawn(self, uid: int) -> Process:
+        """R-PROC-1: a new process with an empty address space."""
+        proc = self.kernel.spawn(uid=self.uids[uid % len(self.uids)], image=False)
+        self.add_process(proc)
+        return proc
+
+    @precondition(lambda self: self._room())
+    @rule(target=procs, proc=procs)
+    def fork(self, proc: Process) -> Process | MultipleResults[Process]:
+        """R-PROC-2: the child's pages are the parent's, private ones copied."""
+        need = sum(m.size for m in proc.mappings())
+        pid = self._expect_success(proc.fork, f"pid {proc.pid} fork", need)
+        if pid is None:
+            return multiple()
+        child = self.kernel.process(pid)
+        self.add_process(child, forked_from=proc)
+        return child
 
     @precondition(lambda self: len(self.processes) > 1)
-    @rule(proc=PROCESS)
-    def exit(self, proc: int) -> None:
+    @rule(proc=consumes(procs))
+    def exit(self, proc: Process) -> None:
         """R-PROC-4: mappings and fds go; the pid gives ESRCH to peers from now on.
-        ``proc`` counts from the youngest process, so that a forked child exits first
-        and stays a zombie while its parent lives."""
-        p = self.processes[-1 - proc % len(self.processes)]
-        p.exit(0)
-        self.processes.remove(p)
-        self.model.exit(p.pid)
+        (The bundle offers the youngest process first, so that a forked child exits
+        before its parent and stays a zombie while the parent lives.)"""
+        proc.exit(0)
+        self.processes.remove(proc)
+        self.model.exit(proc.pid)
 
     @precondition(lambda self: bool(self.model.dead))
-    @rule(proc=PROCESS, which=st.integers(0, 7), unmap=st.booleans())
-    def peer_call_to_exited(self, proc: int, which: int, unmap: bool) -> None:
+    @rule(proc=procs, which=st.integers(0, 7), unmap=st.booleans())
+    def peer_call_to_exited(self, proc: Process, which: int, unmap: bool) -> None:
         """R-PEER-2: a pid that has exited gives ESRCH, before any other check."""
-        caller = self.process(proc)
+        caller = proc
         pid = self.model.dead[-1 - which % len(self.model.dead)]  # the latest first
         ps = self.page_size
         if unmap:
@@ -909,65 +985,61 @@ class KernelMachine(RuleBasedStateMachine):
     # -- mappings -----------------------------------------------------------------------
 
     @rule(
-        proc=PROCESS, pages=PAGES, prot=MAP_PROT, kind=MAPPING_KIND, fd=FD,
+        proc=procs, pages=PAGES, prot=MACHINE_PROT, kind=MAPPING_KIND, fd=FD,
         off=st.integers(0, 3), fixed=FIXED, noinherit=st.booleans(),
     )  # fmt: skip
     def mmap(
-        self, proc: int, pages: int, prot: int, kind: str, fd: int, off: int,
+        self, proc: Process, pages: int, prot: int, kind: str, fd: int, off: int,
         fixed: int | None, noinherit: bool,
     ) -> None:  # fmt: skip
-        p = self.process(proc)
-        self.check_mmap(p, p, pages, prot, kind, fd_index=fd, off_pages=off, fixed=fixed,
+        self.check_mmap(proc, proc, pages, prot, kind, fd_index=fd, off_pages=off, fixed=fixed,
                         noinherit=noinherit)  # fmt: skip
 
     @rule(
-        proc=PROCESS, peer=PROCESS, pages=PAGES, prot=MAP_PROT, kind=MAPPING_KIND, fd=FD,
+        proc=procs, peer=procs, pages=PAGES, prot=MACHINE_PROT, kind=MAPPING_KIND, fd=FD,
         fixed=FIXED,
     )  # fmt: skip
     def mmap_peer(
-        self, proc: int, peer: int, pages: int, prot: int, kind: str, fd: int,
+        self, proc: Process, peer: Process, pages: int, prot: int, kind: str, fd: int,
         fixed: int | None,
     ) -> None:  # fmt: skip
         """SPEC 6: the caller's fd and abilities, the peer's address space.  (Rule
         arguments cannot be called ``target``: hypothesis keeps that name for bundles.)"""
-        self.check_mmap(self.process(proc), self.process(peer), pages, prot, kind,
-                        fd_index=fd, fixed=fixed)  # fmt: skip
+        self.check_mmap(proc, peer, pages, prot, kind, fd_index=fd, fixed=fixed)
 
-    @rule(proc=PROCESS, data=st.data(), prot=prot_values(), pages=PAGES)
-    def mmap_invalid_flags(self, proc: int, data: st.DataObject, prot: int, pages: int) -> None:
+    @rule(proc=procs, data=st.data(), prot=ANY_PROT, pages=PAGES)
+    def mmap_invalid_flags(self, proc: Process, data: st.DataObject, prot: int, pages: int) -> None:
         """R-MMAP-1, R-MMAP-4: EINVAL, whatever else the call asks.  The flags are invalid
         in the kernel's profile (SPEC 19: 0x40 is MAP_NOSYNCFILE in 7.1, every MAP_TYPE
         value is valid in 6.4)."""
         flags = data.draw(self.invalid_flags, label="flags")
-        p = self.process(proc)
         size = pages * self.page_size
         err = self.expect_failure(
             E.EINVAL,
-            lambda: p.mmap(0, size, prot, flags, C.NOFD, 0),
-            f"mmap with invalid flags {flags:#x}",
+            lambda: proc.mmap(0, size, prot, flags, C.NOFD, 0),
+            f"mmap with invalid flags {flags!r} ({flags:#x})",
         )
         assert err.reason.startswith(("R-MMAP-1:", "R-MMAP-4:")), (
             f"mmap with invalid flags {flags:#x}: EINVAL, but by the wrong rule: {err}"
         )
 
-    @rule(proc=PROCESS, where=WHERE, delta=DELTA, pages=PAGES)
-    def munmap(self, proc: int, where: int, delta: int, pages: int) -> None:
-        p = self.process_with_memory(proc)
-        self.check_munmap(p, p, self._pick_address(p, where, delta), pages * self.page_size)
+    @rule(proc=procs, where=WHERE, delta=DELTA, pages=PAGES)
+    def munmap(self, proc: Process, where: int, delta: int, pages: int) -> None:
+        addr = self._pick_address(proc, where, delta)
+        self.check_munmap(proc, proc, addr, pages * self.page_size)
 
-    @rule(proc=PROCESS, peer=PROCESS, where=WHERE, delta=DELTA, pages=PAGES)
-    def munmap_peer(self, proc: int, peer: int, where: int, delta: int, pages: int) -> None:
-        t = self.process(peer)
-        addr = self._pick_address(t, where, delta)
-        self.check_munmap(self.process(proc), t, addr, pages * self.page_size)
+    @rule(proc=procs, peer=procs, where=WHERE, delta=DELTA, pages=PAGES)
+    def munmap_peer(self, proc: Process, peer: Process, where: int, delta: int, pages: int) -> None:
+        addr = self._pick_address(peer, where, delta)
+        self.check_munmap(proc, peer, addr, pages * self.page_size)
 
-    @rule(proc=PROCESS, where=WHERE, delta=DELTA, pages=PAGES, prot=prot_values())
-    def mprotect(self, proc: int, where: int, delta: int, pages: int, prot: int) -> None:
+    @rule(proc=procs, where=WHERE, delta=DELTA, pages=PAGES, prot=ANY_PROT)
+    def mprotect(self, proc: Process, where: int, delta: int, pages: int, prot: int) -> None:
         """R-MPROT-2: the range must be wholly mapped (ENOMEM); R-MPROT-4."""
-        p = self.process_with_memory(proc)
+        p = proc
         addr = self._pick_address(p, where, delta)
         size = pages * self.page_size
-        what = f"pid {p.pid} mprotect({addr:#x}, {size:#x}, {prot:#x})"
+        what = f"pid {p.pid} mprotect({addr:#x}, {size:#x}, {prot!r})"
         call = functools.partial(p.mprotect, addr, size, prot)
         if not self.model.is_mapped(p.pid, addr, addr + size):
             self.expect_failure(E.ENOMEM, call, what)
@@ -982,29 +1054,28 @@ class KernelMachine(RuleBasedStateMachine):
         return page + (self.page_size - 64 + x if at_end else x)
 
     @rule(
-        proc=PROCESS, where=WHERE, delta=DELTA, at_end=st.booleans(), x=IN_PAGE, value=BYTE,
+        proc=procs, where=WHERE, delta=DELTA, at_end=st.booleans(), x=IN_PAGE, value=BYTE,
         length=LENGTH,
     )  # fmt: skip
     def write_memory(
-        self, proc: int, where: int, delta: int, at_end: bool, x: int, value: int, length: int
-    ) -> None:
-        p = self.process_with_memory(proc)
-        self.check_write(p, self._access_address(p, where, delta, at_end, x),
+        self, proc: Process, where: int, delta: int, at_end: bool, x: int, value: int,
+        length: int,
+    ) -> None:  # fmt: skip
+        self.check_write(proc, self._access_address(proc, where, delta, at_end, x),
                          bytes([value]) * length)  # fmt: skip
 
-    @rule(proc=PROCESS, where=WHERE, delta=DELTA, at_end=st.booleans(), x=IN_PAGE, length=LENGTH)
+    @rule(proc=procs, where=WHERE, delta=DELTA, at_end=st.booleans(), x=IN_PAGE, length=LENGTH)
     def read_memory(
-        self, proc: int, where: int, delta: int, at_end: bool, x: int, length: int
+        self, proc: Process, where: int, delta: int, at_end: bool, x: int, length: int
     ) -> None:
-        p = self.process_with_memory(proc)
-        self.check_read(p, self._access_address(p, where, delta, at_end, x), length)
+        self.check_read(proc, self._access_address(proc, where, delta, at_end, x), length)
 
     # -- shared memory objects ----------------------------------------------------------
 
-    @rule(proc=PROCESS, name=st.integers(0, 3))
-    def shm_open(self, proc: int, name: int) -> None:
+    @rule(proc=procs, name=st.integers(0, 3))
+    def shm_open(self, proc: Process, name: int) -> None:
         """R-SHM-1..3: mode 0600, O_RDWR|O_CREAT; the lowest free fd."""
-        p = self.process(proc)
+        p = proc
         path = self.shm_names[name % len(self.shm_names)]
         pm = self.model.procs[p.pid]
         obj = self.model.names.get(path)
@@ -1020,10 +1091,10 @@ class KernelMachine(RuleBasedStateMachine):
             self.model.names[path] = obj
         pm.fds[fd] = obj
 
-    @rule(proc=PROCESS, fd=FD, pages=st.integers(0, 5), extra=st.sampled_from((0, 1, 100)))
-    def ftruncate(self, proc: int, fd: int, pages: int, extra: int) -> None:
+    @rule(proc=procs, fd=FD, pages=st.integers(0, 5), extra=st.sampled_from((0, 1, 100)))
+    def ftruncate(self, proc: Process, fd: int, pages: int, extra: int) -> None:
         """R-SHM-5, R-OBJ-6."""
-        p = self.process(proc)
+        p = proc
         fdv, obj = self._fd(p, fd)
         size = pages * self.page_size + extra
         call = functools.partial(p.ftruncate, fdv, size)
@@ -1035,10 +1106,10 @@ class KernelMachine(RuleBasedStateMachine):
         if self._expect_success(call, what, max(grow, 0)) is not None:
             obj.resize(size)
 
-    @rule(proc=PROCESS, fd=FD, offset=st.integers(0, 5 * 4096), value=BYTE, length=LENGTH)
-    def pwrite(self, proc: int, fd: int, offset: int, value: int, length: int) -> None:
+    @rule(proc=procs, fd=FD, offset=st.integers(0, 5 * 4096), value=BYTE, length=LENGTH)
+    def pwrite(self, proc: Process, fd: int, offset: int, value: int, length: int) -> None:
         """R-FS-2, R-OBJ-5: writes through the fd show in every shared mapping."""
-        p = self.process(proc)
+        p = proc
         fdv, obj = self._fd(p, fd)
         data = bytes([value]) * length
         call = functools.partial(p.pwrite, fdv, data, offset)
@@ -1053,10 +1124,10 @@ class KernelMachine(RuleBasedStateMachine):
             assert done == length, f"{what}: wrote {done}"
             obj.pwrite(offset, data)
 
-    @rule(proc=PROCESS, fd=FD, offset=st.integers(0, 5 * 4096), length=st.integers(1, 256))
-    def pread(self, proc: int, fd: int, offset: int, length: int) -> None:
+    @rule(proc=procs, fd=FD, offset=st.integers(0, 5 * 4096), length=st.integers(1, 256))
+    def pread(self, proc: Process, fd: int, offset: int, length: int) -> None:
         """R-FS-2, R-OBJ-5: reads through the fd see what mappings wrote."""
-        p = self.process(proc)
+        p = proc
         fdv, obj = self._fd(p, fd)
         call = functools.partial(p.pread, fdv, length, offset)
         what = f"pid {p.pid} pread({fdv}, {length}, {offset:#x})"
@@ -1066,10 +1137,10 @@ class KernelMachine(RuleBasedStateMachine):
         got = self._expect_success(call, what)
         assert got == obj.pread(offset, length), f"{what}: read {got!r}"
 
-    @rule(proc=PROCESS, fd=FD)
-    def close(self, proc: int, fd: int) -> None:
+    @rule(proc=procs, fd=FD)
+    def close(self, proc: Process, fd: int) -> None:
         """R-OBJ-2: closing the fd does not end the mappings."""
-        p = self.process(proc)
+        p = proc
         fdv, obj = self._fd(p, fd)
         call = functools.partial(p.close, fdv)
         if obj is None:
@@ -1078,10 +1149,10 @@ class KernelMachine(RuleBasedStateMachine):
         assert self._expect_success(call, f"pid {p.pid} close({fdv})") == 0
         del self.model.procs[p.pid].fds[fdv]
 
-    @rule(proc=PROCESS, name=st.integers(0, 3))
-    def shm_unlink(self, proc: int, name: int) -> None:
+    @rule(proc=procs, name=st.integers(0, 3))
+    def shm_unlink(self, proc: Process, name: int) -> None:
         """R-SHM-4: the name goes at once; the object lives while referenced."""
-        p = self.process(proc)
+        p = proc
         path = self.shm_names[name % len(self.shm_names)]
         obj = self.model.names.get(path)
         call = functools.partial(p.shm_unlink, path)
@@ -1096,11 +1167,23 @@ class KernelMachine(RuleBasedStateMachine):
 
     # -- checks after every step --------------------------------------------------------
 
-    @invariant()
+    def check_invariants(self, *args: Any, **kwargs: Any) -> None:
+        """After every step: the machine's own checks, silently (a failing run's log lists
+        the steps, not three check lines after each), then any ``@invariant`` of a
+        subclass, which hypothesis prints as usual."""
+        if not self._initialize_rules_to_run:
+            self.after_step()
+        super().check_invariants(*args, **kwargs)
+
+    def after_step(self) -> None:
+        """The checks after every step; override to add to them (call ``super()``)."""
+        self.kernel_invariants_hold()
+        self.layout_matches_model()
+        self.contents_match_model()
+
     def kernel_invariants_hold(self) -> None:
         self.kernel.check_invariants()
 
-    @invariant()
     def layout_matches_model(self) -> None:
         """Every live process maps exactly the model's pages, with its prot and kind;
         processes that exited are gone or zombies."""
@@ -1126,7 +1209,6 @@ class KernelMachine(RuleBasedStateMachine):
                 continue
             assert state == "zombie", f"pid {pid} exited but is {state}"
 
-    @invariant()
     def contents_match_model(self) -> None:
         if self.check_contents_every_step:
             self.check_contents()
@@ -1138,8 +1220,11 @@ class KernelMachine(RuleBasedStateMachine):
 
 __all__ = [
     "CALL_NAMES",
+    "MACHINE_SETTINGS",
     "Call",
     "KernelMachine",
+    "MapFlags",
+    "Prot",
     "call_sequences",
     "calls",
     "map_flags",

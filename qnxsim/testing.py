@@ -1,15 +1,27 @@
-"""Assertion helpers for tests written against qnxsim: mapped ranges, holes, errno.
+"""Helpers for tests written against qnxsim: kernels, mapped ranges, holes, errno.
 
 A failing helper raises ``AssertionError`` whose message shows the part of the process's
 address space around the address, one pidin-style line per record (name, ``@`` address,
 offset, size) with its prot and flags.  Plain ``assert`` semantics: pytest is not needed.
+The helpers hide their own frames from pytest's tracebacks (``__tracebackhide__``).
+
+``kernel(...)`` makes a Kernel for one test or one hypothesis example, where the
+function-scoped ``qnx_kernel`` fixture cannot be used (``@given`` runs many examples in one
+test).  As a context manager it adds the address spaces to a failure's notes::
+
+    @given(pages=page_counts())
+    def test_round_trip(pages):
+        with kernel(ram=64 << 20) as k:
+            p = k.spawn(image=False)
+            ...
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from qnxsim import errno as E
@@ -27,9 +39,11 @@ from qnxsim.constants import (
     flag_names,
 )
 from qnxsim.errno import QnxError
+from qnxsim.kernel import Kernel
 from qnxsim.libc import Libc
 from qnxsim.objects import MappingKind
 from qnxsim.render import pidin_size
+from qnxsim.trace import format_call, format_result
 
 if TYPE_CHECKING:
     from qnxsim.process import Process
@@ -52,6 +66,69 @@ class _ProcessLike(Protocol):
 CONTEXT_RECORDS = 2
 #: Records shown when a failure has no address to centre on.
 SUMMARY_RECORDS = 12
+
+
+# -- kernels for tests --------------------------------------------------------------------
+
+#: Defaults of ``kernel()`` and of the ``qnx_kernel`` fixture: the pytest plugin fills them
+#: from ``--qnx-version`` / ``--qnx-arch`` (ini ``qnx_version`` / ``qnx_arch``).
+DEFAULTS: dict[str, Any] = {}
+#: Trace events a failure report shows.
+REPORT_CALLS = 20
+
+
+def make_kernel(**options: Any) -> Kernel:
+    """``Kernel(**options)`` on top of ``DEFAULTS`` (a suite's ``--qnx-version``...).
+
+    >>> make_kernel(ram=1 << 20).ram
+    1048576
+    """
+    return Kernel(**{**DEFAULTS, **options})
+
+
+@contextlib.contextmanager
+def kernel(**options: Any) -> Iterator[Kernel]:
+    """A fresh Kernel for the ``with`` block (``Kernel(**options)`` on ``DEFAULTS``); if the
+    block fails, the error gets the address spaces and the last calls as a note.
+
+    Use it where the ``qnx_kernel`` fixture cannot go: a hypothesis ``@given`` test runs
+    many examples in one function-scoped fixture, so each example makes its own kernel.
+
+    >>> with kernel(ram=1 << 20) as k:
+    ...     k.spawn(image=False).pid
+    2
+    """
+    __tracebackhide__ = True
+    k = make_kernel(**options)
+    try:
+        yield k
+    except BaseException as err:
+        if isinstance(err, Exception):
+            err.add_note(kernel_report(k, REPORT_CALLS))
+        raise
+
+
+def kernel_report(k: Kernel, calls: int = REPORT_CALLS) -> str:
+    """``pidin mem``, RAM use and, when tracing, the last ``calls`` calls, written as
+    ``explain()`` writes them (symbolic flags, addresses in hex)."""
+    try:
+        lines = [k.pidin("mem")]
+        info = k.meminfo()
+        lines.append(
+            f"\nRAM: total {info.total:#x}, free {info.free:#x}, allocated "
+            f"{info.allocated:#x}, reserved {info.reserved:#x}"
+        )
+        if k.tracing and k.trace:
+            lines.append(f"\nlast {min(calls, len(k.trace))} calls:")
+            for ev in k.trace[-calls:]:
+                if ev.errno:
+                    outcome = f"{E.errorcode.get(ev.errno, ev.errno)}: {ev.reason}"
+                else:
+                    outcome = format_result(ev.call, ev.result)
+                lines.append(f"  pid {ev.pid} {format_call(ev.call, ev.args)} -> {outcome}")
+        return "\n".join(lines)
+    except Exception as err:  # the report must not hide the test's own failure
+        return f"(the address spaces could not be shown: {type(err).__name__}: {err})"
 
 
 # -- pidin-style lines --------------------------------------------------------------------
@@ -151,6 +228,7 @@ def assert_mapped(
     ``kind`` (``"anon"``, ``"shared-anon"``, ``"shm"``, ``"file"``, ...; R-MAP-1), also
     that every record covering it has exactly that prot and kind.  Returns the records.
     """
+    __tracebackhide__ = True
     lo, hi = _page_range(proc, addr, size)
     where = f"pid {proc.pid}: [{addr:#x}, {addr + size:#x})"
     covering = _overlapping(proc, lo, hi)
@@ -180,6 +258,7 @@ def assert_mapped(
 
 def assert_unmapped(proc: Process, addr: int, size: int) -> None:
     """Assert no page of ``[addr, addr+size)`` is mapped in ``proc``."""
+    __tracebackhide__ = True
     lo, hi = _page_range(proc, addr, size)
     covering = _overlapping(proc, lo, hi)
     if covering:
@@ -283,6 +362,7 @@ def assert_errno(
     ``.reason``.  A failure message shows the records around the call's address (in the
     target process for a peer call), as the call left them.
     """
+    __tracebackhide__ = True
     expected = errno_number(errno)
     name = getattr(fn, "__name__", repr(fn))
     shown = ", ".join([*map(_arg_text, args), *(f"{k}={_arg_text(v)}" for k, v in kwargs.items())])
@@ -332,12 +412,16 @@ def assert_errno(
 
 
 __all__ = [
+    "DEFAULTS",
     "address_space_around",
     "address_space_summary",
     "assert_errno",
     "assert_mapped",
     "assert_unmapped",
     "errno_number",
+    "kernel",
+    "kernel_report",
+    "make_kernel",
     "prot_string",
     "record_line",
 ]

@@ -354,20 +354,108 @@ def describe(rec: Mapping) -> str:
     )
 
 
+_COUNTS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _span(lo: int, hi: int) -> str:
+    return f"{lo:#x}-{hi:#x} ({human_size(hi - lo)})"
+
+
+def _where(i: int, n: int) -> str:
+    """The position of piece ``i`` of ``n`` in words."""
+    if n == 3 and i == 1:
+        return "the middle"
+    return "the first" if i == 0 else "the last" if i == n - 1 else f"piece {i + 1}"
+
+
+def _split(old: Mapping, pieces: list[Mapping]) -> str:
+    """One record that became several: say how many, which ranges left and what changed."""
+    n = len(pieces)
+    count = _COUNTS.get(n, str(n))
+    text = f"split {describe(old)} into {count}: " + "; ".join(describe(r) for r in pieces)
+    notes = []
+    for i, r in enumerate(pieces):
+        if r.prot != old.prot:
+            notes.append(f"{_where(i, n)} {human_size(r.size)} is now {prot_text(r.prot)}")
+    cursor, holes = old.start, []
+    for r in pieces:
+        if r.start > cursor:
+            holes.append(_span(cursor, r.start))
+        cursor = r.end
+    if cursor < old.end:
+        holes.append(_span(cursor, old.end))
+    if holes:
+        notes.append(" and ".join(holes) + " no longer mapped")
+    return text + ("; " + ", ".join(notes) if notes else "")
+
+
+def _one_to_one(old: Mapping, new: Mapping) -> str:
+    if (old.start, old.end) == (new.start, new.end):
+        if old.prot != new.prot and (old.kind, old.flags) == (new.kind, new.flags):
+            return (
+                f"changed {_span(old.start, old.end)} from {prot_text(old.prot)} to "
+                f"{prot_text(new.prot)}"
+            )
+        return f"replaced {describe(old)} by {describe(new)}"
+    if new.start <= old.start and old.end <= new.end:
+        return f"grew {describe(old)} into {describe(new)} (neighbours merge, R-MAP-2)"
+    return f"cut {describe(old)} to {describe(new)}"
+
+
+def _narrate(olds: list[Mapping], news: list[Mapping]) -> list[str]:
+    """What happened to the records of one process, in words: splits, merges, growth,
+    protection changes; whatever fits no pattern is listed as added or removed."""
+    parts: list[str] = []
+    olds, news = sorted(olds, key=_start), sorted(news, key=_start)
+    used_new: set[int] = set()
+    used_old: set[int] = set()
+    for oi, o in enumerate(olds):  # one old record -> its pieces
+        inside = [i for i, n in enumerate(news) if o.start <= n.start and n.end <= o.end]
+        whole = (
+            len(inside) == 1 and news[inside[0]].start == o.start and news[inside[0]].end == o.end
+        )
+        if len(inside) >= 2 or (len(inside) == 1 and not whole):
+            pieces = [news[i] for i in inside]
+            parts.append(_split(o, pieces) if len(pieces) > 1 else _one_to_one(o, pieces[0]))
+            used_new.update(inside)
+            used_old.add(oi)
+    for ni, n in enumerate(news):  # one new record <- several old ones, or a grown one
+        if ni in used_new:
+            continue
+        within = [i for i, o in enumerate(olds) if i not in used_old
+                  and n.start <= o.start and o.end <= n.end]  # fmt: skip
+        if len(within) >= 2:
+            joined = "; ".join(describe(olds[i]) for i in within)
+            parts.append(f"merged {joined} into {describe(n)} (R-MAP-2)")
+        elif len(within) == 1:
+            parts.append(_one_to_one(olds[within[0]], n))
+        else:
+            same = [i for i, o in enumerate(olds) if i not in used_old and o.start == n.start]
+            if not same:
+                continue
+            within = same
+            parts.append(_one_to_one(olds[same[0]], n))
+        used_new.add(ni)
+        used_old.update(within)
+    removed = [describe(o) for i, o in enumerate(olds) if i not in used_old]
+    added = [describe(n) for i, n in enumerate(news) if i not in used_new]
+    if added:
+        parts.append("added " + "; ".join(added))
+    if removed:
+        parts.append("removed " + "; ".join(removed))
+    return parts
+
+
 def _changes(event: TraceEvent) -> list[str]:
     sentences: list[str] = []
     for pid in event.pids():
-        parts: list[str] = []
-        added = [describe(r) for p, r in event.added if p == pid]
-        removed = [describe(r) for p, r in event.removed if p == pid]
-        changed = [f"{describe(o)} into {describe(n)}" for p, o, n in event.changed if p == pid]
-        if added:
-            parts.append("added " + "; ".join(added))
-        if removed:
-            parts.append("removed " + "; ".join(removed))
-        if changed:
-            parts.append("changed " + "; ".join(changed))
-        sentences.append(f"In pid {pid} it {', '.join(parts)}.")
+        olds = [r for p, r in event.removed if p == pid]
+        olds += [o for p, o, _ in event.changed if p == pid]
+        news = [r for p, r in event.added if p == pid]
+        news += [n for p, _, n in event.changed if p == pid]
+        parts = _narrate(olds, news)
+        if parts:
+            sentences.append(f"In pid {pid} it {', '.join(parts)}.")
     return sentences
 
 

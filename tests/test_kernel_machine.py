@@ -114,7 +114,7 @@ def test_the_machine_exposes_kernel_model_and_processes() -> None:
     m.check_write(m.processes[0], a + 10, b"abc")
     m.check_read(m.processes[0], a + 8, 8)
     assert m.model.read(2, a + 10, 3) == b"abc"
-    m.fork(0)
+    m.fork(m.processes[0])
     m.layout_matches_model()
     m.contents_match_model()
     m.kernel_invariants_hold()

@@ -203,7 +203,9 @@ def test_the_report_shows_the_last_calls_when_tracing(pytester: pytest.Pytester)
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["last * calls:", "*pid 2 mmap(0, 0, 256, 2, -1, 0) -> errno 22*"])
+    result.stdout.fnmatch_lines(
+        ["last * calls:", "*pid 2 mmap(0, 0, PROT_READ, MAP_PRIVATE, NOFD, 0) -> EINVAL: R-MMAP-2*"]
+    )
 
 
 def test_setup_failures_of_a_fixture_user_get_the_section_too(pytester: pytest.Pytester) -> None:
@@ -258,3 +260,120 @@ def test_qnx_kernel_checks_invariants_at_teardown(pytester: pytest.Pytester) -> 
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=4, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_checked*", "*invariant is broken*"])
+
+
+# -- a whole suite on another profile -------------------------------------------------------
+
+SUITE = """
+    from qnxsim import testing
+
+    def test_fixture(qnx_kernel):
+        print("KERNEL", qnx_kernel.version, qnx_kernel.arch)
+
+    def test_factory():
+        with testing.kernel(ram=1 << 20) as k:
+            print("FACTORY", k.version, k.arch)
+    """
+
+
+def test_option_runs_the_suite_on_another_version_and_arch(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest("-s", "--qnx-version", "7.1", "--qnx-arch", "aarch64")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["qnxsim: qnx_kernel defaults arch='aarch64', version='7.1'", "*KERNEL 7.1 aarch64*",
+         "*FACTORY 7.1 aarch64*"]
+    )  # fmt: skip
+
+
+def test_ini_keys_set_the_defaults_and_a_marker_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nqnx_version = 6.4\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_default(qnx_kernel):
+            assert (qnx_kernel.version, qnx_kernel.arch) == ("6.4", "x86")
+
+        @pytest.mark.qnxsim(version="8.0")
+        def test_marker(qnx_kernel):
+            assert qnx_kernel.version == "8.0"
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_a_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(qnx_kernel):\n    pass\n")
+    result = pytester.runpytest("--qnx-version", "9.9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown QNX version '9.9'*"])
+
+
+# -- hypothesis tests and the helpers' tracebacks ---------------------------------------------
+
+
+def test_testing_kernel_serves_given_tests_and_notes_failures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from hypothesis import given, settings, strategies as st
+        from qnxsim.constants import MAP_ANON, MAP_PRIVATE, NOFD, PROT_READ
+        from qnxsim.testing import kernel
+
+        @settings(max_examples=5, database=None)
+        @given(pages=st.integers(1, 4))
+        def test_each_example_has_its_kernel(pages):
+            with kernel(ram=1 << 24) as k:
+                p = k.spawn(image=False)
+                assert p.mmap(0, pages * 4096, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0)
+                assert [q.pid for q in k.processes()] == [1, 2]
+
+        @settings(max_examples=2, database=None)
+        @given(pages=st.integers(1, 4))
+        def test_failure_shows_the_address_spaces(pages):
+            with kernel(ram=1 << 24, trace=True) as k:
+                p = k.spawn(image=False)
+                p.mmap(0, pages * 4096, PROT_READ, MAP_PRIVATE | MAP_ANON, NOFD, 0)
+                assert pages > 1
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*pid tid name*", "*mmap(0, 4096, PROT_READ, MAP_PRIVATE|MAP_ANON, NOFD, 0) -> 0x8000000"]
+    )
+    assert "FailedHealthCheck" not in result.stdout.str()
+
+
+def test_helpers_hide_their_frames(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from qnxsim.testing import assert_errno, assert_mapped
+
+        def test_mapped(qnx_process):
+            assert_mapped(qnx_process, 0x1000, 4096)
+
+        def test_errno(qnx_process):
+            assert_errno("EINVAL", qnx_process.munmap, 0x8000000, 4096)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "qnxsim/testing.py" not in out and "def assert_mapped" not in out
+
+
+def test_marker_errors_do_not_chain(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.qnxsim(ram="64M")
+        def test_x(qnx_kernel):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.qnxsim(ram='64M'): TypeError: ram must be an int*"])
+    assert "During handling of the above exception" not in result.stdout.str()
