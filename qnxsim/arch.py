@@ -163,6 +163,7 @@ class CTypes:
         only say it in a failing call's reason.
 
         >>> c = CTypes(64)
+        >>> _ = c.take_notes()  # forget what earlier conversions in this thread noted
         >>> c.size_t("len", 2**70), c.take_notes()
         (0, ['len 2**70 is 0 as a 64-bit size_t: C keeps only the low 64 bits'])
         >>> c.size_t("len", -4096) == 2**64 - 4096, c.take_notes()[0].split(":")[0]
