@@ -1,16 +1,19 @@
 """IntervalMap: the one sorted interval map that every sorted-range need of qnxsim uses.
 
 Address spaces, object page tables, physical frame allocation and frame contents are all
-``IntervalMap`` instances.  Nothing in here knows about QNX; it is plain data structure.
+``IntervalMap`` instances.  The intervals live in a ``sortedcontainers.SortedKeyList``; the
+free holes of a bounded map in an index of their own.  Nothing in here knows about QNX.
 """
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import pairwise
+from operator import itemgetter
 from typing import Generic, TypeVar
+
+from sortedcontainers import SortedKeyList
 
 V = TypeVar("V")
 
@@ -21,10 +24,12 @@ SplitFn = Callable[[V, int, int], V]
 #: (which starts at ``left_start``), or None when the two must stay apart.
 JoinFn = Callable[[V, int, int, V], "V | None"]
 
-_KEY_RANGE = "interval starts must lie in [0, 2**64)"
+#: Interval starts are 64-bit addresses or offsets: ``insert`` refuses any other.
+_KEY_LIMIT = 1 << 64
 #: ``_Index.pop_exact``: the removed value, and the intervals before and after it.
 _Popped = tuple[V, tuple[int, int, V] | None, tuple[int, int, V] | None]
 _GAP_LOAD = 256  # gaps per chunk of the gap index; chunks split at twice this
+_start_of = itemgetter(0)  # the key of an interval triple in the start index
 
 
 def _keep(value: V, start: int, at: int) -> V:
@@ -34,11 +39,18 @@ def _keep(value: V, start: int, at: int) -> V:
 class _GapIndex:
     """The free holes of an IntervalMap, for first-fit searches without a walk over holes.
 
-    Holes are kept in chunks of at most ``2 * _GAP_LOAD`` entries, sorted by start, with
-    an upper bound of each chunk's largest hole size (``_maxes``).  A fit search bisects to
-    the chunk, then narrows by halving with C-level ``max()`` over slices, so the
-    Python-level work is O(log n) steps; the C-level work is O(sqrt n) element reads with
-    small constants.
+    Why a structure of its own: placement asks for the lowest (or highest) hole beyond a
+    hint that is at least ``size`` long (R-PLACE-2/3), and must not look at every hole on
+    the way (R-PLACE-5).  ``sortedcontainers`` orders by one key and keeps nothing per
+    sublist but its last key, so a fit search there would test the holes one by one.
+
+    What it borrows from ``SortedList``: the layout, a list of sorted sublists (chunks) of
+    at most ``2 * _GAP_LOAD`` holes, split in two when they grow past that, with a list of
+    each chunk's first start bisected to find a chunk.  What it adds: beside each chunk an
+    upper bound of its largest hole size (``_maxes``), so that a search skips every chunk
+    that cannot hold the request.  A fit search bisects to the chunk, then narrows by
+    halving with C-level ``max()`` over slices, so the Python-level work is O(log n)
+    steps; the C-level work is O(sqrt n) element reads with small constants.
 
     The bounds are kept exact on growth and left alone when holes shrink or go: a carve or
     a removal then costs no ``max()`` over a chunk.  A search misled by a stale bound makes
@@ -268,65 +280,48 @@ def _last_at_least(values: list[int], lo: int, hi: int, size: int) -> int:
     return -1  # pragma: no cover - the max() above guarantees a hit
 
 
-class _Index(Generic[V]):
-    """The intervals of an IntervalMap in start order: chunks of starts with their items.
+class _Index(SortedKeyList, Generic[V]):  # type: ignore[misc]  # sortedcontainers is untyped
+    """The intervals of an IntervalMap in start order: a ``SortedKeyList`` of
+    ``(start, end, value)`` triples keyed by their start.
 
-    Chunk ``i`` holds its starts unboxed in ``_starts[i]`` (an ``array("Q")``), the
-    matching ``(end, value)`` items in ``_items[i]``, and its last start in ``_maxes[i]``.
-    This is the list of sorted sublists that ``SortedList`` uses, with the keys unboxed
-    and the values beside them.  A lookup bisects ``_maxes``, then one chunk, both in C,
-    and reads the item at the same position: O(log n), with no hashing.  Keys side by
-    side let a probe read nearby memory, where a list of ints makes it chase a pointer to
-    wherever the allocator put each int: cache misses that made a lookup among 100,000
-    intervals cost 2-3x a lookup among 1,000.
-
-    Chunks split above ``2 * LOAD`` and a chunk left with ``LOAD // 2`` or fewer joins a
-    neighbour.  Intervals come out as ``(start, end, value)`` triples.
+    ``SortedKeyList`` keeps its values in sublists (``_lists``) with their keys beside them
+    (``_keys``) and each sublist's last key (``_maxes``).  Its positional API (indexing,
+    ``bisect_key_right``) turns a place in a sublist into a global index through a tree
+    walked in Python, which costs more than the lookup itself among 100,000 keys.  These
+    methods bisect ``_maxes`` and one sublist of keys, both in C, and read the triple at
+    the same place: a lookup is one bisect per level and hands back the stored triple, with
+    no dict between a start and its interval.  Changes go through ``SortedKeyList``'s own
+    ``_expand`` and ``_delete``, which keep its sublists balanced.  Triples are never
+    compared, so values need no ordering; ``SortedKeyList`` methods that compare values
+    (``remove``, ``discard``, ``in``) are not used.
 
     Methods for looking up: ``get``, ``floor``, ``ceil``, ``floor_and_next``,
-    ``overlapping``, iteration, ``len``.  Methods for changing: ``put``, ``pop``, ``pop_exact``.
-    Other: ``copy``, ``check``.
+    ``overlapping``, iteration, ``len``.  Methods for changing: ``put``, ``pop``,
+    ``pop_exact``.  Other: ``copy``, ``check``.
 
-    >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
+    >>> ix = _Index(); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
     >>> ix.floor(22), ix.floor(5), ix.ceil(21), ix.overlapping(12, 30)
     ((20, 25, 'b'), None, 30, [(10, 15, 'a'), (20, 25, 'b')])
     """
 
-    __slots__ = ("_items", "_len", "_maxes", "_starts")
+    def __init__(self, triples: Iterable[tuple[int, int, V]] | None = None) -> None:
+        super().__init__(triples, key=_start_of)
 
-    LOAD = 1000  # entries per chunk after a split (tests lower it to cross chunks)
-
-    def __init__(self) -> None:
-        self._starts: list[array[int]] = []
-        self._items: list[list[tuple[int, V]]] = []
-        self._maxes: list[int] = []
-        self._len = 0
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[tuple[int, int, V]]:
-        for starts, items in zip(self._starts, self._items, strict=True):
-            for s, (e, v) in zip(starts, items, strict=True):
-                yield s, e, v
+    def __reduce__(self) -> tuple[type[_Index[V]], tuple[list[tuple[int, int, V]]]]:
+        """Pickle and ``copy.deepcopy`` (``Kernel.snapshot``) rebuild from the triples."""
+        return _Index, (list(self),)
 
     def copy(self) -> _Index[V]:
         """An independent copy (values shared).  O(n), in C."""
-        new = _Index[V]()
-        new._starts = [chunk[:] for chunk in self._starts]
-        new._items = [chunk[:] for chunk in self._items]
+        new: _Index[V] = _Index()
+        new._load = self._load
+        new._lists = [sub[:] for sub in self._lists]
+        new._keys = [sub[:] for sub in self._keys]
         new._maxes = self._maxes[:]
         new._len = self._len
         return new
 
     # -- looking up ---------------------------------------------------------------------
-
-    def _last_before(self, pos: int) -> tuple[int, int, V] | None:
-        """The last interval of the chunks before chunk ``pos``, or None."""
-        if not pos:
-            return None
-        e, v = self._items[pos - 1][-1]
-        return self._maxes[pos - 1], e, v
 
     def get(self, start: int) -> tuple[int, int, V] | None:
         """The interval that begins at ``start``, or None.  O(log n)."""
@@ -334,12 +329,12 @@ class _Index(Generic[V]):
         pos = bisect_left(maxes, start)
         if pos == len(maxes):
             return None
-        starts = self._starts[pos]
-        idx = bisect_left(starts, start)
-        if starts[idx] != start:
+        keys = self._keys[pos]
+        idx = bisect_left(keys, start)
+        if keys[idx] != start:
             return None
-        e, v = self._items[pos][idx]
-        return start, e, v
+        hit: tuple[int, int, V] = self._lists[pos][idx]
+        return hit
 
     def floor(self, x: int) -> tuple[int, int, V] | None:
         """The interval with the greatest start ``<= x``, or None.  O(log n)."""
@@ -348,15 +343,13 @@ class _Index(Generic[V]):
             return None
         pos = bisect_left(maxes, x)
         if pos == len(maxes):
-            pos, idx = pos - 1, -1
-        else:
-            idx = bisect_right(self._starts[pos], x) - 1
-            if idx < 0:
-                if not pos:
-                    return None
-                pos -= 1
-        e, v = self._items[pos][idx]
-        return self._starts[pos][idx], e, v
+            last: tuple[int, int, V] = self._lists[-1][-1]
+            return last
+        idx = bisect_right(self._keys[pos], x)
+        if idx:
+            hit: tuple[int, int, V] = self._lists[pos][idx - 1]
+            return hit
+        return self._lists[pos - 1][-1] if pos else None
 
     def ceil(self, x: int) -> int | None:
         """The least start ``>= x``, or None.  O(log n)."""
@@ -364,120 +357,108 @@ class _Index(Generic[V]):
         pos = bisect_left(maxes, x)
         if pos == len(maxes):
             return None
-        starts = self._starts[pos]
-        start: int = starts[bisect_left(starts, x)]
+        keys = self._keys[pos]
+        start: int = keys[bisect_left(keys, x)]
         return start
 
     def floor_and_next(self, x: int) -> tuple[tuple[int, int, V] | None, tuple[int, int, V] | None]:
         """The interval with the greatest start ``<= x`` and the one with the least start
         ``> x`` (None where there is none).  O(log n).
 
-        >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b")
+        >>> ix = _Index(); ix.put(10, 15, "a"); ix.put(20, 25, "b")
         >>> ix.floor_and_next(10), ix.floor_and_next(5)
         (((10, 15, 'a'), (20, 25, 'b')), (None, (10, 15, 'a')))
         """
         maxes = self._maxes
-        pos = bisect_right(maxes, x)  # the first chunk with a start above x
+        lists = self._lists
+        pos = bisect_right(maxes, x)  # the first sublist with a start above x
         if pos == len(maxes):
-            return self._last_before(pos), None
-        starts, items = self._starts[pos], self._items[pos]
-        idx = bisect_right(starts, x)
-        e, v = items[idx]
-        after = (starts[idx], e, v)
+            return (lists[-1][-1] if maxes else None), None
+        sub = lists[pos]
+        idx = bisect_right(self._keys[pos], x)
         if idx:
-            e, v = items[idx - 1]
-            return (starts[idx - 1], e, v), after
-        return self._last_before(pos), after
+            return sub[idx - 1], sub[idx]
+        return (lists[pos - 1][-1] if pos else None), sub[0]
 
     def overlapping(self, start: int, end: int) -> list[tuple[int, int, V]]:
-        """The intervals that overlap ``[start, end)``, ascending.  O(log n + k).
+        """The intervals that overlap ``[start, end)``, ascending.  O(log n + k), sliced in C.
 
-        >>> ix = _Index[int](); ix.put(0, 2, 0); ix.put(4, 5, 4); ix.put(6, 9, 6)
+        >>> ix = _Index(); ix.put(0, 2, 0); ix.put(4, 5, 4); ix.put(6, 9, 6)
         >>> ix.overlapping(1, 6), ix.overlapping(2, 4), ix.overlapping(8, 20)
         ([(0, 2, 0), (4, 5, 4)], [], [(6, 9, 6)])
         """
         maxes = self._maxes
-        out: list[tuple[int, int, V]] = []
         if not maxes or start >= end:
-            return out
+            return []
+        lists, keys = self._lists, self._keys
         pos = bisect_left(maxes, start)  # find the interval that may begin before ``start``
         if pos == len(maxes):
             pos -= 1
-            idx = len(self._starts[pos]) - 1
+            idx = len(keys[pos]) - 1
         else:
-            idx = bisect_right(self._starts[pos], start) - 1
+            idx = bisect_right(keys[pos], start) - 1
             if idx < 0 and pos:
                 pos -= 1
-                idx = len(self._starts[pos]) - 1
-        starts, items = self._starts[pos], self._items[pos]
+                idx = len(keys[pos]) - 1
+        sub = lists[pos]
         if idx < 0:
             idx = 0  # every interval begins after ``start``
-        elif items[idx][0] <= start:
+        elif sub[idx][1] <= start:
             idx += 1  # that interval ends before the range
-        append = out.append
-        while True:
-            n = len(starts)
-            while idx < n:
-                s = starts[idx]
-                if s >= end:
-                    return out
-                e, v = items[idx]
-                append((s, e, v))
-                idx += 1
+        stop = bisect_left(keys[pos], end, idx)
+        out: list[tuple[int, int, V]] = sub[idx:stop]
+        while stop == len(sub) and pos + 1 < len(lists):  # the range goes on past this sublist
             pos += 1
-            if pos == len(maxes):
-                return out
-            starts, items, idx = self._starts[pos], self._items[pos], 0
+            sub = lists[pos]
+            stop = bisect_left(keys[pos], end)
+            out += sub[:stop]
+        return out
 
     # -- changing -----------------------------------------------------------------------
 
     def put(self, start: int, end: int, value: V) -> None:
         """Map ``start`` to ``(end, value)``, replacing an interval that begins there.
-        O(log n) plus a move of at most ``2 * LOAD`` machine words.
+        O(log n) plus a move of at most ``2 * load`` pointers.
 
-        >>> ix = _Index[str](); ix.put(30, 35, "c"); ix.put(10, 15, "a"); ix.put(10, 12, "b")
+        >>> ix = _Index(); ix.put(30, 35, "c"); ix.put(10, 15, "a"); ix.put(10, 12, "b")
         >>> list(ix)
         [(10, 12, 'b'), (30, 35, 'c')]
         """
         maxes = self._maxes
-        item = (end, value)
+        item = (start, end, value)
         pos = bisect_left(maxes, start)
-        try:
-            if pos < len(maxes):
-                starts = self._starts[pos]
-                idx = bisect_left(starts, start)
-                if starts[idx] == start:
-                    self._items[pos][idx] = item
-                    return
-                starts.insert(idx, start)
-                self._items[pos].insert(idx, item)
-            elif maxes:  # above every start: it ends the last chunk
-                pos -= 1
-                self._starts[pos].append(start)
-                self._items[pos].append(item)
-                maxes[pos] = start
-            else:
-                self._starts.append(array("Q", (start,)))
-                self._items.append([item])
-                maxes.append(start)
-        except OverflowError:  # raised by the array before anything changed
-            raise ValueError(_KEY_RANGE) from None
+        if pos < len(maxes):
+            keys = self._keys[pos]
+            idx = bisect_left(keys, start)
+            if keys[idx] == start:
+                self._lists[pos][idx] = item
+                return
+            keys.insert(idx, start)
+            self._lists[pos].insert(idx, item)
+        elif maxes:  # above every start: it ends the last sublist
+            pos -= 1
+            self._keys[pos].append(start)
+            self._lists[pos].append(item)
+            maxes[pos] = start
+        else:
+            self._keys.append([start])
+            self._lists.append([item])
+            maxes.append(start)
         self._len += 1
-        if len(self._starts[pos]) > 2 * self.LOAD:
-            self._split(pos)
+        self._expand(pos)  # splits an overlong sublist
 
     def pop(self, start: int) -> tuple[int, int, V]:
         """Remove and return the interval that begins at ``start``; KeyError if none does.
-        O(log n) plus a move of at most ``2 * LOAD`` machine words."""
+        O(log n) plus a move of at most ``2 * load`` pointers."""
         maxes = self._maxes
         pos = bisect_left(maxes, start)
         if pos < len(maxes):
-            starts = self._starts[pos]
-            idx = bisect_left(starts, start)
-            if starts[idx] == start:
-                e, v = self._items[pos][idx]
-                self._delete(pos, idx)
-                return start, e, v
+            keys = self._keys[pos]
+            idx = bisect_left(keys, start)
+            if keys[idx] == start:
+                hit: tuple[int, int, V] = self._lists[pos][idx]
+                self._delete(pos, idx)  # joins a short sublist to a neighbour
+                return hit
         raise KeyError(start)
 
     def pop_exact(self, start: int, end: int) -> _Popped[V] | None:
@@ -485,7 +466,7 @@ class _Index(Generic[V]):
         value and the intervals before and after it, else None with nothing changed.
         O(log n).
 
-        >>> ix = _Index[str](); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
+        >>> ix = _Index(); ix.put(10, 15, "a"); ix.put(20, 25, "b"); ix.put(30, 35, "c")
         >>> ix.pop_exact(20, 24), ix.pop_exact(20, 25)
         (None, ('b', (10, 15, 'a'), (30, 35, 'c')))
         >>> ix.pop_exact(10, 15)
@@ -495,71 +476,34 @@ class _Index(Generic[V]):
         pos = bisect_left(maxes, start)
         if pos == len(maxes):
             return None
-        starts, items = self._starts[pos], self._items[pos]
-        idx = bisect_left(starts, start)
-        e, v = items[idx]
-        if starts[idx] != start or e != end:
+        lists = self._lists
+        sub = lists[pos]
+        idx = bisect_left(self._keys[pos], start)
+        s, e, v = sub[idx]
+        if s != start or e != end:
             return None
-        if idx:
-            be, bv = items[idx - 1]
-            before: tuple[int, int, V] | None = (starts[idx - 1], be, bv)
+        before = sub[idx - 1] if idx else (lists[pos - 1][-1] if pos else None)
+        if idx + 1 < len(sub):
+            after = sub[idx + 1]
         else:
-            before = self._last_before(pos)
-        if idx + 1 < len(starts):
-            ae, av = items[idx + 1]
-            after: tuple[int, int, V] | None = (starts[idx + 1], ae, av)
-        elif pos + 1 < len(maxes):
-            ae, av = self._items[pos + 1][0]
-            after = (self._starts[pos + 1][0], ae, av)
-        else:
-            after = None
+            after = lists[pos + 1][0] if pos + 1 < len(lists) else None
         self._delete(pos, idx)
         return v, before, after
 
-    def _delete(self, pos: int, idx: int) -> None:
-        """Remove the entry at ``idx`` of chunk ``pos``.  A chunk left with half the load
-        or less joins a neighbour, which splits again if that makes it too long."""
-        starts, items, maxes = self._starts, self._items, self._maxes
-        chunk = starts[pos]
-        del chunk[idx], items[pos][idx]
-        self._len -= 1
-        if len(chunk) > self.LOAD >> 1 or len(starts) == 1:
-            if chunk:
-                maxes[pos] = chunk[-1]
-            else:
-                del starts[pos], items[pos], maxes[pos]
-            return
-        lo = pos - 1 if pos else 0  # join chunks lo and lo + 1
-        starts[lo].extend(starts[lo + 1])
-        items[lo].extend(items[lo + 1])
-        maxes[lo] = starts[lo][-1]
-        del starts[lo + 1], items[lo + 1], maxes[lo + 1]
-        if len(starts[lo]) > 2 * self.LOAD:
-            self._split(lo)
-
-    def _split(self, pos: int) -> None:
-        """Cut chunk ``pos`` after its first ``LOAD`` entries."""
-        starts, items = self._starts[pos], self._items[pos]
-        load = self.LOAD
-        self._starts.insert(pos + 1, starts[load:])
-        self._items.insert(pos + 1, items[load:])
-        del starts[load:], items[load:]
-        self._maxes[pos] = starts[-1]
-        self._maxes.insert(pos + 1, self._starts[pos + 1][-1])
-
     def check(self) -> None:
-        """Assert the chunk invariants: starts ascending, one item per start, maxima and
-        length exact, and with more than one chunk every chunk longer than half the load
-        and at most twice it."""
-        starts, load = self._starts, self.LOAD
-        assert self._maxes == [chunk[-1] for chunk in starts], "chunk maxima out of step"
-        assert [len(c) for c in starts] == [len(c) for c in self._items], "items out of step"
-        assert self._len == sum(map(len, starts)), "length out of step"
-        keys = [s for chunk in starts for s in chunk]
-        assert all(a < b for a, b in pairwise(keys)), "starts not ascending"
-        for chunk in starts:
-            assert chunk and len(chunk) <= 2 * load, "chunk too long or empty"
-            assert len(starts) == 1 or len(chunk) > load >> 1, "chunk too short"
+        """Assert the sublist invariants: starts strictly ascending, each key the start of
+        the triple beside it, maxima and length exact, every sublist at most twice the load
+        and, but for the last (which a bulk load may leave short), longer than half of it."""
+        keys, lists, load = self._keys, self._lists, self._load
+        assert [len(k) for k in keys] == [len(sub) for sub in lists], "keys out of step"
+        flat = [k for ks in keys for k in ks]
+        assert flat == [t[0] for sub in lists for t in sub], "a key is not its interval's start"
+        assert self._maxes == [k[-1] for k in keys], "sublist maxima out of step"
+        assert self._len == len(flat), "length out of step"
+        assert all(a < b for a, b in pairwise(flat)), "starts not ascending"
+        for ks in keys:
+            assert ks and len(ks) <= 2 * load, "sublist too long or empty"
+        assert all(len(ks) > load >> 1 for ks in keys[:-1]), "sublist too short"
 
 
 class IntervalMap(Generic[V]):
@@ -598,7 +542,7 @@ class IntervalMap(Generic[V]):
         join: JoinFn[V] | None = None,
         bounds: tuple[int, int] | None = None,
     ) -> None:
-        self._index = _Index[V]()
+        self._index: _Index[V] = _Index()
         self._split: SplitFn[V] = split if split is not None else _keep
         self._join = join
         self._bounds = bounds
@@ -689,8 +633,10 @@ class IntervalMap(Generic[V]):
 
         The new interval is merged with touching neighbours when ``join`` allows it.
         """
-        if start >= end:
-            raise ValueError(f"empty interval [{start:#x}, {end:#x})")
+        if not 0 <= start < end or start >= _KEY_LIMIT:
+            if start >= end:
+                raise ValueError(f"empty interval [{start:#x}, {end:#x})")
+            raise ValueError(f"interval start {start:#x} lies outside [0, 2**64)")
         index = self._index
         before, after = index.floor_and_next(start)  # one lookup serves every step below
         before_end = before[1] if before is not None else None

@@ -8,6 +8,8 @@ and two touching intervals join when their tags match and their offsets are cont
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
@@ -60,7 +62,7 @@ def gap_load(load: int | None) -> Iterator[None]:
         return
     with (
         mock.patch.object(intervals, "_GAP_LOAD", load),
-        mock.patch.object(intervals._Index, "LOAD", load),
+        mock.patch.object(intervals._Index, "DEFAULT_LOAD_FACTOR", load),
     ):
         yield
 
@@ -589,6 +591,27 @@ def test_copy_is_independent_of_the_original(
         c.check()
 
 
+@settings(max_examples=50, deadline=None)
+@given(layout=layouts, s=st.integers(0, 600), n=st.integers(1, 200))
+def test_deepcopy_and_pickle_give_an_equal_independent_map(
+    layout: list[tuple[int, int]], s: int, n: int
+) -> None:
+    """``Kernel.snapshot`` deep-copies address spaces: the copy has the same intervals and
+    holes, and a change to it leaves the original as it was."""
+    with gap_load(4):
+        hi = 1 + sum(w + h for w, h in layout)
+        m = build(1, layout, hi)
+        before = list(m)
+        for c in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+            c.check()
+            assert list(c) == before
+            assert list(c.gaps(0, hi)) == list(m.gaps(0, hi))
+            c.remove(s, s + n)
+            c.check()
+            assert list(m) == before
+        m.check()
+
+
 @pytest.mark.parametrize("direction", ["first", "last"])
 def test_R_PLACE_5_a_stale_chunk_bound_is_made_exact_by_the_search_it_misleads(
     direction: str,
@@ -678,19 +701,23 @@ def test_start_index_chunks_match_a_sorted_dict(
 
 
 @pytest.mark.parametrize("start", [-1, 1 << 64])
-def test_start_index_refuses_a_start_outside_64_bits_and_keeps_its_intervals(start: int) -> None:
-    """A start outside ``[0, 2**64)`` cannot be stored unboxed: ValueError, nothing changed."""
+def test_insert_refuses_a_start_outside_64_bits_and_keeps_its_intervals(start: int) -> None:
+    """Interval starts are 64-bit addresses or offsets: ValueError naming the start and
+    the range, nothing changed."""
+    m = IntervalMap[int](bounds=(0, 1 << 64))
+    m.insert(5, 6, 0)
+    m.insert(10, 11, 0)
+    with pytest.raises(ValueError, match=rf"{start:#x} lies outside \[0, 2\*\*64\)"):
+        m.insert(start, start + 1, 1)
+    assert list(m) == [(5, 6, 0), (10, 11, 0)]
+    m.check()
+
+
+def test_start_index_pop_of_an_absent_start_is_a_key_error() -> None:
     index = intervals._Index[int]()
     index.put(5, 6, 0)
-    index.put(10, 11, 0)
-    with pytest.raises(ValueError, match=r"\[0, 2\*\*64\)"):
-        index.put(start, start + 1, 1)
-    assert list(index) == [(5, 6, 0), (10, 11, 0)]
-    index.check()
-    m = IntervalMap[int]()
-    with pytest.raises(ValueError, match=r"\[0, 2\*\*64\)"):
-        m.insert(start, start + 1, 1)
-    assert list(m) == []
-    m.check()
     with pytest.raises(KeyError):
         index.pop(7)
+    with pytest.raises(KeyError):
+        index.pop(3)  # below every start
+    assert list(index) == [(5, 6, 0)]
