@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.metadata
 import io
 import os
 import sys
@@ -148,12 +149,21 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 HISTORY_FILE = "~/.qnxsim_history"
 
 
+def installed_version() -> str:
+    """The version in the installed distribution's metadata, or a note that there is none."""
+    try:
+        return importlib.metadata.version("qnxsim")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: no package metadata)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qnxsim",
         description="A simulator of the QNX Neutrino memory manager.",
         epilog="Exit codes: 0 success, 1 script failure, 2 usage error.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser(
         "demo",
