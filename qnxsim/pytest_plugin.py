@@ -47,6 +47,14 @@ MARKER_HELP = (
 KERNEL_KEY = pytest.StashKey[Kernel]()
 
 
+C_MARKER_HELP = (
+    "qnxsim_c(sources=[...], cdef='...', header=None, cflags=[]): what the qnx_c fixture "
+    "loads when called without arguments (qnxsim.c.load)"
+)
+#: ``@pytest.mark.qnxsim_c`` keywords: the defaults of ``qnx_c(...)``.
+C_OPTIONS = ("sources", "cdef", "header", "cflags")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("qnxsim", "qnxsim: the simulated QNX machine of qnx_kernel")
     for name, example in (("version", "7.1"), ("arch", "aarch64")):
@@ -60,6 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", C_MARKER_HELP)
     defaults: dict[str, Any] = {}
     for name in ("version", "arch"):
         value = config.getoption(f"qnx_{name}", None) or config.getini(f"qnx_{name}")
@@ -151,6 +160,75 @@ def qnx_process(qnx_kernel: Kernel, request: pytest.FixtureRequest) -> Process:
     (R-PROC-1), or an empty address space with ``@pytest.mark.qnxsim(image=False)``."""
     image = marker_options(request.node).get("image", True)
     return qnx_kernel.spawn(uid=0, image=bool(image))
+
+
+class CLoader:
+    """``qnx_c(sources, cdef=...)``: ``qnxsim.c.load`` for the QNX version of a kernel,
+    each distinct build loaded once; ``close()`` ends every call host it started."""
+
+    def __init__(self, version: str | None, defaults: dict[str, Any]) -> None:
+        self.version = version
+        self.defaults = defaults
+        self.libraries: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, sources: Any = None, *, version: str | None = None, **kwargs: Any) -> Any:
+        from qnxsim.c.load import load
+
+        opts = {**self.defaults, **kwargs}
+        if sources is None:
+            sources = opts.pop("sources", None)
+        else:
+            opts.pop("sources", None)
+        if sources is None:
+            raise TypeError("qnx_c() needs sources (or @pytest.mark.qnxsim_c(sources=[...]))")
+        unknown = sorted(set(opts) - set(C_OPTIONS))
+        if unknown:
+            raise TypeError(f"qnx_c(): unknown keyword(s) {', '.join(unknown)}")
+        ver = version or self.version or "8.0"
+        key = (tuple(map(str, sources)), ver, *(repr(opts.get(k)) for k in C_OPTIONS[1:]))
+        lib = self.libraries.get(key)
+        if lib is None:
+            lib = self.libraries[key] = load(
+                list(sources),
+                cdef=opts.get("cdef"),
+                header=opts.get("header"),
+                cflags=tuple(opts.get("cflags") or ()),
+                version=ver,
+            )
+        return lib
+
+    def close(self) -> None:
+        for lib in self.libraries.values():
+            lib.close()
+
+
+def _c_defaults(node: pytest.Item) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for marker in reversed(list(node.iter_markers("qnxsim_c"))):
+        options.update(marker.kwargs)
+    return options
+
+
+@pytest.fixture
+def qnx_c(qnx_kernel: Kernel, request: pytest.FixtureRequest) -> Generator[CLoader, None, None]:
+    """Load C sources for calls inside processes of ``qnx_kernel``:
+    ``lib = qnx_c(["server.c"], cdef="int f(int);")`` then ``lib.f.as_process(proc, 1)``
+    (``qnxsim.c.load`` for the kernel's QNX version; builds cached on disk by content).
+    Defaults from ``@pytest.mark.qnxsim_c(sources=..., cdef=..., cflags=...)``.  The call
+    hosts end with the test."""
+    loader = CLoader(qnx_kernel.version, _c_defaults(request.node))
+    yield loader
+    loader.close()
+
+
+@pytest.fixture(scope="session")
+def qnx_c_session() -> Generator[CLoader, None, None]:
+    """``qnx_c`` for a whole session (no kernel of its own; pass ``version=`` when it is
+    not 8.0): a ``@given`` test loads once and calls into processes of the kernels it
+    makes.  Its call hosts end with the session; close a kernel's with ``lib.close()``."""
+    loader = CLoader(None, {})
+    yield loader
+    loader.close()
 
 
 def describe(kernel: Kernel) -> str:

@@ -176,6 +176,8 @@ class Server:
         self._sd_tokens: dict[str, Client] = {}
         self.clients: dict[int, Client] = {}
         self.killed: dict[int, int] = {}
+        #: pid -> the MemoryFault that killed it (read by ``qnxsim.c.load``)
+        self.faults: dict[int, MemoryFault] = {}
         self.cond = threading.Condition(kernel.lock)
         self._closed = False
         self._threads: list[threading.Thread] = []
@@ -317,6 +319,8 @@ class Server:
         """End ``proc`` as killed by QNX signal ``signo``: its memory is released (R-PROC-4)."""
         k = self.kernel
         self.killed[proc.pid] = signo
+        if fault is not None:
+            self.faults[proc.pid] = fault
         args: tuple[Any, ...] = (fault.addr, fault.access) if fault is not None else ()
         reason = str(fault) if fault is not None else why
         before = {proc.pid: proc.space.records()} if k.tracing else None
