@@ -49,7 +49,7 @@ from qnxsim.c.build import (
     find_cc,
     include_dir,
 )
-from qnxsim.c.run import release_server, server_for
+from qnxsim.c.run import _servers_lock, release_server, server_for
 from qnxsim.process import Process
 
 #: Seconds a call may take before its process is killed (``as_process(timeout=)``).
@@ -242,7 +242,7 @@ class _Host:
         kernel = proc.kernel
         self.proc = proc
         self.server = server_for(kernel)
-        with self.server.cond:
+        with _servers_lock:  # one active run of the server, as exec_c counts them
             self.server.runs += 1
         self.closed = False
         mine, theirs = socket.socketpair()
