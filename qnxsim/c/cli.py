@@ -10,7 +10,6 @@ killed); ``qnxsim serve`` keeps a kernel serving for programs started by hand.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import subprocess
@@ -165,10 +164,14 @@ def serve(argv: list[str]) -> int:
     for _ in range(a.processes):
         proc = k.spawn(uid=a.uid, gid=a.uid)
         print(f"QNXSIM_TOKEN={server.token(proc.pid)}  # pid {proc.pid}")
-    print("serving; Ctrl-C stops", flush=True)
     stop = threading.Event()
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+    # Ctrl-C and SIGTERM stop the server, also when the shell that started it ignores
+    # SIGINT (a background job of a non-interactive shell inherits SIG_IGN for it).
+    for signo in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signo, lambda *_: stop.set())
+    print("serving; Ctrl-C stops", flush=True)
+    while not stop.wait(0.5):
+        pass
     server.close()
     print(k.trace.explain())
     os.environ.pop("QNXSIM_SOCK", None)
