@@ -622,20 +622,21 @@ class Process:
         return self._run("msync", args, lambda: vmm.msync(self.space, self.kernel.profile, *args))
 
     def mlock(self, addr: int, len: int) -> int:
-        """R-LOCK-1: lock a wholly mapped range (PROCMGR_AID_MEM_LOCK).
+        """SPEC 10: 8.0 checks the range is mapped and backed (R-LOCK-5); 7.1 and 6.4 lock
+        it (R-LOCK-1, PROCMGR_AID_MEM_LOCK).
 
-        Cost: O(log n + k) in mappings, k the records in the range.
+        Cost: O(log n + k) in mappings, k the records (and runs of frames) in the range.
         """
         args = self._args("mlock", addr, len)
         return self._run("mlock", args, lambda: vmm.mlock(self.space, self, self.rlimits, *args))
 
     def munlock(self, addr: int, len: int) -> int:
-        """R-LOCK-2: unlock a wholly mapped range.
+        """SPEC 10: 8.0 returns 0 (R-LOCK-6); 7.1 and 6.4 unlock a wholly mapped range.
 
-        Cost: O(log n + k) in mappings, k the records in the range.
+        Cost: O(1) on 8.0; else O(log n + k) in mappings, k the records in the range.
         """
         args = self._args("munlock", addr, len)
-        return self._run("munlock", args, lambda: vmm.munlock(self.space, *args))
+        return self._run("munlock", args, lambda: vmm.munlock(self.space, self.profile, *args))
 
     def mlockall(self, flags: int) -> int:
         """R-LOCK-3 (a no-op returning 0 on QNX 8.0).

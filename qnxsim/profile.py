@@ -86,8 +86,12 @@ class Profile:
     exec_rule: str
     #: SPEC 16: abilities exist; False (6.4): ROOT_ONLY_AIDS checks are euid 0, others pass.
     abilities: bool
-    #: R-LOCK-3: 8.0's mlockall/munlockall do nothing and return 0.
-    mlockall_noop: bool
+    #: R-LOCK-7: lock state exists (7.1, 6.4: R-LOCK-1..4, R-MSYNC-3, R-MMAP-19).  Without
+    #: it (8.0) mlock only checks its range (R-LOCK-5), munlock returns 0 (R-LOCK-6) and
+    #: mlockall/munlockall do nothing (R-LOCK-3).
+    lock_state: bool
+    #: R-LOCK-1: the errno of a lock over RLIMIT_MEMLOCK (7.1: ENOMEM; 6.4: EAGAIN).
+    memlock_errno: int
     #: R-MADV-2: posix_madvise with len 0 is EINVAL (8.0) or succeeds.
     madvise_len0_einval: bool
     #: R-MSYNC-1: MS_SYNC_FULL is a valid msync flag (8.0 only).
@@ -126,6 +130,11 @@ class Profile:
     def _rare_map_flags(self) -> int:
         names = ("MAP_HANDLE", "MAP_BELOW16M", "MAP_NOX64K")
         return functools.reduce(operator.or_, map(self.flag, names), 0)
+
+    @property
+    def mlockall_noop(self) -> bool:
+        """R-LOCK-3: mlockall/munlockall do nothing and return 0 (8.0: no lock state)."""
+        return not self.lock_state
 
     def flag(self, name: str) -> int:
         """The value of MAP_* flag ``name`` in this profile; 0 when it does not define it."""
@@ -166,22 +175,23 @@ PROFILES: dict[str, Profile] = {
     "8.0": Profile(
         "8.0", default_arch="x86_64", map_type_mask=0x3, map_type_compat=(),
         map_type_other=None, reserved_mask=0xFFF00000, map_flags=_FLAGS_8_0, exec_rule="8.0",
-        abilities=True, mlockall_noop=True, madvise_len0_einval=True, ms_sync_full=True,
-        hole_slack_pages=0, shm_ctl_errno=None,
+        abilities=True, lock_state=False, memlock_errno=E.ENOMEM, madvise_len0_einval=True,
+        ms_sync_full=True, hole_slack_pages=0, shm_ctl_errno=None,
     ),
     "7.1": Profile(
         "7.1", default_arch="x86_64", map_type_mask=0x3, map_type_compat=(),
         map_type_other=None, reserved_mask=0xFFF00000, map_flags=_FLAGS_7_1, exec_rule="7.1",
-        abilities=True, mlockall_noop=False, madvise_len0_einval=False, ms_sync_full=False,
-        hole_slack_pages=0, shm_ctl_errno=None,
+        abilities=True, lock_state=True, memlock_errno=E.ENOMEM, madvise_len0_einval=False,
+        ms_sync_full=False, hole_slack_pages=0, shm_ctl_errno=None,
         handle_options=(("SHM_CREATE_HANDLE_OPT_NOFD", C.SHM_CREATE_HANDLE_OPT_NOFD),),
     ),
     "6.4": Profile(
         "6.4", default_arch="x86", map_type_mask=0xF,
         map_type_compat=((0, C.MAP_PRIVATE), (3, C.MAP_PRIVATE | C.MAP_ANON)),
         map_type_other=C.MAP_SHARED, reserved_mask=0xF1F00F00, map_flags=_FLAGS_6_4,
-        exec_rule="none", abilities=False, mlockall_noop=False, madvise_len0_einval=False,
-        ms_sync_full=False, hole_slack_pages=1, shm_ctl_errno=E.ENOSYS, shm_anon=False,
+        exec_rule="none", abilities=False, lock_state=True, memlock_errno=E.EAGAIN,
+        madvise_len0_einval=False, ms_sync_full=False, hole_slack_pages=1,
+        shm_ctl_errno=E.ENOSYS, shm_anon=False,
         shmctl_flags=C.SHMCTL_FLAG_MASK & ~_SHMCTL_7_1, handles=False, handle_options=(),
     ),
 }  # fmt: skip
@@ -261,8 +271,15 @@ ROWS: tuple[tuple[str, Any], ...] = (
     ("PROT_EXEC rule", lambda p: _EXEC_WORDS[p.exec_rule]),
     ("peer permission", lambda p: "R-PEER-3 (ability or uid match)" if p.abilities
      else "euid 0 or uid match"),
-    ("MAP_PHYS, mlock, shm_ctl privilege", lambda p: "abilities" if p.abilities else "euid 0"),
+    ("MAP_PHYS, shm_ctl privilege", lambda p: "abilities" if p.abilities else "euid 0"),
+    ("mlock", lambda p: "R-LOCK-5: range mapped and backed (ENOMEM), no lock recorded"
+     if not p.lock_state else
+     f"R-LOCK-1{'' if p.abilities else ' with euid 0'} (over RLIMIT_MEMLOCK → "
+     f"{E.errorcode[p.memlock_errno]})"),
+    ("munlock", lambda p: "R-LOCK-6: always 0" if not p.lock_state else "R-LOCK-2"),
     ("mlockall/munlockall", lambda p: "no-op, return 0" if p.mlockall_noop else "R-LOCK-3"),
+    ("lock state, msync EBUSY (R-MSYNC-3)", lambda p: "R-LOCK-1..4, R-MSYNC-3"
+     if p.lock_state else "never (R-LOCK-7)"),
     ("posix_madvise len 0", lambda p: "EINVAL" if p.madvise_len0_einval else "success"),
     ("msync MS_SYNC_FULL", lambda p: "valid" if p.ms_sync_full else "EINVAL"),
     ("hole fit for placement", lambda p: "hole ≥ size" if not p.hole_slack_pages

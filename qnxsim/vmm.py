@@ -848,7 +848,7 @@ def msync(space: AddressSpace, profile: Profile, addr: int, length: int, flags: 
     if flags & C.MS_SYNC and flags & C.MS_ASYNC:
         raise fail(E.EINVAL, "R-MSYNC-1: MS_SYNC together with MS_ASYNC", call)
     start, _, pieces = check_range_mapped(space, addr, length, "R-MSYNC-2", call)
-    if flags & C.MS_INVALIDATE:
+    if flags & C.MS_INVALIDATE:  # never on 8.0, where no page is locked (R-LOCK-7)
         for s, _, entry in pieces:
             if entry.locked:
                 where = max(s, start)
@@ -859,15 +859,6 @@ def msync(space: AddressSpace, profile: Profile, addr: int, length: int, flags: 
 # -- mlock, munlock, mlockall, munlockall (SPEC 10) ---------------------------------------
 
 
-def _lock_range(space: AddressSpace, addr: int, length: int) -> tuple[int, int] | None:
-    """The widened range of a lock call, or None for an empty one ([SIM] len 0 succeeds)."""
-    length = cut_len(space, addr, length)
-    if length == 0:
-        return None
-    ps = space.m.page_size
-    return addr - addr % ps, page_round_up(addr + length, ps)
-
-
 def _set_locked(locked: bool) -> Callable[[Entry], Entry]:
     def make(entry: Entry) -> Entry:
         return entry if entry.locked == locked else entry.with_locked(locked)
@@ -875,19 +866,71 @@ def _set_locked(locked: bool) -> Callable[[Entry], Entry]:
     return make
 
 
+def _lock_pieces(
+    space: AddressSpace, addr: int, length: int, rule: str, call: str
+) -> tuple[int, int, list[tuple[int, int, Entry]]]:
+    """R-LOCK-1 / R-LOCK-2 / R-LOCK-5: cut ``len`` (R-UNMAP-1), refuse 0 (ENOMEM), widen to
+    pages; the range must lie below USER_END and be wholly mapped (ENOMEM)."""
+    start, end = widen(space, addr, length, (E.ENOMEM, rule), call)
+    pieces = space.map.covering(start, end) if end <= space.m.user_end else None
+    if pieces is None:
+        raise fail(E.ENOMEM, f"{rule}: [{start:#x}, {end:#x}) is not wholly mapped", call)
+    return start, end, pieces
+
+
+def first_unbacked(space: AddressSpace, s: int, entry: Entry, lo: int, hi: int) -> int | None:
+    """R-LOCK-5 [SIM]: the first page of ``[lo, hi)``, inside the mapping that starts at
+    ``s`` with ``entry``, that is not *backed*; None when every page is.  Not backed: a
+    stack guard page, a page wholly past the end of its object (R-MMAP-25), or a lazy page
+    (MAP_LAZY, SHMCTL_LAZY) with no frame yet.  PROT_NONE alone does not matter.  It only
+    reads: nothing is touched or allocated.  O(log n + k) for k runs of frames in the range.
+    """
+    if entry.kind == "stack-guard":
+        return lo
+    if entry.kind == "phys":
+        return None  # physical memory itself is always there
+    anon = space.anon
+    obj = entry.obj
+    past_end = None
+    if obj is not anon and obj.size is not None:
+        # the first page whose object offset is at or past the end (offsets are page-aligned)
+        at = s + page_round_up(obj.size, space.m.page_size) - entry.offset
+        if at < hi:
+            past_end = max(at, lo)
+            hi = past_end
+    if lo < hi and (entry.lazy or obj.lazy):
+        if obj is anon:
+            for gap, _ in anon.pages.gaps(lo, hi):
+                return gap
+        else:
+            # backed by a private copy (private mappings) or by the object's own frame
+            holes = anon.pages.gaps(lo, hi) if entry.private else iter(((lo, hi),))
+            for a, b in holes:
+                base = entry.offset + (a - s)
+                for gap, _ in obj.pages.gaps(base, base + (b - a)):
+                    return s + (gap - entry.offset)
+    return past_end
+
+
 def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length: int) -> int:
-    """R-LOCK-1: ability, fully mapped, no PROT_NONE page, RLIMIT_MEMLOCK; in that order."""
+    """SPEC 10 by profile: R-LOCK-5 on 8.0 (check only), else R-LOCK-1.  O(log n + k)."""
     call = "mlock"
-    rng = _lock_range(space, addr, length)
-    if rng is None:
+    profile = caller.profile
+    if not profile.lock_state:  # R-LOCK-5: mapped and backed, nothing recorded (R-LOCK-7)
+        start, end, pieces = _lock_pieces(space, addr, length, "R-LOCK-5", call)
+        for s, e, entry in pieces:
+            bad = first_unbacked(space, s, entry, max(s, start), min(e, end))
+            if bad is not None:
+                raise fail(E.ENOMEM, f"R-LOCK-5: page {bad:#x} is not backed (a stack guard, "
+                           "past the end of its object, or lazy and never touched)",
+                           call)  # fmt: skip
         return 0
-    start, end = rng
+    # R-LOCK-1: len 0, ability, wholly mapped, no PROT_NONE page, RLIMIT_MEMLOCK; in order
+    start, end = widen(space, addr, length, (E.ENOMEM, "R-LOCK-1"), call)
     if not caller.able(C.PROCMGR_AID_MEM_LOCK, start, end - 1):
         raise fail(E.EPERM, f"R-LOCK-1: mlock needs PROCMGR_AID_MEM_LOCK for [{start:#x}, "
                    f"{end - 1:#x}]", call)  # fmt: skip
-    pieces = space.map.covering(start, end) if end <= space.m.user_end else None
-    if pieces is None:
-        raise fail(E.ENOMEM, f"R-LOCK-1: [{start:#x}, {end:#x}) is not wholly mapped", call)
+    start, end, pieces = _lock_pieces(space, addr, length, "R-LOCK-1", call)
     total = space.locked_bytes
     for s, e, entry in pieces:
         if entry.prot == C.PROT_NONE:
@@ -896,21 +939,18 @@ def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length
             total += min(e, end) - max(s, start)
     limit = soft_limit(space, limits, C.RLIMIT_MEMLOCK)
     if limit is not None and total > limit:
-        raise fail(E.EAGAIN, f"R-LOCK-1: {total:#x} locked bytes would exceed RLIMIT_MEMLOCK "
-                   f"{limit:#x}", call)  # fmt: skip
+        raise fail(profile.memlock_errno, f"R-LOCK-1: {total:#x} locked bytes would exceed "
+                   f"RLIMIT_MEMLOCK {limit:#x}", call)  # fmt: skip
     space.replace_entries(start, end, _set_locked(True))
     return 0
 
 
-def munlock(space: AddressSpace, addr: int, length: int) -> int:
-    """R-LOCK-2: the range must be wholly mapped; one munlock undoes any number of mlocks."""
-    call = "munlock"
-    rng = _lock_range(space, addr, length)
-    if rng is None:
-        return 0
-    start, end = rng
-    if end > space.m.user_end or not space.map.is_covered(start, end):
-        raise fail(E.ENOMEM, f"R-LOCK-2: [{start:#x}, {end:#x}) is not wholly mapped", call)
+def munlock(space: AddressSpace, profile: Profile, addr: int, length: int) -> int:
+    """R-LOCK-2: len 0 or a range not wholly mapped is ENOMEM; one munlock undoes any
+    number of mlocks.  8.0: always 0, nothing changes (R-LOCK-6)."""
+    if not profile.lock_state:
+        return 0  # R-LOCK-6
+    start, end, _ = _lock_pieces(space, addr, length, "R-LOCK-2", "munlock")
     space.replace_entries(start, end, _set_locked(False))
     return 0
 
@@ -933,9 +973,9 @@ def mlockall(
         pieces = [(s, e) for s, e, v in space.map if v.prot != C.PROT_NONE and not v.locked]
         total = space.locked_bytes + sum(e - s for s, e in pieces)
         lock_limit = soft_limit(space, limits, C.RLIMIT_MEMLOCK)
-        if lock_limit is not None and total > lock_limit:
-            raise fail(E.EAGAIN, "R-LOCK-3: locking every mapping would exceed RLIMIT_MEMLOCK",
-                       call)  # fmt: skip
+        if lock_limit is not None and total > lock_limit:  # [SIM] mlock's errno (R-LOCK-1)
+            raise fail(profile.memlock_errno, "R-LOCK-3: locking every mapping would exceed "
+                       "RLIMIT_MEMLOCK", call)  # fmt: skip
         for s, e in pieces:
             space.replace_entries(s, e, _set_locked(True))
     if flags & C.MCL_FUTURE:

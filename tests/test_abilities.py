@@ -50,6 +50,11 @@ def kernel() -> Kernel:
     return Kernel(ram=64 << 20)
 
 
+def kernel_71() -> Kernel:
+    """7.1: mlock checks PROCMGR_AID_MEM_LOCK (R-LOCK-1); 8.0's mlock checks none (R-LOCK-5)."""
+    return Kernel(version="7.1", ram=64 << 20)
+
+
 def state(k: Kernel) -> tuple[object, ...]:
     return (tuple((p.pid, p.mappings()) for p in k.processes()), k.meminfo())
 
@@ -92,7 +97,7 @@ def test_R_ABLE_1_root_that_seteuids_loses_root_domain_mem_peer() -> None:
 
 
 def test_R_ABLE_1_root_that_seteuids_loses_mem_lock_and_mem_phys() -> None:
-    k = kernel()
+    k = kernel_71()
     p = k.spawn(image=False)
     a = anon(p)
     p.seteuid(1000)
@@ -107,7 +112,7 @@ def test_R_ABLE_1_root_that_seteuids_loses_mem_lock_and_mem_phys() -> None:
 def test_R_ABLE_1_domain_follows_euid_not_ruid() -> None:
     """Root's domain denied and nonroot's allowed: a root process may mlock only while
     its euid is not 0."""
-    k = kernel()
+    k = kernel_71()
     p = k.spawn(image=False)
     a = anon(p)
     put(p, C.PROCMGR_AID_MEM_LOCK, ROOT, False)
@@ -154,7 +159,7 @@ def test_R_ABLE_2_check(entry: DomainEntry, lo: int, hi: int, ok: bool) -> None:
 
 
 def test_R_ABLE_2_whole_range_must_lie_in_one_subrange_mlock() -> None:
-    k = kernel()
+    k = kernel_71()
     p = k.spawn(uid=1000, image=False)
     a = anon(p, 2)
     put(p, C.PROCMGR_AID_MEM_LOCK, NONROOT, True, ((a, a + PS - 1), (a + PS, a + 2 * PS - 1)))
@@ -165,7 +170,7 @@ def test_R_ABLE_2_whole_range_must_lie_in_one_subrange_mlock() -> None:
 
 
 def test_R_ABLE_2_denied_with_subranges_is_eperm() -> None:
-    p = kernel().spawn(image=False)
+    p = kernel_71().spawn(image=False)
     a = anon(p)
     put(p, C.PROCMGR_AID_MEM_LOCK, ROOT, False, ((0, 2**64 - 1),))
     expect(qerrno.EPERM, "R-LOCK-1", p.mlock, a, PS)
@@ -195,7 +200,7 @@ def test_R_ABLE_3_non_root_defaults_in_the_memory_calls() -> None:
     a = n.mmap(0, PS, RWX, ANON, C.NOFD, 0)
     assert n.mmap(a + 4 * PS, PS, RWX, ANON | C.MAP_FIXED, C.NOFD, 0) == a + 4 * PS
     expect(qerrno.EPERM, "R-MMAP-11", n.mmap, 0, PS, RW, C.MAP_SHARED | C.MAP_PHYS, C.NOFD, DEVICE)
-    expect(qerrno.EPERM, "R-LOCK-1", n.mlock, a, PS)
+    assert not n.able(C.PROCMGR_AID_MEM_LOCK, a, a + PS - 1)  # mlock's, on 7.1 (R-LOCK-1)
     expect(qerrno.EPERM, "R-PEER-3", n.mmap_peer, other.pid, 0, PS, RW, ANON, C.NOFD, 0)
     k.check_invariants()
 
@@ -321,9 +326,9 @@ def test_R_ABLE_4_non_root_may_deny_subrange_and_lock() -> None:
     assert n.mmap(lo, 4 * PS, RW, ANON | C.MAP_FIXED, C.NOFD, 0) == lo
     expect(qerrno.EPERM, "R-MMAP-10", n.mmap, lo + PS, 4 * PS, RW, ANON | C.MAP_FIXED, C.NOFD, 0)
     # SUBRANGE on a denied ability does not allow it (R-ABLE-2).
-    word = ADN_NONROOT | SUBRANGE | C.PROCMGR_AID_MEM_LOCK
+    word = ADN_NONROOT | SUBRANGE | C.PROCMGR_AID_MEM_PHYS
     assert n.procmgr_ability(0, word, 0, 2**63) == 0
-    expect(qerrno.EPERM, "R-LOCK-1", n.mlock, lo, PS)
+    expect(qerrno.EPERM, "R-MMAP-11", n.mmap, 0, PS, RW, C.MAP_SHARED | C.MAP_PHYS, C.NOFD, DEVICE)
     # LOCK: no further change, not even the caller's own.
     assert n.procmgr_ability(0, ADN_NONROOT | LOCK | C.PROCMGR_AID_PROT_EXEC) == 0
     assert n.procmgr_ability(0, ADN_NONROOT | DENY | C.PROCMGR_AID_PROT_EXEC) == qerrno.EPERM
@@ -740,7 +745,7 @@ def test_R_SHM_7_shmctl_global_needs_mem_global() -> None:
 
 
 def test_R_LOCK_1_mem_lock_vaddr_subrange() -> None:
-    k = kernel()
+    k = kernel_71()
     p = k.spawn(uid=1000, image=False)
     a = anon(p, 4)
     put(p, C.PROCMGR_AID_MEM_LOCK, NONROOT, True, ((a, a + 2 * PS - 1),))

@@ -8,7 +8,6 @@ and drops.  The soft/hard rules of setrlimit and where the limits are enforced.
 
 from __future__ import annotations
 
-import attrs
 import pytest
 from support import (
     ANON,
@@ -74,7 +73,7 @@ def test_R_PROC_1_spawn_inherits_umask() -> None:
 
 
 def test_R_PROC_1_spawn_inherits_abilities_by_their_inherit_flag() -> None:
-    k = kernel()
+    k = Kernel(version="7.1", ram=64 << 20)  # where mlock checks PROCMGR_AID_MEM_LOCK
     parent = k.spawn(image=False)
     words = [
         C.PROCMGR_ADN_NONROOT | C.PROCMGR_AOP_ALLOW | C.PROCMGR_AID_MEM_LOCK,
@@ -140,10 +139,10 @@ def test_R_PROC_1_spawn_child_has_no_mappings_of_the_parent() -> None:
 
 
 def test_R_PROC_1_spawn_child_has_no_locks() -> None:
-    k = kernel()
+    k = Kernel(version="7.1", ram=64 << 20)  # 8.0 records no locks (R-LOCK-7)
     parent = k.spawn(image=False)
     parent.mmap(0, PS, RW, ANON, C.NOFD, 0)
-    parent.mlock(PROGRAM_BASE, PS)
+    assert parent.mlock(PROGRAM_BASE, PS) == 0 and parent.space.locked_bytes == PS
     child = parent.spawn()
     assert child.mappings() and not any(m.locked for m in child.mappings())
     assert child.space.locked_bytes == 0
@@ -223,11 +222,12 @@ def test_R_PROC_3_exec_closes_close_on_exec_fds_and_keeps_the_others() -> None:
 
 
 def test_R_PROC_3_exec_drops_locks() -> None:
-    k = kernel()
+    k = Kernel(version="7.1", ram=64 << 20)  # 8.0 records no locks (R-LOCK-7)
     p = k.spawn(image=False)
     p.setrlimit(C.RLIMIT_MEMLOCK, 2 * PS, 2 * PS)
     a = p.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0)
     p.mlock(a, 2 * PS)
+    assert p.space.locked_bytes == 2 * PS
     p.exec("/proc/boot/next")
     assert not any(m.locked for m in p.mappings())
     b = p.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0)
@@ -236,8 +236,7 @@ def test_R_PROC_3_exec_drops_locks() -> None:
 
 
 def test_R_PROC_3_exec_drops_mcl_future() -> None:
-    k = kernel()
-    k.profile = attrs.evolve(k.profile, mlockall_noop=False)  # R-LOCK-3 as on 7.1
+    k = Kernel(version="7.1", ram=64 << 20)  # R-LOCK-3: 8.0's mlockall does nothing
     p = k.spawn(image=False)
     p.mlockall(C.MCL_CURRENT | C.MCL_FUTURE)
     p.exec("/proc/boot/next")
@@ -428,20 +427,21 @@ def test_R_MMAP_18_limits_of_the_target_for_a_peer_call() -> None:
     expect(qerrno.ENOMEM, "R-MMAP-18", client.mmap_peer, server.pid, 0, PS, RW, ANON, C.NOFD, 0)
 
 
-def test_R_LOCK_1_rlimit_memlock_zero_refuses_any_lock() -> None:
-    k = kernel()
+@pytest.mark.parametrize("version", ["7.1", "6.4"])
+def test_R_LOCK_1_rlimit_memlock_zero_refuses_any_lock(version: str) -> None:
+    k = Kernel(version=version, arch="x86_64", ram=64 << 20)
+    errno = k.profile.memlock_errno  # SPEC 19: ENOMEM on 7.1, EAGAIN on 6.4
     p = k.spawn(image=False)
     a = p.mmap(0, PS, RW, ANON, C.NOFD, 0)
     p.setrlimit(C.RLIMIT_MEMLOCK, 0, 0)
-    expect(qerrno.EAGAIN, "R-LOCK-1", p.mlock, a, PS)
-    child = p.spawn(image=False)
+    expect(errno, "R-LOCK-1", p.mlock, a, PS)
+    child = p.spawn(image=False)  # the limit is inherited (SPEC 18)
     b = child.mmap(0, PS, RW, ANON, C.NOFD, 0)
-    expect(qerrno.EAGAIN, "R-LOCK-1", child.mlock, b, PS)
+    expect(errno, "R-LOCK-1", child.mlock, b, PS)
 
 
 def test_R_MMAP_19_mcl_future_uses_the_memlock_limit_of_the_target() -> None:
-    k = kernel()
-    k.profile = attrs.evolve(k.profile, mlockall_noop=False)  # R-LOCK-3 as on 7.1
+    k = Kernel(version="7.1", ram=64 << 20)  # R-MMAP-19 cannot fire on 8.0 (R-LOCK-7)
     server = k.spawn(image=False)
     client = k.spawn(image=False)
     client.setrlimit(C.RLIMIT_MEMLOCK, PS, PS)

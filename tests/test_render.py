@@ -15,10 +15,10 @@ from qnxsim.render import HEADER, pidin_size, prot_text
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def fixed_scenario() -> tuple[Kernel, Process, Process]:
+def fixed_scenario(version: str = "8.0") -> tuple[Kernel, Process, Process]:
     """A server with the realistic image, and an imageless client holding a peer shm
     mapping and 3 MiB of private rwx memory."""
-    k = Kernel()
+    k = Kernel(version=version, arch="x86_64")
     server = k.spawn("/proc/boot/server", uid=0)
     client = k.spawn("/proc/boot/client", uid=1000, image=False)
     fd = server.shm_open("/buf", C.O_RDWR | C.O_CREAT, 0o600)
@@ -131,7 +131,7 @@ def test_pidin_unknown_view_is_a_value_error() -> None:
 
 
 def test_pidin_maps_lists_every_record_with_symbolic_flags() -> None:
-    k, server, client = fixed_scenario()
+    k, server, client = fixed_scenario("7.1")  # a profile with lock state (R-LOCK-7)
     data = server.mappings()[3]  # the program's data (root may mlock)
     server.mlock(data.start, data.size)
     text = k.pidin("maps")
