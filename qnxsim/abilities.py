@@ -124,7 +124,11 @@ KNOWN_IDS = tuple(
 
 
 def _parse(entries: tuple[int, ...]) -> list[tuple[int, int, int, tuple[int, int] | None]]:
-    """Ability words into ``(aid, ops, domains, subrange)``; EINVAL for malformed ones."""
+    """Ability words into ``(aid, ops, domains, subrange)``; EINVAL for malformed ones.
+
+    R-ABLE-4: the list ends at the first PROCMGR_AID_EOL entry (what follows is ignored) or
+    at the last argument; a bare PROCMGR_AID_EOL (no operation, no domain) only ends it.
+    """
     out: list[tuple[int, int, int, tuple[int, int] | None]] = []
     i = 0
     while i < len(entries):
@@ -136,6 +140,8 @@ def _parse(entries: tuple[int, ...]) -> list[tuple[int, int, int, tuple[int, int
         stray = word & ~(C.PROCMGR_AID_MASK | _OPS | C.PROCMGR_ADN_ROOT | C.PROCMGR_ADN_NONROOT)
         if stray:
             raise QnxError(E.EINVAL, f"R-ABLE-4: entry {word:#x} has unknown bits {stray:#x}")
+        if aid == C.PROCMGR_AID_EOL and not ops and not domains:
+            break  # the usual terminator: procmgr_ability(pid, entry, PROCMGR_AID_EOL)
         if not domains:
             raise QnxError(
                 E.EINVAL, f"R-ABLE-4: [SIM] entry {word:#x} names no domain (ADN_ROOT/NONROOT)"
@@ -155,9 +161,9 @@ def _parse(entries: tuple[int, ...]) -> list[tuple[int, int, int, tuple[int, int
             if lo > hi:
                 raise QnxError(E.EINVAL, f"R-ABLE-4: subrange [{lo:#x}, {hi:#x}] is empty")
             sub = (lo, hi)
-        if aid == C.PROCMGR_AID_EOL and i < len(entries):
-            raise QnxError(E.EINVAL, "R-ABLE-4: the PROCMGR_AID_EOL entry must be last")
         out.append((aid, ops, domains, sub))
+        if aid == C.PROCMGR_AID_EOL:
+            break  # arguments after the PROCMGR_AID_EOL entry are ignored
     return out
 
 

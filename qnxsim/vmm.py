@@ -672,7 +672,9 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
             ok = obj.populate(pm, 0, end - body, contiguous=contiguous, within=req.within,
                               window=req.window)  # fmt: skip
             assert ok, "R-MMAP-20 was checked"
-        space.add(body, end, Entry(req.prot, flags, obj, 0, req.kind))
+        # R-MMAP-21: shared /dev/zero from a fd without write access never gains PROT_WRITE
+        shared_ro = req.open_file is not None and not req.open_file.writable
+        space.add(body, end, Entry(req.prot, flags, obj, 0, req.kind, shared_ro=shared_ro))
         return
     base = req.off - req.pg_off
     if req.kind == "phys":  # physical memory itself, offset = paddr (R-MMAP-11, R-MMAP-22)
@@ -815,7 +817,8 @@ def mprotect(space: AddressSpace, caller: Caller, addr: int, length: int, prot: 
         raise fail(
             E.EACCES,
             f"R-MPROT-5: PROT_WRITE refused at {refused[0]:#x}: a MAP_SHARED mapping of an "
-            "object opened without write access (pages below it keep their new protection)",
+            "object (or of /dev/zero, R-MMAP-21) opened without write access (pages below it "
+            "keep their new protection)",
             call,
         )
     return 0

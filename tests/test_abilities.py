@@ -10,6 +10,8 @@ R-MMAP-22, R-MOFF-3, R-SHM-7), MEM_LOCK (vaddr, R-LOCK-1) and MEM_GLOBAL (R-SHM-
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support import ANON, PROGRAM_BASE, PS, RW, RX, R
 from support import expect_error as expect
 
@@ -455,6 +457,87 @@ def test_R_ABLE_4_an_eol_refusal_changes_nothing() -> None:
     )
     assert rc == qerrno.EPERM
     assert table(n) == before
+
+
+def test_R_ABLE_4_bare_eol_only_ends_the_list() -> None:
+    """The usual C call ``procmgr_ability(pid, entry, PROCMGR_AID_EOL)`` works."""
+    k = kernel()
+    n = k.spawn(uid=1000, image=False)
+    before = table(n)
+    assert (
+        n.procmgr_ability(0, ADN_NONROOT | DENY | C.PROCMGR_AID_MAP_FIXED, C.PROCMGR_AID_EOL) == 0
+    )
+    assert n.libc.procmgr_ability(0, C.PROCMGR_AID_EOL) == 0 and n.libc.errno == 0
+    changed = {key for key, entry in table(n).items() if before[key] != entry}
+    assert changed == {(C.PROCMGR_AID_MAP_FIXED, NONROOT)}  # nothing else, not even by EOL
+    expect(qerrno.EPERM, "R-MMAP-10", n.mmap, 0x4000_0000, PS, RW, ANON | C.MAP_FIXED, C.NOFD, 0)
+
+
+def test_R_ABLE_4_arguments_after_eol_are_ignored() -> None:
+    n = kernel().spawn(uid=1000, image=False)
+    before = table(n)
+    rc = n.procmgr_ability(
+        0,
+        C.PROCMGR_AID_EOL,
+        ADN_NONROOT | DENY | C.PROCMGR_AID_MAP_FIXED,  # after the end: ignored
+        0xDEAD_0000,  # not even a valid word: ignored
+    )
+    assert rc == 0 and table(n) == before
+    rc = n.procmgr_ability(
+        0, ADN_NONROOT | DENY | C.PROCMGR_AID_EOL, ADN_NONROOT | ALLOW | C.PROCMGR_AID_MEM_PHYS
+    )
+    assert rc == 0  # the EOL entry applies, the refused ALLOW after it never runs
+    assert not any(e.allowed for (aid, d), e in table(n).items() if d == NONROOT)
+
+
+def test_R_ABLE_4_entry_or_eol_with_operations_but_no_domain_is_einval() -> None:
+    n = kernel().spawn(uid=1000, image=False)
+    before = table(n)
+    for words in (
+        (DENY | C.PROCMGR_AID_MAP_FIXED,),
+        (DENY | C.PROCMGR_AID_EOL,),
+        (ADN_NONROOT | DENY | C.PROCMGR_AID_MAP_FIXED, LOCK | C.PROCMGR_AID_EOL),
+    ):
+        assert n.procmgr_ability(0, *words) == qerrno.EINVAL, words
+        assert n.libc.procmgr_ability(0, *words) == qerrno.EINVAL
+    assert table(n) == before  # R-CALL-5
+
+
+def test_R_ABLE_4_eol_with_domain_but_no_operation_changes_nothing() -> None:
+    n = kernel().spawn(uid=1000, image=False)
+    before = table(n)
+    assert n.procmgr_ability(0, ADN_NONROOT | ADN_ROOT | C.PROCMGR_AID_EOL) == 0
+    assert table(n) == before
+
+
+ABILITY_IDS = st.sampled_from([aid for _, aid, _, _ in DEFAULTS])
+WORDS = st.builds(
+    lambda aid, op, dom: aid | op | dom,
+    ABILITY_IDS,
+    st.sampled_from([DENY, ALLOW, LOCK, INHERIT_NO, DENY | LOCK]),
+    st.sampled_from([ADN_ROOT, ADN_NONROOT, ADN_ROOT | ADN_NONROOT]),
+)
+
+
+@given(
+    head=st.lists(WORDS, max_size=4),
+    tail=st.lists(st.one_of(WORDS, st.integers(0, 2**32 - 1)), max_size=4),
+    uid=st.sampled_from([0, 1000]),
+)
+def test_R_ABLE_4_property_the_list_ends_at_the_first_bare_eol(
+    head: list[int], tail: list[int], uid: int
+) -> None:
+    """Whatever follows a bare PROCMGR_AID_EOL, the call does what the entries before it
+    do alone: same result, same table; a refused call changes nothing (R-CALL-5)."""
+    k = kernel()
+    alone = k.spawn(uid=uid, image=False)
+    ended = k.spawn(uid=uid, image=False)
+    before = table(alone)
+    rc = alone.procmgr_ability(0, *head)
+    assert ended.procmgr_ability(0, *head, C.PROCMGR_AID_EOL, *tail) == rc
+    assert table(ended) == table(alone)
+    if rc:
+        assert table(alone) == before
 
 
 # == Ability checks inside memory calls ======================================================
