@@ -53,10 +53,13 @@ class Entry:
     ``offset`` is the object offset of the interval's start.  Private anonymous memory and
     stack guards use the process's own anonymous object with offset = virtual address.
     ``shared_ro`` marks a MAP_SHARED mapping of an object whose fd was not writable
-    (R-MPROT-5).  Entries are never changed in place; a change makes a new one.
+    (R-MPROT-5).  ``pool`` names the typed-memory pool the memory came from (R-TYMEM-4):
+    such memory never counts against RLIMIT_DATA (R-MMAP-18), and posix_mem_offset finds
+    its fd by the pool (R-MOFF-4).  Entries are never changed in place; a change makes a
+    new one.
     """
 
-    __slots__ = ("flags", "kind", "locked", "obj", "offset", "prot", "shared_ro")
+    __slots__ = ("flags", "kind", "locked", "obj", "offset", "pool", "prot", "shared_ro")
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class Entry:
         *,
         locked: bool = False,
         shared_ro: bool = False,
+        pool: str | None = None,
     ) -> None:
         self.prot = prot
         self.flags = _FLAG_WORDS.setdefault(flags, flags)
@@ -76,6 +80,7 @@ class Entry:
         self.kind = kind
         self.locked = locked
         self.shared_ro = shared_ro
+        self.pool = pool
 
     def copy(self) -> Entry:
         new = Entry.__new__(Entry)
@@ -86,6 +91,7 @@ class Entry:
         new.kind = self.kind
         new.locked = self.locked
         new.shared_ro = self.shared_ro
+        new.pool = self.pool
         return new
 
     def with_prot(self, prot: int) -> Entry:
@@ -126,6 +132,7 @@ def _join_entry(left: Entry, ls: int, le: int, right: Entry) -> Entry | None:
         and left.kind == right.kind
         and left.locked == right.locked
         and left.shared_ro == right.shared_ro
+        and left.pool == right.pool
     ):
         return left
     return None
@@ -213,8 +220,14 @@ class AddressSpace:
 
     @staticmethod
     def counts_as_data(entry: Entry) -> bool:
-        """RLIMIT_DATA counts private anonymous memory (/dev/zero too) that is no stack."""
-        return entry.kind in ("anon", "zero") and entry.private and not entry.flags & MAP_STACK
+        """RLIMIT_DATA counts private anonymous memory (/dev/zero too) that is no stack and
+        not typed memory (R-MMAP-18)."""
+        return (
+            entry.kind in ("anon", "zero")
+            and entry.private
+            and not entry.flags & MAP_STACK
+            and entry.pool is None
+        )
 
     # -- changing -----------------------------------------------------------------------
 

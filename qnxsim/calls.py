@@ -184,9 +184,17 @@ TABLE: tuple[Call, ...] = (
          (ADDR, LEN, PROT, MAP_FLAGS, Arg("physical", "uint64_t", "off64_t", "phys")),
          "map_failed", "address"),
     Call("munmap_device_memory", MMAN, "int", (ADDR, LEN), "minus_one", "zero"),
+    Call("mmap_device_io", MMAN, "uintptr_t",
+         (LEN, Arg("io", "uint64_t", "uint64_t", "phys")), "map_failed", "address"),
+    Call("munmap_device_io", MMAN, "int", (Arg("io", "uintptr_t", "addr", "addr"), LEN),
+         "minus_one", "zero"),
     Call("posix_mem_offset", MMAN, "int", (CADDR, LEN), "errno_and_result", "tuple",
          "tuple[int, int, int]",
          c_params=(("addr", "const void *"), ("len", "size_t"), ("off", "off_t *"),
+                   ("contig_len", "size_t *"), ("fildes", "int *"))),
+    Call("posix_mem_offset64", MMAN, "int", (CADDR, LEN), "errno_and_result", "tuple",
+         "tuple[int, int, int]",
+         c_params=(("addr", "const void *"), ("len", "size_t"), ("off", "off64_t *"),
                    ("contig_len", "size_t *"), ("fildes", "int *"))),
     # -- sys/mman.h: shared and typed memory ---------------------------------------------
     Call("shm_open", MMAN, "int",
@@ -295,12 +303,7 @@ TABLE: tuple[Call, ...] = (
 
 #: Rows of SPEC calls whose ``Process`` methods are not written yet.  A row moves from here
 #: to ``TABLE`` in the change that adds its method (``tests/test_calls.py`` insists).
-PLANNED: tuple[Call, ...] = (
-    Call("mmap_device_io", MMAN, "uintptr_t",
-         (LEN, Arg("io", "uint64_t", "uint64_t", "phys")), "map_failed", "address"),
-    Call("munmap_device_io", MMAN, "int", (Arg("io", "uintptr_t", "addr", "addr"), LEN),
-         "minus_one", "zero"),
-)
+PLANNED: tuple[Call, ...] = ()
 # fmt: on
 
 #: Name -> row.

@@ -32,6 +32,7 @@ MAP_RENAME: Final = 0x0
 
 NOFD: Final = -1
 MAP_FAILED: Final = -1
+MAP_DEVICE_FAILED: Final = MAP_FAILED  # mmap_device_io()'s failure (R-DEVIO-1)
 
 # --- Memory protection ---
 PROT_NONE: Final = 0x0

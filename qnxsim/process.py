@@ -43,7 +43,8 @@ class Process:
     ``munmap``, ``munmap_flags``, ``munmap_peer``, ``munmap_device_memory``, ``mprotect``;
     controlling mappings: ``msync``, ``mlock``, ``munlock``, ``mlockall``, ``munlockall``,
     ``posix_madvise``;
-    physical memory: ``mem_offset``, ``mem_offset64``, ``posix_mem_offset``;
+    physical memory: ``mem_offset``, ``mem_offset64``, ``posix_mem_offset``,
+    ``posix_mem_offset64``, ``mmap_device_io``, ``munmap_device_io``;
     files: ``open``, ``close``, ``dup``, ``dup2``, ``read``, ``pread``, ``write``, ``pwrite``,
     ``lseek``, ``fstat``, ``ftruncate``;
     shared memory: ``shm_open``, ``shm_unlink``, ``shm_ctl``, ``shm_ctl_special``, and its
@@ -349,6 +350,24 @@ class Process:
             lambda: vmm.munmap(self.space, *args, call="munmap_device_memory"),
         )
 
+    def mmap_device_io(self, len: int, io: int) -> int:
+        """R-DEVIO-1: a handle for in*()/out*(): ``io`` itself on x86/x86_64, else a
+        MAP_PHYS mapping of ``io`` (PROCMGR_AID_MEM_PHYS).
+
+        Cost: O(1) on x86/x86_64; else mmap's, O(log n) in mappings.
+        """
+        args = self._args("mmap_device_io", len, io)
+        return self._run("mmap_device_io", args, lambda: vmm.mmap_device_io(
+            self.space, self.rlimits, self, *args))  # fmt: skip
+
+    def munmap_device_io(self, io: int, len: int) -> int:
+        """R-DEVIO-2: munmap on arches where mmap_device_io maps; 0 on x86/x86_64.
+
+        Cost: O(1) on x86/x86_64; else munmap's, O(log n + k) in mappings.
+        """
+        args = self._args("munmap_device_io", io, len)
+        return self._run("munmap_device_io", args, lambda: vmm.munmap_device_io(self.space, *args))
+
     # -- files and shared memory (SPEC 13) ----------------------------------------------
 
     def open(self, path: str, oflag: int, mode: int = 0) -> int:
@@ -553,13 +572,11 @@ class Process:
             "shm_revoke", args, lambda: handles.revoke(k.shm_handles, k.pm, self, k.running, *args)
         )
 
-    # -- typed memory (R-OBJ-1; POSIX 1003.1j) -----------------------------------------
+    # -- typed memory (SPEC 12.1; POSIX 1003.1j) ---------------------------------------
 
     def posix_typed_mem_open(self, name: str, oflag: int, tflag: int) -> int:
-        """Open the typed memory pool ``name``; returns an fd to map (R-OBJ-1).
-
-        ``tflag``: at most one of POSIX_TYPED_MEM_ALLOCATE, _ALLOCATE_CONTIG,
-        _MAP_ALLOCATABLE (else EINVAL); an unknown pool is ENOENT.
+        """R-TYMEM-2: an fd on the typed memory pool ``name`` (exact with a leading "/",
+        else the tail of a pool name), open with ``oflag``'s access mode.
 
         Cost: O(pools + fds).
         """
@@ -567,49 +584,52 @@ class Process:
         return self._run("posix_typed_mem_open", args, lambda: self._typed_open(*args))
 
     def _typed_open(self, name: str, oflag: int, tflag: int) -> int:
-        obj = tymem.open_pool(self.kernel.typed_memory, name, tflag)
-        fd = files._check_fd_room(self, "posix_typed_mem_open", rule="R-OBJ-1")
-        obj.ino = self.kernel.paths.new_ino()
+        k = self.kernel
+        obj = tymem.open_pool(k.typed_memory, name, tflag, euid=self.euid,
+                              direct_needs_root=k.profile.tymem_direct_needs_root)  # fmt: skip
+        fd = files._check_fd_room(self, "posix_typed_mem_open", rule="R-TYMEM-2")
+        obj.ino = k.paths.new_ino()
         self.fdt.install(fd, OpenFile(obj, oflag), False)
         return fd
 
     def posix_typed_mem_get_info(self, fd: int) -> int:
-        """``posix_tmi_length`` of a typed memory fd: EBADF, or ENODEV for another object.
+        """R-TYMEM-3: ``posix_tmi_length`` of a typed memory fd (EBADF, ENODEV).  C returns
+        the error number; ``libc`` gives ``(errno, length)`` (R-CALL-1).
 
         Cost: O(free runs of RAM in the pool).
         """
         (fd,) = self._args("posix_typed_mem_get_info", fd)
 
         def run() -> int:
-            of = files.get_open(self, fd, "posix_typed_mem_get_info", "R-OBJ-1")
+            call = "posix_typed_mem_get_info"
+            of = files.get_open(self, fd, call, "R-TYMEM-3")
             if not isinstance(of.obj, tymem.TypedMemory):
-                raise QnxError(E.ENODEV, f"R-OBJ-1: fd {fd} is no typed memory object",
-                               call="posix_typed_mem_get_info")  # fmt: skip
+                raise QnxError(E.ENODEV, f"R-TYMEM-3: fd {fd} is no typed memory object", call=call)
             return tymem.tmi_length(self.kernel.pm, of.obj)
 
         return self._run("posix_typed_mem_get_info", (fd,), run)
 
     def posix_mem_offset(self, addr: int, len: int) -> tuple[int, int, int]:
-        """``(off, contig_len, fd)`` of the memory at ``addr`` (R-OBJ-1, R-MOFF-1).
-
-        Not mapped: EACCES.  [SIM] When a typed memory fd open in this process has a pool
-        holding the physical address, ``off`` is the offset in that pool and ``fd`` the
-        lowest such fd; otherwise ``off`` is the physical address and ``fd`` is NOFD.
+        """R-MOFF-4: ``(off, contig_len, fd)`` of the memory at ``addr``: the physical
+        address (7.1, 8.0), how much of ``len`` is contiguous, and the lowest fd open on
+        the mapping's object or typed-memory pool (else NOFD).  C returns the error
+        number; ``libc`` gives ``(errno, result)`` (R-CALL-1).
 
         Cost: O(log n) in mappings, plus O(fds).
         """
-        args = self._args("posix_mem_offset", addr, len)
+        args = a, n = self._args("posix_mem_offset", addr, len)
+        bits = self.kernel.machine.arch.bits
+        return self._run("posix_mem_offset", args, lambda: vmm.posix_mem_offset(
+            self.space, self.fdt, self.profile, a, n, "posix_mem_offset", bits))  # fmt: skip
 
-        def run() -> tuple[int, int, int]:
-            paddr, contig = vmm.mem_offset64(self.space, args[0], C.NOFD, args[1],
-                                             "posix_mem_offset")  # fmt: skip
-            for fd in sorted(self.fdt.fds):
-                obj = self.fdt.fds[fd][0].obj
-                if isinstance(obj, tymem.TypedMemory) and obj.pool_start <= paddr < obj.pool_end:
-                    return paddr - obj.pool_start, min(contig, obj.pool_end - paddr), fd
-            return paddr, contig, C.NOFD
+    def posix_mem_offset64(self, addr: int, len: int) -> tuple[int, int, int]:
+        """R-MOFF-4 with an ``off64_t`` result (the same as posix_mem_offset on 64-bit).
 
-        return self._run("posix_mem_offset", args, run)
+        Cost: O(log n) in mappings, plus O(fds).
+        """
+        args = a, n = self._args("posix_mem_offset64", addr, len)
+        return self._run("posix_mem_offset64", args, lambda: vmm.posix_mem_offset(
+            self.space, self.fdt, self.profile, a, n, "posix_mem_offset64", 64))  # fmt: skip
 
     # -- control calls (SPEC 9, 10, 11, 16) ---------------------------------------------
 

@@ -100,6 +100,13 @@ class Profile:
     hole_slack_pages: int
     #: SPEC 19 / R-SHM-7: the errno of every shm_ctl failure (6.4 libc: ENOSYS); None: R-SHM-7.
     shm_ctl_errno: int | None
+    #: SPEC 19 / R-TYMEM-2: posix_typed_mem_open without ALLOCATE(_CONTIG) needs euid 0
+    #: (6.4's devmem.c); False: allowed, the mapping needs PROCMGR_AID_MEM_PHYS (R-TYMEM-4).
+    tymem_direct_needs_root: bool = False
+    #: R-MOFF-4 / SPEC 19: posix_mem_offset's ``off`` is the physical address (7.1, 8.0);
+    #: False (6.4 [SIM]): the offset in the typed-memory pool when the caller has an fd
+    #: open on the pool the memory came from.
+    mem_offset_physical: bool = True
     #: R-SHM-1: SHM_ANON exists (7.1+).  [SIM] Without it (6.4) shm_open(SHM_ANON) is
     #: EINVAL: 6.4 defines no SHM_ANON, and its value, the pointer (const char *)1, is
     #: no valid path.
@@ -193,6 +200,7 @@ PROFILES: dict[str, Profile] = {
         madvise_len0_einval=False, ms_sync_full=False, hole_slack_pages=1,
         shm_ctl_errno=E.ENOSYS, shm_anon=False,
         shmctl_flags=C.SHMCTL_FLAG_MASK & ~_SHMCTL_7_1, handles=False, handle_options=(),
+        tymem_direct_needs_root=True, mem_offset_physical=False,
     ),
 }  # fmt: skip
 
@@ -291,6 +299,11 @@ ROWS: tuple[tuple[str, Any], ...] = (
     ("handles, mmap_handle, shm_revoke", lambda p: "R-HANDLE-1..6" if p.handles
      else "ENOSYS [SIM]"),
     ("shm_open(SHM_ANON)", lambda p: "R-SHM-1" if p.shm_anon else "EINVAL [SIM]: no SHM_ANON"),
+    ("posix_mem_offset `off`", lambda p: "the physical address (R-MOFF-4)"
+     if p.mem_offset_physical else "[SIM] the offset in the typed-memory pool when the caller "
+     "has an fd open on it; else the physical address"),
+    ("posix_typed_mem_open without ALLOCATE(_CONTIG)", lambda p: "euid != 0 → EPERM at open"
+     if p.tymem_direct_needs_root else "allowed; mapping needs PROCMGR_AID_MEM_PHYS"),
     ("arch default", lambda p: p.default_arch),
 )  # fmt: skip
 

@@ -718,6 +718,70 @@ def mem_offset64(
     return first + addr % ps, min(length, contig)
 
 
+def posix_mem_offset(
+    space: AddressSpace, fdt: FdTable, profile: Profile, addr: int, length: int, call: str,
+    off_bits: int,
+) -> tuple[int, int, int]:  # fmt: skip
+    """R-MOFF-4: ``(off, contig_len, fd)``.  ``off`` and ``contig_len`` are mem_offset64's
+    (R-MOFF-1: EACCES, lazy pages allocated); ``fd`` [SIM] is the lowest fd open on the
+    mapping's object, or for typed memory on its pool (R-TYMEM-5), else NOFD.  SPEC 19
+    (6.4 [SIM]): ``off`` is the offset in the pool when the memory is typed memory and
+    such an fd exists.  ``off`` past ``off_bits``'s off_t is EOVERFLOW (R-MOFF-2).
+    O(log n + f) for f open fds.
+    """
+    paddr, contig = mem_offset64(space, addr, C.NOFD, length, call)
+    hit = space.map.find(addr)
+    assert hit is not None, "mem_offset64 found it"
+    entry = hit[2]
+    fd, off = C.NOFD, paddr
+    for n in sorted(fdt.fds):
+        obj = fdt.fds[n][0].obj
+        if entry.pool is not None:
+            if isinstance(obj, TypedMemory) and obj.name == entry.pool:
+                fd = n
+                if not profile.mem_offset_physical:  # SPEC 19 (6.4)
+                    off = paddr - obj.pool_start
+                    contig = min(contig, obj.pool_end - paddr)
+                break
+        elif obj is entry.obj and obj is not space.anon:
+            fd = n
+            break
+    if off > (1 << (off_bits - 1)) - 1:
+        raise fail(E.EOVERFLOW, f"R-MOFF-4: off {off:#x} does not fit a {off_bits}-bit off_t "
+                   "(as R-MOFF-2)", call)  # fmt: skip
+    return off, contig, fd
+
+
+# -- mmap_device_io, munmap_device_io (R-DEVIO-1, R-DEVIO-2) ------------------------------
+
+#: R-DEVIO-1: the arches whose device I/O is port I/O (in*()/out*() take the port itself).
+PORT_IO_ARCHES = frozenset({"x86", "x86_64"})
+#: R-DEVIO-1: what mmap_device_io() maps elsewhere.
+DEVICE_IO_PROT = C.PROT_NOCACHE | C.PROT_READ | C.PROT_WRITE
+DEVICE_IO_FLAGS = C.MAP_SHARED | C.MAP_PHYS
+
+
+def mmap_device_io(
+    space: AddressSpace, limits: Limits, caller: Caller, length: int, io: int
+) -> int:
+    """R-DEVIO-1: on x86/x86_64 the port ``io`` itself, with no check and no mapping;
+    elsewhere ``mmap64(0, len, PROT_NOCACHE|PROT_READ|PROT_WRITE, MAP_SHARED|MAP_PHYS,
+    NOFD, io)`` with all of mmap's checks.  ``io`` arrives as a uint64_t."""
+    m = space.m
+    if m.arch.name in PORT_IO_ARCHES:
+        return io & m.addr_max  # returned as uintptr_t
+    off = io - (1 << 64) if io >= 1 << 63 else io  # mmap64's off64_t
+    return mmap(space, limits, caller, 0, length, DEVICE_IO_PROT, DEVICE_IO_FLAGS, C.NOFD, off,
+                call="mmap_device_io")  # fmt: skip
+
+
+def munmap_device_io(space: AddressSpace, io: int, length: int) -> int:
+    """R-DEVIO-2: 0 and nothing changes on x86/x86_64; elsewhere munmap(io, len)."""
+    if space.m.arch.name in PORT_IO_ARCHES:
+        return 0
+    return munmap(space, io, length, call="munmap_device_io")
+
+
 # -- munmap -------------------------------------------------------------------------------
 
 

@@ -492,7 +492,7 @@ int main(void) {
     if (alias == MAP_FAILED) return 2;
     alias[0] = 'F';                               /* one frame, two mappings */
     printf("%s %s %zu\n", p, alias, contig);
-    int fd = posix_typed_mem_open("/sysram/below16M", O_RDWR, POSIX_TYPED_MEM_ALLOCATE);
+    int fd = posix_typed_mem_open("/memory/isa", O_RDWR, POSIX_TYPED_MEM_ALLOCATE);
     struct posix_typed_mem_info info;
     if (fd == -1 || posix_typed_mem_get_info(fd, &info) != 0) return 3;
     char *t = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -515,7 +515,7 @@ def test_R_MOFF_1_dev_mem_alias_and_typed_memory_from_c(tmp_path: Path) -> None:
     first, second = out.splitlines()
     assert first == "Frame Frame 4096"
     py = k.spawn(image=False)  # the Python API says the same of the same calls
-    fd = py.posix_typed_mem_open("/sysram/below16M", C.O_RDWR, C.POSIX_TYPED_MEM_ALLOCATE)
+    fd = py.posix_typed_mem_open("/memory/isa", C.O_RDWR, C.POSIX_TYPED_MEM_ALLOCATE)
     t = py.mmap(0, 4096, C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, fd, 0)
     py.write_memory(t, b"\1")
     off, _, named = py.posix_mem_offset(t, 4096)

@@ -273,6 +273,7 @@ def test_completion() -> None:
     assert "spawn" in s.complete("", "")
     assert s.complete("server ", "mmap_p") == ["mmap_peer"]
     assert s.complete("a = server ", "munmap_") == [
+        "munmap_device_io",
         "munmap_device_memory",
         "munmap_flags",
         "munmap_peer",

@@ -729,6 +729,7 @@ CALLS: dict[str, tuple[Handler, Inval]] = {
     "posix_typed_mem_open": (_typed_open, _none),
     "posix_typed_mem_get_info": (_call("posix_typed_mem_get_info"), _none),
     "posix_mem_offset": (_call("posix_mem_offset"), _own_range(0, 1)),
+    "posix_mem_offset64": (_call("posix_mem_offset64"), _own_range(0, 1)),
     "ftruncate": (_call("ftruncate"), _all),
     "open": (_open, _none),
     "close": (_call("close"), _none),

@@ -706,6 +706,23 @@ int posix_mem_offset(const void *addr, size_t len, off_t *off, size_t *contig, i
     return 0;
 }
 
+int posix_mem_offset64(const void *addr, size_t len, __off64_t *off, size_t *contig, int *fd);
+int posix_mem_offset64(const void *addr, size_t len, __off64_t *off, size_t *contig, int *fd) {
+    long long a[2] = {A(addr), (long long)len};
+    struct qx_reply r = qx_call("posix_mem_offset64", 2, a);
+    if (r.err)
+        return qx_host_errno(r.err);
+    *off = r.vals[0];
+    *contig = (size_t)r.vals[1];
+    *fd = -1;
+    for (int h = 0; h < QX_MAXFD; h++)
+        if (qx_fdmap[h] == r.vals[2] + 1) {
+            *fd = h;
+            break;
+        }
+    return 0;
+}
+
 int procmgr_ability(pid_t pid, unsigned ability, ...);
 int procmgr_ability(pid_t pid, unsigned ability, ...) {
     long long a[QX_MAXARGS];
