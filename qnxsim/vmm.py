@@ -229,6 +229,11 @@ class _Request:
         self.replace = False  # MAP_FIXED over existing mappings (R-MMAP-F3)
 
     @property
+    def pool(self) -> str | None:
+        """The typed-memory pool the request maps (R-TYMEM-4), by name."""
+        return self.typed.name if self.typed is not None else None
+
+    @property
     def kind(self) -> MappingKind:
         """The record kind the request makes (R-MAP-1)."""
         return self._kind
@@ -323,12 +328,14 @@ def plan_mmap(
         if rare & profile.flag("MAP_NOX64K"):
             req.window = WINDOW_64K
     if req.fd_backed:
-        bind_object(caller, req, opened)
+        bind_object(caller, req, ps, bits, opened)
     plan_place(space, req, profile)
     return req
 
 
-def bind_object(caller: Caller, req: _Request, opened: Opened | None = None) -> None:
+def bind_object(
+    caller: Caller, req: _Request, ps: int, bits: int, opened: Opened | None = None
+) -> None:
     """Decode what the request's fd maps, from the **caller's** table (R-PEER-4) or from
     ``opened``: its open file, object and record kind (R-MMAP-21, R-MMAP-22, typed memory).
     Judges nothing: an fd that is not open, or not mappable, fails R-MMAP-12 at its turn."""
@@ -345,7 +352,7 @@ def bind_object(caller: Caller, req: _Request, opened: Opened | None = None) -> 
     # "file", "shm", "zero" or "phys" (/dev/mem); map_typed_memory decides typed memory's
     req.kind = "phys" if obj.kind == "tymem" else obj.kind
     if isinstance(obj, TypedMemory):
-        map_typed_memory(req, obj)
+        map_typed_memory(req, obj, ps, bits)
 
 
 def plan_place(space: AddressSpace, req: _Request, profile: Profile) -> None:
@@ -523,20 +530,24 @@ def open_for_mapping(req: _Request, call: str) -> None:
         check_typed_range(req, req.typed, call)
 
 
-def map_typed_memory(req: _Request, obj: TypedMemory) -> None:
-    """R-OBJ-1 typed memory, decoded: with POSIX_TYPED_MEM_ALLOCATE(_CONTIG) the mapping
-    is new anonymous memory whose frames come from the pool (contiguous for _CONTIG);
-    without, it maps the pool's physical memory at ``off`` (as MAP_PHYS, R-MMAP-11), and
-    ``check_typed_range`` refuses a range past the pool's end."""
+def map_typed_memory(req: _Request, obj: TypedMemory, ps: int, bits: int) -> None:
+    """R-TYMEM-4, decoded: with POSIX_TYPED_MEM_ALLOCATE(_CONTIG) the mapping is new
+    anonymous memory whose frames come from the pool (contiguous for _CONTIG), and ``off``
+    is not used: the mapping starts at the page of ``addr`` (MAP_FIXED: the result is
+    ``addr``, with no R-MMAP-F2 congruence).  Without, it maps the pool's physical memory
+    at ``off`` (as MAP_PHYS, R-MMAP-11), and ``check_typed_range`` refuses a range outside
+    the pool."""
     req.typed = obj
     if obj.allocating:
         req.kind = "anon" if req.private else "shared-anon"
-        req.obj = None
         req.within = (obj.pool_start, obj.pool_end)
         req.contig = bool(obj.tflag & C.POSIX_TYPED_MEM_ALLOCATE_CONTIG)
+        req.pg_off = req.addr % ps if req.flags & C.MAP_FIXED else 0
+        req.off = req.pg_off  # congruent with addr by construction
+        req.size = page_round_up(req.length + req.pg_off, ps)
+        req.sized = req.size < (1 << bits)
         return
     req.kind = "phys"
-    req.obj = None
     req.off += obj.pool_start
 
 
@@ -549,7 +560,7 @@ def check_typed_range(req: _Request, obj: TypedMemory, call: str) -> None:
     if off < 0 or off - req.pg_off + req.size > pool_size:
         raise fail(
             E.ENXIO,
-            f"R-OBJ-1 (POSIX mmap): [{off:#x}, +{req.length:#x}) is outside typed memory "
+            f"R-TYMEM-4: [{off:#x}, +{req.length:#x}) is outside typed memory "
             f"{obj.name} of {pool_size:#x} bytes",
             call,
         )
@@ -603,7 +614,8 @@ def check_limits(
             f"R-MMAP-18: {total:#x} mapped bytes would exceed RLIMIT_AS {as_limit:#x}",
             call,
         )
-    if req.private_anon and not req.flags & C.MAP_STACK:  # /dev/zero private too (R-MMAP-21)
+    # /dev/zero private too (R-MMAP-21); typed memory never (R-MMAP-18, R-TYMEM-4)
+    if req.private_anon and not req.flags & C.MAP_STACK and req.pool is None:
         data = space.data_bytes - gone_data + size
         data_limit = soft_limit(space, limits, C.RLIMIT_DATA)
         if data_limit is not None and data > data_limit:
@@ -657,7 +669,7 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
                 ok = obj.populate(pm, body, end, contiguous=contiguous, within=req.within,
                                   window=req.window)  # fmt: skip
                 assert ok, "R-MMAP-20 was checked"
-            space.add(body, end, Entry(req.prot, flags, obj, body, req.kind))
+            space.add(body, end, Entry(req.prot, flags, obj, body, req.kind, pool=req.pool))
         return
     if req.anonymous:  # R-MMAP-23 (and /dev/zero shared, R-MMAP-21): a new unnamed object
         name = "/dev/zero" if req.kind == "zero" else None
@@ -674,11 +686,13 @@ def commit(space: AddressSpace, req: _Request, start: int, end: int) -> None:
             assert ok, "R-MMAP-20 was checked"
         # R-MMAP-21: shared /dev/zero from a fd without write access never gains PROT_WRITE
         shared_ro = req.open_file is not None and not req.open_file.writable
-        space.add(body, end, Entry(req.prot, flags, obj, 0, req.kind, shared_ro=shared_ro))
+        entry = Entry(req.prot, flags, obj, 0, req.kind, shared_ro=shared_ro, pool=req.pool)
+        space.add(body, end, entry)
         return
     base = req.off - req.pg_off
     if req.kind == "phys":  # physical memory itself, offset = paddr (R-MMAP-11, R-MMAP-22)
-        space.add(start, end, Entry(req.prot, flags, space.m.dev_mem, base, "phys"))
+        entry = Entry(req.prot, flags, space.m.dev_mem, base, "phys", pool=req.pool)
+        space.add(start, end, entry)
         return
     target = req.obj  # a file or shm object through the caller's fd (R-PEER-4)
     assert target is not None and req.open_file is not None

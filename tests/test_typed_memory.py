@@ -317,3 +317,187 @@ def test_R_MOFF_4_property_off_and_contig_are_mem_offset64s(
     assert got == (*p.mem_offset64(addr, C.NOFD, length), C.NOFD)
     assert p.posix_mem_offset(addr, length) == got
     k.check_invariants()
+
+
+# == R-TYMEM-4, R-MMAP-18: mmap of typed memory ==================================================
+
+
+def frames(p: Process, addr: int, pages: int) -> list[int]:
+    return [p.mem_offset64(addr + i * PS, C.NOFD, PS)[0] for i in range(pages)]
+
+
+@pytest.mark.parametrize("tflag", [ALLOC, CONTIG])
+@pytest.mark.parametrize(
+    ("flags", "kind"), [(C.MAP_SHARED, "shared-anon"), (C.MAP_PRIVATE, "anon")]
+)
+def test_R_TYMEM_4_allocation_is_new_zeroed_memory_inside_the_pool(
+    tflag: int, flags: int, kind: str
+) -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/pool", C.O_RDWR, tflag)
+    before = k.meminfo().allocated
+    a = p.mmap(0, 4 * PS, RW, flags, fd, 0)
+    assert k.meminfo().allocated == before + 4 * PS
+    m = p.mapping_at(a)
+    assert m is not None and (m.kind, m.size) == (kind, 4 * PS)
+    assert p.read_memory(a, 4 * PS) == bytes(4 * PS)
+    got = frames(p, a, 4)
+    assert all(POOL[0] <= f < POOL[0] + POOL[1] for f in got)
+    if tflag == CONTIG:
+        assert got == [got[0] + i * PS for i in range(4)]
+    assert p.posix_typed_mem_get_info(fd) == POOL[1] - 4 * PS
+    assert p.posix_mem_offset(a, PS) == (got[0], PS, fd)  # R-MOFF-4: the pool's fd
+    p.munmap(a, 4 * PS)
+    assert p.posix_typed_mem_get_info(fd) == POOL[1]
+    k.check_invariants()
+
+
+def test_R_TYMEM_4_allocation_ignores_off_and_needs_no_congruence() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/pool", C.O_RDWR, ALLOC)
+    a = p.mmap(0, PS, RW, C.MAP_SHARED, fd, 0x1234_5678)
+    assert a % PS == 0 and p.mapping_at(a).offset == 0  # type: ignore[union-attr]
+    fixed = 0x3000_0000 + 0x10
+    assert p.mmap(fixed, PS, RW, C.MAP_SHARED | C.MAP_FIXED, fd, 0x2000) == fixed
+    assert p.mmap(fixed + 4 * PS, PS, RW, C.MAP_PRIVATE | C.MAP_FIXED, fd, 5) == fixed + 4 * PS
+    k.check_invariants()
+
+
+def test_R_TYMEM_4_pool_short_is_enomem() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/pool", C.O_RDWR, CONTIG)
+    p.mmap(0, PS, RW, C.MAP_SHARED, fd, 0)
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, 0, POOL[1], RW, C.MAP_SHARED, fd, 0)
+    dev = p.posix_typed_mem_open("/dev/win", C.O_RDWR, ALLOC)  # no RAM in that pool
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-20", p.mmap, 0, PS, RW, C.MAP_PRIVATE, dev, 0)
+
+
+def test_R_TYMEM_4_without_allocate_maps_the_pools_physical_memory() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    lowest = None
+    for tflag in (0, ALLOCATABLE):
+        fd = p.posix_typed_mem_open("/dev/win", C.O_RDWR, tflag)
+        lowest = fd if lowest is None else lowest
+        a = p.mmap(0, PS, RW, C.MAP_SHARED, fd, 0x2000)
+        m = p.mapping_at(a)
+        assert m is not None and (m.kind, m.offset) == ("phys", DEV_POOL[0] + 0x2000)
+        assert p.posix_mem_offset(a, PS) == (DEV_POOL[0] + 0x2000, PS, lowest)
+        p.write_memory(a, b"dev")
+        mem = p.open("/dev/mem", C.O_RDWR)
+        view = p.mmap(0, PS, RW, C.MAP_SHARED, mem, DEV_POOL[0] + 0x2000)
+        assert p.read_memory(view, 3) == b"dev"
+    k.check_invariants()
+
+
+def test_R_TYMEM_4_direct_range_outside_the_pool_is_enxio() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/dev/win", C.O_RDWR, 0)
+    last = DEV_POOL[1] - PS
+    assert p.mmap(0, PS, RW, C.MAP_SHARED, fd, last)
+    expect_fail(k, p, E.ENXIO, "R-TYMEM-4", p.mmap, 0, 2 * PS, RW, C.MAP_SHARED, fd, last)
+    expect_fail(k, p, E.ENXIO, "R-TYMEM-4", p.mmap, 0, PS, RW, C.MAP_SHARED, fd, DEV_POOL[1])
+
+
+def test_R_TYMEM_4_direct_needs_congruence_and_mem_phys() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/dev/win", C.O_RDWR, 0)
+    fixed = 0x3000_0000 + 0x10
+    expect_fail(k, p, E.EINVAL, "R-MMAP-F2", p.mmap, fixed, PS, RW, C.MAP_SHARED | C.MAP_FIXED,
+                fd, 0x2000)  # fmt: skip
+    assert p.mmap(fixed, PS, RW, C.MAP_SHARED | C.MAP_FIXED, fd, 0x2010) == fixed
+    user = k.spawn(uid=1000, image=False)
+    ufd = user.posix_typed_mem_open("/dev/win", C.O_RDWR, 0)
+    expect_fail(k, user, E.EPERM, "R-MMAP-11", user.mmap, 0, PS, RW, C.MAP_SHARED, ufd, 0)
+
+
+def test_R_TYMEM_4_eacces_uses_the_typed_fds_open_mode() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    ro = p.posix_typed_mem_open("/pool", C.O_RDONLY, ALLOC)
+    expect_fail(k, p, E.EACCES, "R-MMAP-12", p.mmap, 0, PS, RW, C.MAP_SHARED, ro, 0)
+    assert p.mmap(0, PS, RW, C.MAP_PRIVATE, ro, 0)
+    wo = p.posix_typed_mem_open("/pool", C.O_WRONLY, ALLOC)
+    expect_fail(k, p, E.EACCES, "R-MMAP-12", p.mmap, 0, PS, C.PROT_READ, C.MAP_SHARED, wo, 0)
+
+
+def test_R_MMAP_18_typed_memory_never_counts_against_rlimit_data() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/pool", C.O_RDWR, ALLOC)
+    p.setrlimit(C.RLIMIT_DATA, PS, PS)
+    a = p.mmap(0, 8 * PS, RW, C.MAP_PRIVATE, fd, 0)  # well over RLIMIT_DATA
+    assert p.mmap(0, PS, RW, C.MAP_PRIVATE | C.MAP_ANON, C.NOFD, 0)  # the data limit is free
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, PS, RW, C.MAP_PRIVATE | C.MAP_ANON,
+                C.NOFD, 0)  # fmt: skip
+    p.setrlimit(C.RLIMIT_AS, 10 * PS, 10 * PS)  # but RLIMIT_AS counts it
+    expect_fail(k, p, E.ENOMEM, "R-MMAP-18", p.mmap, 0, 2 * PS, RW, C.MAP_PRIVATE, fd, 0)
+    assert p.mmap(0, PS, RW, C.MAP_PRIVATE, fd, 0)
+    records = [m for m in p.mappings() if m.start == a]
+    assert records and records[0].kind == "anon"
+    k.check_invariants()
+
+
+def test_R_TYMEM_5_mapping_outlives_the_typed_fd() -> None:
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/pool", C.O_RDWR, ALLOC)
+    a = p.mmap(0, PS, RW, C.MAP_SHARED, fd, 0)
+    p.write_memory(a, b"kept")
+    p.close(fd)
+    assert p.read_memory(a, 4) == b"kept"
+    assert p.posix_mem_offset(a, PS)[2] == C.NOFD  # no fd on the pool any more
+    again = p.posix_typed_mem_open("pool", C.O_RDONLY, 0)  # another fd on the same pool
+    assert p.posix_mem_offset(a, PS)[2] == again
+    k.check_invariants()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_R_MOFF_4_SPEC_19_off_for_typed_memory(version: str) -> None:
+    """8.0 and 7.1: the physical address; 6.4 [SIM]: the offset in the pool."""
+    k = kernel(version)
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/pool", C.O_RDWR, CONTIG)
+    a = p.mmap(0, 2 * PS, RW, C.MAP_SHARED, fd, 0)
+    paddr = p.mem_offset64(a, C.NOFD, PS)[0]
+    want = paddr if k.profile.mem_offset_physical else paddr - POOL[0]
+    assert p.posix_mem_offset(a + 3, 2 * PS) == (want + 3, 2 * PS - 3, fd)
+
+
+@given(
+    tflag=st.sampled_from([ALLOC, CONTIG]),
+    calls=st.lists(st.tuples(st.booleans(), st.integers(1, 64), st.booleans()), max_size=6),
+)
+def test_R_TYMEM_4_property_frames_stay_in_the_pool_and_free_memory_adds_up(
+    tflag: int, calls: list[tuple[bool, int, bool]]
+) -> None:
+    """Whatever is mapped and unmapped, every frame of typed memory lies in its pool, the
+    pool's free length falls by what is mapped, and a refused mapping changes nothing."""
+    k = kernel()
+    p = k.spawn(image=False)
+    fd = p.posix_typed_mem_open("/pool", C.O_RDWR, tflag)
+    alloc = p.posix_typed_mem_open("/pool", C.O_RDONLY, ALLOC)
+    live: list[tuple[int, int]] = []
+    for shared, pages, unmap in calls:
+        if unmap and live:
+            addr, n = live.pop(0)
+            p.munmap(addr, n * PS)
+            continue
+        flags = C.MAP_SHARED if shared else C.MAP_PRIVATE
+        free = p.posix_typed_mem_get_info(alloc)
+        before = (p.mappings(), k.meminfo())
+        got = p.libc.mmap(0, pages * PS, RW, flags, fd, 0)
+        if got == C.MAP_FAILED:
+            assert p.libc.errno == E.ENOMEM and (p.mappings(), k.meminfo()) == before
+            continue
+        live.append((got, pages))
+        assert p.posix_typed_mem_get_info(alloc) == free - pages * PS
+        assert all(POOL[0] <= f < sum(POOL) for f in frames(p, got, pages))
+    used = sum(n for _, n in live) * PS
+    assert p.posix_typed_mem_get_info(alloc) == POOL[1] - used
+    k.check_invariants()
