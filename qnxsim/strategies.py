@@ -12,8 +12,10 @@ works without the ``test`` extra.
 
 from __future__ import annotations
 
+import copy
 import functools
 import operator
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -619,6 +621,8 @@ class KernelMachine(RuleBasedStateMachine):
     memory: ``write_memory``, ``read_memory``;
     shm objects: ``shm_open``, ``ftruncate``, ``pwrite``, ``pread``, ``close``,
     ``shm_unlink``;
+    typed memory: ``typed_memory_mmap``;
+    whole images and machines: ``exec_image``, ``snapshot``, ``restore``;
     calls that must fail: ``mmap_invalid_flags``, ``peer_call_to_exited``.
 
     The machine predicts each call's outcome from a reference model
@@ -644,7 +648,10 @@ class KernelMachine(RuleBasedStateMachine):
     ``kernel_options`` (``Kernel(**kernel_options)``, default ``{"ram": 64 << 20}``),
     ``max_processes`` (live processes, default 4), ``uids`` (for spawn; the first is the
     first process's), ``shm_names``, ``check_contents_every_step`` (False: read contents
-    back only at teardown, for long runs).
+    back only at teardown, for long runs), ``typed_pool`` (the typed-memory name the
+    ``typed_memory_mmap`` rule opens), ``check_leaks_at_teardown`` (at the end every
+    process exits and every shm name goes: then no frame may stay allocated or reserved
+    beyond what the filesystem's files hold).
 
     Helpers that keep the model in step (use them in your rules): ``check_mmap``,
     ``check_munmap``, ``check_write``, ``check_read``, ``check_contents``, ``process``,
@@ -683,6 +690,8 @@ class KernelMachine(RuleBasedStateMachine):
     uids: ClassVar[tuple[int, ...]] = (0, 1000, 1001)
     shm_names: ClassVar[tuple[str, ...]] = ("/qnxsim-machine-a", "/qnxsim-machine-b")
     check_contents_every_step: ClassVar[bool] = True
+    typed_pool: ClassVar[str] = "sysram"
+    check_leaks_at_teardown: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -699,6 +708,8 @@ class KernelMachine(RuleBasedStateMachine):
         self.model = KernelModel(self.page_size, layout=Layout.of(k.version, k.arch, k.page_size))
         self.processes: list[Process] = []
         self.add_process(self.kernel.spawn(uid=self.uids[0], image=False))
+        #: The last ``snapshot``: the kernel's, the model's, and the live pids then.
+        self.saved: tuple[object, KernelModel, list[int]] | None = None
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -1165,6 +1176,109 @@ class KernelMachine(RuleBasedStateMachine):
             assert self._expect_success(call, what) == 0
             del self.model.names[path]
 
+    # -- typed memory (SPEC 12.1) -------------------------------------------------------
+
+    @rule(proc=PROCESS, pages=PAGES, prot=MAP_PROT, shared=st.booleans(), contig=st.booleans())
+    def typed_memory_mmap(
+        self, proc: int, pages: int, prot: int, shared: bool, contig: bool
+    ) -> None:
+        """R-TYMEM-2..4: open ``typed_pool`` with POSIX_TYPED_MEM_ALLOCATE(_CONTIG) (the
+        lowest free fd), map it (new zeroed memory, placed as anonymous memory; it succeeds
+        exactly when posix_typed_mem_get_info says the pool has room, R-TYMEM-3), check
+        posix_mem_offset names that fd (R-MOFF-4), and close the fd (R-TYMEM-5: the mapping
+        stays)."""
+        p = self.process(proc)
+        pm = self.model.procs[p.pid]
+        prot &= ~C.PROT_EXEC  # R-MMAP-9's abilities are the mmap rule's business, not this one's
+        tflag = C.POSIX_TYPED_MEM_ALLOCATE_CONTIG if contig else C.POSIX_TYPED_MEM_ALLOCATE
+        what = f"pid {p.pid} posix_typed_mem_open({self.typed_pool!r}, {tflag})"
+        fd = self._expect_success(
+            lambda: p.posix_typed_mem_open(self.typed_pool, C.O_RDWR, tflag), what
+        )
+        assert fd == pm.lowest_free_fd(), f"{what}: fd {fd}, expected {pm.lowest_free_fd()}"
+        size = pages * self.page_size
+        room = p.posix_typed_mem_get_info(fd)
+        flags = C.MAP_SHARED if shared else C.MAP_PRIVATE
+        call = functools.partial(p.mmap, 0, size, prot, flags, fd, 0)
+        what = f"pid {p.pid} mmap of {pages} page(s) of typed memory ({flags:#x})"
+        if size > room:
+            self.expect_failure(E.ENOMEM, call, what)  # R-MMAP-20: the pool is short
+        else:
+            start = call()
+            base = self.shmem_base if shared else self.program_base
+            if not self.kernel.aslr:
+                expected = self.model.place(p.pid, base, size)
+                assert start == expected, f"{what}: at {start:#x}, expected {expected:#x}"
+            kind = "shared-anon" if shared else "anon"
+            obj = ObjectModel("shared-anon", self.page_size, size) if shared else None
+            self.model.map(p.pid, start, size, prot, kind, obj, 0, private=not shared,
+                           noinherit=False)  # fmt: skip
+            got = p.posix_mem_offset(start, size)
+            assert got[2] == fd, f"{what}: posix_mem_offset gives fd {got[2]}, not {fd}"
+            after = p.posix_typed_mem_get_info(fd)  # the free RAM, or the largest free run
+            assert after == room - size if not contig else after <= room, f"{what}: room"
+        assert p.close(fd) == 0
+
+    # -- whole images and machines ------------------------------------------------------
+
+    @rule(proc=PROCESS)
+    def exec_image(self, proc: int) -> None:
+        """R-PROC-3: exec removes every mapping and closes the close-on-exec fds (every
+        shm fd is one, R-SHM-3); then the new image is unmapped, so the process is empty
+        again as the model says.  A failing exec (no RAM for the image) changes nothing."""
+        p = self.process(proc)
+        what = f"pid {p.pid} exec"
+        if self._expect_success(lambda: p.exec("/proc/boot/next"), what, 1 << 20) is None:
+            return
+        m = self.kernel.machine
+        assert p.munmap(m.user_start, m.user_end - m.user_start) == 0
+        pm = self.model.procs[p.pid]
+        pm.pages.clear()
+        pm.copies.clear()
+        pm.fds.clear()
+
+    @rule()
+    def snapshot(self) -> None:
+        """``Kernel.snapshot()``: remember the machine, the model and the live pids."""
+        saved = (self.kernel.snapshot(), copy.deepcopy(self.model),
+                 [p.pid for p in self.processes])  # fmt: skip
+        self.saved = saved
+
+    @precondition(lambda self: self.saved is not None)
+    @rule()
+    def restore(self) -> None:
+        """``Kernel.restore()``: back to the last snapshot; the handles of the processes
+        live then work again, with their old address spaces (the model is restored too)."""
+        assert self.saved is not None
+        snap, model, pids = self.saved
+        self.kernel.restore(snap)
+        self.model = copy.deepcopy(model)
+        self.processes = [self.kernel.process(pid) for pid in pids]
+
+    def check_no_leaks(self) -> None:
+        """Every process exits and every shm name goes: then no frame may stay allocated
+        or reserved beyond what the filesystem's files hold (R-OBJ-2, R-OBJ-3)."""
+        if not self.processes:
+            return
+        root = self.processes[0]
+        if root.euid == 0:
+            for path in list(self.model.names):
+                root.shm_unlink(path)
+                del self.model.names[path]
+        if self.model.names:
+            return  # no root to remove the names: the objects may live on
+        for proc in reversed(self.processes):
+            proc.exit(0)
+            self.model.exit(proc.pid)
+        self.processes = []
+        self.kernel.check_invariants()
+        info = self.kernel.meminfo()
+        files = sum(obj.allocated() for obj in self.kernel.paths.nodes.values())
+        assert (info.allocated, info.reserved) == (files, 0), (
+            f"after every process exited: {info.allocated:#x} bytes allocated (files hold "
+            f"{files:#x}), {info.reserved:#x} reserved"
+        )
+
     # -- checks after every step --------------------------------------------------------
 
     def check_invariants(self, *args: Any, **kwargs: Any) -> None:
@@ -1216,6 +1330,8 @@ class KernelMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if not self.check_contents_every_step:
             self.check_contents()
+        if self.check_leaks_at_teardown and sys.exc_info()[0] is None:
+            self.check_no_leaks()  # only after a run that passed: never hide its failure
 
 
 __all__ = [
