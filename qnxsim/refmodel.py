@@ -328,6 +328,17 @@ class ProcessModel:
 
 
 @attrs.frozen
+class HandleModel:
+    """An unused shared memory handle (R-HANDLE-1): its value, object, recipient pid and
+    access mode (O_RDONLY or O_RDWR).  It goes when used, or when its recipient exits."""
+
+    value: int
+    obj: ObjectModel
+    recipient: int
+    access: int
+
+
+@attrs.frozen
 class Fault:
     """The fault an access should raise (R-FAULT-1)."""
 

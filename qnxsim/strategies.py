@@ -48,7 +48,7 @@ from qnxsim.errno import QnxError
 from qnxsim.kernel import Kernel
 from qnxsim.process import Process
 from qnxsim.profile import PROFILES, Profile
-from qnxsim.refmodel import Fault, KernelModel, Layout, ObjectModel, round_up
+from qnxsim.refmodel import Fault, HandleModel, KernelModel, Layout, ObjectModel, round_up
 from qnxsim.render import process_lines
 
 T = TypeVar("T")
@@ -622,6 +622,7 @@ class KernelMachine(RuleBasedStateMachine):
     shm objects: ``shm_open``, ``ftruncate``, ``pwrite``, ``pread``, ``close``,
     ``shm_unlink``;
     typed memory: ``typed_memory_mmap``;
+    shm handles: ``shm_create_handle``, ``use_handle``;
     whole images and machines: ``exec_image``, ``snapshot``, ``restore``;
     calls that must fail: ``mmap_invalid_flags``, ``peer_call_to_exited``.
 
@@ -708,8 +709,10 @@ class KernelMachine(RuleBasedStateMachine):
         self.model = KernelModel(self.page_size, layout=Layout.of(k.version, k.arch, k.page_size))
         self.processes: list[Process] = []
         self.add_process(self.kernel.spawn(uid=self.uids[0], image=False))
-        #: The last ``snapshot``: the kernel's, the model's, and the live pids then.
-        self.saved: tuple[object, KernelModel, list[int]] | None = None
+        #: Unused shm handles, as the machine expects them (R-HANDLE-1, R-HANDLE-5).
+        self.handles: list[HandleModel] = []
+        #: The last ``snapshot``: the kernel's, the model and handles, the live pids then.
+        self.saved: tuple[object, tuple[KernelModel, list[HandleModel]], list[int]] | None = None
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -974,6 +977,7 @@ class KernelMachine(RuleBasedStateMachine):
         proc.exit(0)
         self.processes.remove(proc)
         self.model.exit(proc.pid)
+        self.handles = [h for h in self.handles if h.recipient != proc.pid]  # R-HANDLE-5
 
     @precondition(lambda self: bool(self.model.dead))
     @rule(proc=procs, which=st.integers(0, 7), unmap=st.booleans())
@@ -1219,6 +1223,63 @@ class KernelMachine(RuleBasedStateMachine):
             assert after == room - size if not contig else after <= room, f"{what}: room"
         assert p.close(fd) == 0
 
+    # -- shared memory handles (SPEC 13.3) ----------------------------------------------
+
+    @rule(proc=PROCESS, peer=PROCESS, fd=FD, readonly=st.booleans())
+    def shm_create_handle(self, proc: int, peer: int, fd: int, readonly: bool) -> None:
+        """R-HANDLE-1: a handle for ``peer`` on the shm object of one of the caller's fds
+        (a new non-zero value); EBADF for an fd that is not open; ENOSYS on a profile
+        without handles (SPEC 19)."""
+        p = self.process(proc)
+        t = self.process(peer)
+        fdv, obj = self._fd(p, fd)
+        access = C.O_RDONLY if readonly else C.O_RDWR
+        call = functools.partial(p.shm_create_handle, fdv, t.pid, access, 0)
+        what = f"pid {p.pid} shm_create_handle({fdv}, {t.pid}, {access})"
+        if not self.profile.handles:
+            self.expect_failure(E.ENOSYS, call, what)
+            return
+        if obj is None:
+            self.expect_failure(E.EBADF, call, what)
+            return
+        value = self._expect_success(call, what)
+        assert value, f"{what}: handle 0"
+        assert all(h.value != value for h in self.handles), f"{what}: {value} reused"
+        self.handles.append(HandleModel(value, obj, t.pid, access))
+
+    @precondition(lambda self: bool(self.handles))
+    @rule(proc=PROCESS, which=st.integers(0, 7), pages=PAGES, as_fd=st.booleans())
+    def use_handle(self, proc: int, which: int, pages: int, as_fd: bool) -> None:
+        """R-HANDLE-2, R-HANDLE-3: only the recipient can use a handle, and once:
+        shm_open_handle gives the lowest free fd on the object, mmap_handle maps it shared
+        as mmap would; for any other process it is EBADF and the handle stays."""
+        h = self.handles[which % len(self.handles)]
+        p = self.process(proc)
+        size = pages * self.page_size
+        prot = C.PROT_READ | (C.PROT_WRITE if h.access == C.O_RDWR else 0)
+        if as_fd:
+            call = functools.partial(p.shm_open_handle, h.value, h.access)
+        else:
+            call = functools.partial(p.mmap_handle, 0, size, prot, C.MAP_SHARED, h.value, 0)
+        what = f"pid {p.pid} {'shm_open_handle' if as_fd else 'mmap_handle'}({h.value:#x})"
+        if p.pid != h.recipient:
+            self.expect_failure(E.EBADF, call, what)
+            return
+        pm = self.model.procs[p.pid]
+        if as_fd:
+            fd = self._expect_success(call, what)
+            assert fd == pm.lowest_free_fd(), f"{what}: fd {fd}, expected {pm.lowest_free_fd()}"
+            pm.fds[fd] = h.obj
+        else:
+            start = self._expect_success(call, what)
+            assert start is not None
+            if not self.kernel.aslr:
+                expected = self.model.place(p.pid, self.shmem_base, size)
+                assert start == expected, f"{what}: at {start:#x}, expected {expected:#x}"
+            self.model.map(p.pid, start, size, prot, "shm", h.obj, 0, private=False,
+                           noinherit=False)  # fmt: skip
+        self.handles.remove(h)
+
     # -- whole images and machines ------------------------------------------------------
 
     @rule(proc=PROCESS)
@@ -1240,9 +1301,8 @@ class KernelMachine(RuleBasedStateMachine):
     @rule()
     def snapshot(self) -> None:
         """``Kernel.snapshot()``: remember the machine, the model and the live pids."""
-        saved = (self.kernel.snapshot(), copy.deepcopy(self.model),
-                 [p.pid for p in self.processes])  # fmt: skip
-        self.saved = saved
+        state = copy.deepcopy((self.model, self.handles))  # one copy: objects stay shared
+        self.saved = (self.kernel.snapshot(), state, [p.pid for p in self.processes])
 
     @precondition(lambda self: self.saved is not None)
     @rule()
@@ -1250,9 +1310,9 @@ class KernelMachine(RuleBasedStateMachine):
         """``Kernel.restore()``: back to the last snapshot; the handles of the processes
         live then work again, with their old address spaces (the model is restored too)."""
         assert self.saved is not None
-        snap, model, pids = self.saved
+        snap, state, pids = self.saved
         self.kernel.restore(snap)
-        self.model = copy.deepcopy(model)
+        self.model, self.handles = copy.deepcopy(state)
         self.processes = [self.kernel.process(pid) for pid in pids]
 
     def check_no_leaks(self) -> None:
@@ -1271,6 +1331,7 @@ class KernelMachine(RuleBasedStateMachine):
             proc.exit(0)
             self.model.exit(proc.pid)
         self.processes = []
+        self.handles = []  # their recipients exited (R-HANDLE-5)
         self.kernel.check_invariants()
         info = self.kernel.meminfo()
         files = sum(obj.allocated() for obj in self.kernel.paths.nodes.values())
@@ -1293,6 +1354,7 @@ class KernelMachine(RuleBasedStateMachine):
         """The checks after every step; override to add to them (call ``super()``)."""
         self.kernel_invariants_hold()
         self.layout_matches_model()
+        self.handles_match_model()
         self.contents_match_model()
 
     def kernel_invariants_hold(self) -> None:
@@ -1322,6 +1384,13 @@ class KernelMachine(RuleBasedStateMachine):
             except LookupError:
                 continue
             assert state == "zombie", f"pid {pid} exited but is {state}"
+
+    def handles_match_model(self) -> None:
+        """The kernel holds exactly the unused handles the machine expects, each for its
+        recipient with its access mode, on an object of the expected size (R-HANDLE-1..5)."""
+        got = {v: (h.recipient, h.access, h.obj.size) for v, h in self.kernel.shm_handles}
+        want = {h.value: (h.recipient, h.access, h.obj.size) for h in self.handles}
+        assert got == want, f"unused handles {got}, the machine expects {want}"
 
     def contents_match_model(self) -> None:
         if self.check_contents_every_step:
