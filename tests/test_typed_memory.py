@@ -35,6 +35,10 @@ def pool_size(p: Process, fd: int) -> int:
 # == R-TYMEM-1, R-SYS-1: pools ===================================================================
 
 
+def test_SPEC_18_typed_memory_constants() -> None:
+    assert (ALLOC, CONTIG, ALLOCATABLE) == (0x1, 0x2, 0x4)
+
+
 def test_R_TYMEM_1_default_pools() -> None:
     ram = 64 << 20
     k = Kernel(ram=ram)
