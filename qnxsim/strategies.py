@@ -713,6 +713,9 @@ class KernelMachine(RuleBasedStateMachine):
         self.handles: list[HandleModel] = []
         #: The last ``snapshot``: the kernel's, the model and handles, the live pids then.
         self.saved: tuple[object, tuple[KernelModel, list[HandleModel]], list[int]] | None = None
+        #: A process made since the snapshot: restoring would leave its handle, still in
+        #: the ``procs`` bundle, stale (R-PROC-6), so ``restore`` waits for a new snapshot.
+        self.grown_since_snapshot = False
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -734,6 +737,7 @@ class KernelMachine(RuleBasedStateMachine):
             assert not proc.mappings(), "the model starts a spawned process empty"
             self.model.spawn(proc.pid, proc.euid)
         self.processes.append(proc)
+        self.grown_since_snapshot = True
 
     def _observe(self) -> object:
         """What a failing call must leave as it was (R-CALL-5)."""
@@ -1303,8 +1307,9 @@ class KernelMachine(RuleBasedStateMachine):
         """``Kernel.snapshot()``: remember the machine, the model and the live pids."""
         state = copy.deepcopy((self.model, self.handles))  # one copy: objects stay shared
         self.saved = (self.kernel.snapshot(), state, [p.pid for p in self.processes])
+        self.grown_since_snapshot = False
 
-    @precondition(lambda self: self.saved is not None)
+    @precondition(lambda self: self.saved is not None and not self.grown_since_snapshot)
     @rule()
     def restore(self) -> None:
         """``Kernel.restore()``: back to the last snapshot; the handles of the processes
