@@ -179,13 +179,13 @@ def usable(table: HandleTable, user: Who, value: int, call: str, rule: str) -> H
     if handle is None:
         raise _err(
             E.EBADF,
-            f"{rule}: handle {value:#x} does not exist (never made, used, deleted or revoked)",
+            f"{rule}: handle {value} does not exist (never made, used, deleted or revoked)",
             call,
         )
     if handle.recipient != user.pid:
         raise _err(
             E.EBADF,
-            f"{rule}: handle {value:#x} was made for pid {handle.recipient}, not pid {user.pid}",
+            f"{rule}: handle {value} was made for pid {handle.recipient}, not pid {user.pid}",
             call,
         )
     return handle
@@ -206,7 +206,7 @@ def open_handle(table: HandleTable, pm: PhysMem, user: FileUser, value: int, fla
     if handle.nofd:
         raise _err(
             E.EPERM,
-            f"R-HANDLE-2: handle {value:#x} was made with SHM_CREATE_HANDLE_OPT_NOFD",
+            f"R-HANDLE-2: handle {value} was made with SHM_CREATE_HANDLE_OPT_NOFD",
             call,
         )
     if not _grants(handle.access, access):
@@ -246,7 +246,7 @@ def map_handle(table: HandleTable, pm: PhysMem, space: AddressSpace,
         if err.errno == E.EBADF and err.reason.startswith("R-MMAP-12"):
             usable(table, user, value, call, "R-HANDLE-3")  # raises, saying why
         if err.reason.startswith("R-MMAP-12"):  # name the handle, not an fd
-            err.reason = err.reason.replace(f"fd {value} ", f"handle {value:#x} ")
+            err.reason = err.reason.replace(f"fd {value} ", f"handle {value} ")
         raise
     table.drop(pm, value)
     return result
@@ -259,7 +259,7 @@ def delete(table: HandleTable, pm: PhysMem, user: FileUser, value: int) -> int:
     handle = table.get(value)
     if handle is None or user.pid not in (handle.creator, handle.recipient):
         why = "does not exist" if handle is None else f"is not pid {user.pid}'s to delete"
-        raise _err(E.ESRCH, f"R-HANDLE-4: handle {value:#x} {why}", call)
+        raise _err(E.ESRCH, f"R-HANDLE-4: handle {value} {why}", call)
     table.drop(pm, value)
     return 0
 
