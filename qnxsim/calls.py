@@ -47,12 +47,15 @@ Convert = Literal[
 ]  # fmt: skip
 #: How a trace shows an argument (``trace.format_arg``): ``addr`` a virtual address,
 #: ``phys`` a physical one, ``size``, ``prot`` / ``map`` / ``oflag`` / ``ms`` / ``mcl`` /
-#: ``shmctl`` / ``wait`` flag words, ``mapfd`` (NOFD by name), ``mode`` (octal), ``madv`` /
-#: ``whence`` / ``rlimit`` named values, ``rlim`` (RLIM_INFINITY by name), ``pid`` and
-#: ``int`` in decimal, ``number`` (decimal when small, else hex), ``str``, ``bytes``.
+#: ``shmctl`` / ``wait`` flag words, ``handleopt`` (the SHM_CREATE_HANDLE_OPT_* bits the
+#: version defines), ``mapfd`` (NOFD by name), ``mode`` (octal), ``madv`` / ``whence`` /
+#: ``rlimit`` named values, ``rlim`` (RLIM_INFINITY by name), ``pid`` and ``int`` in
+#: decimal (a handle too: C prints ``shm_handle_t`` with ``%u``), ``number`` (decimal when
+#: small, else hex), ``str``, ``bytes``.
 Kind = Literal[
     "addr", "phys", "size", "prot", "map", "mapfd", "oflag", "mode", "ms", "mcl", "shmctl",
-    "wait", "madv", "whence", "rlimit", "rlim", "pid", "int", "number", "str", "bytes",
+    "handleopt", "wait", "madv", "whence", "rlimit", "rlim", "pid", "int", "number", "str",
+    "bytes",
 ]  # fmt: skip
 #: How the C function reports failure: ``map_failed`` (returns MAP_FAILED, sets errno),
 #: ``minus_one`` (returns -1, sets errno), ``errno`` (returns the error number, 0 on
@@ -137,7 +140,7 @@ FD = Arg("fd", "int", "int_", "int")
 OFLAG = Arg("oflag", "int", "int_", "oflag")
 PATH = Arg("path", "const char *", "str", "str")
 NAME = Arg("name", "const char *", "str", "str")
-HANDLE = Arg("handle", "shm_handle_t", "unsigned_int", "number")
+HANDLE = Arg("handle", "shm_handle_t", "unsigned_int", "int")
 MMAP_ARGS = (ADDR, LEN, PROT, MAP_FLAGS, MAP_FD, OFF)
 MMAP64_ARGS = (ADDR, LEN, PROT, MAP_FLAGS, MAP_FD, OFF64)
 
@@ -213,7 +216,7 @@ TABLE: tuple[Call, ...] = (
          "minus_one", "zero"),
     Call("shm_create_handle", MMAN, "int",
          (FD, PID, Arg("flags", "int", "int_", "oflag"),
-          Arg("options", "unsigned", "unsigned_int", "number")),
+          Arg("options", "unsigned", "unsigned_int", "handleopt")),
          "minus_one", "handle",
          c_params=(("fd", "int"), ("pid", "pid_t"), ("flags", "int"),
                    ("handlep", "shm_handle_t *"), ("options", "unsigned"))),

@@ -43,7 +43,7 @@ from qnxsim.kernel import Kernel
 from qnxsim.libc import Libc
 from qnxsim.objects import MappingKind
 from qnxsim.render import pidin_size
-from qnxsim.trace import format_call, format_result
+from qnxsim.trace import call_text, format_result
 
 if TYPE_CHECKING:
     from qnxsim.process import Process
@@ -125,7 +125,7 @@ def kernel_report(k: Kernel, calls: int = REPORT_CALLS) -> str:
                     outcome = f"{E.errorcode.get(ev.errno, ev.errno)}: {ev.reason}"
                 else:
                     outcome = format_result(ev.call, ev.result)
-                lines.append(f"  pid {ev.pid} {format_call(ev.call, ev.args)} -> {outcome}")
+                lines.append(f"  pid {ev.pid} {call_text(ev)} -> {outcome}")
         return "\n".join(lines)
     except Exception as err:  # the report must not hide the test's own failure
         return f"(the address spaces could not be shown: {type(err).__name__}: {err})"

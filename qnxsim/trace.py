@@ -8,6 +8,7 @@ before a call and ``record`` after it; nothing here runs when tracing is off.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any, SupportsIndex, overload
@@ -118,6 +119,13 @@ class TraceList(list[TraceEvent]):
 def _map_names(version: str) -> dict[int, str]:
     """The MAP_* flag names of QNX ``version`` (SPEC 19)."""
     return PROFILES[version].map_flag_names
+
+
+@functools.cache
+def _handle_option_names(version: str) -> dict[int, str]:
+    """Value -> name of the SHM_CREATE_HANDLE_OPT_* bits QNX ``version`` defines (SPEC 18:
+    SUBRANGE is 8.0's; 6.4 has none)."""
+    return {value: name for name, value in PROFILES[version].handle_options}
 
 
 def _start(rec: Mapping) -> int:
@@ -248,14 +256,21 @@ def _number(value: int) -> str:
     return str(value) if -0x10000 < value < 0x10000 else hex(value)
 
 
-def format_arg(kind: str, value: Any, map_names: dict[int, str] = C.MAP_FLAG_NAMES) -> str:
+def format_arg(
+    kind: str, value: Any, map_names: dict[int, str] = C.MAP_FLAG_NAMES, *, version: str = "8.0"
+) -> str:
     """One argument as C source would spell it; ``map_names`` names MAP_* flags (default
-    8.0's; ``Profile.map_flag_names`` gives another version's).
+    8.0's; ``Profile.map_flag_names`` gives another version's) and ``version`` the QNX
+    version whose SHM_CREATE_HANDLE_OPT_* names a ``handleopt`` word uses (SPEC 18).
 
     >>> format_arg("prot", C.PROT_READ | C.PROT_WRITE), format_arg("mapfd", C.NOFD)
     ('PROT_READ|PROT_WRITE', 'NOFD')
     >>> format_arg("oflag", C.O_RDWR | C.O_CREAT), format_arg("mode", 0o600)
     ('O_RDWR|O_CREAT', '0o600')
+    >>> format_arg("handleopt", C.SHM_CREATE_HANDLE_OPT_NOFD | 0x10)
+    'SHM_CREATE_HANDLE_OPT_NOFD|0x10'
+    >>> format_arg("handleopt", C.SHM_CREATE_HANDLE_OPT_SUBRANGE, version="7.1")
+    '0x2'
     """
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -277,6 +292,8 @@ def format_arg(kind: str, value: Any, map_names: dict[int, str] = C.MAP_FLAG_NAM
         return oct(value)
     if kind == "rlim" and value == C.RLIM_INFINITY:
         return "RLIM_INFINITY"
+    if kind == "handleopt":
+        return C.flag_names(value, _handle_option_names(version))
     tables = {"ms": _MS, "mcl": _MCL, "shmctl": _SHMCTL, "wait": {C.WNOHANG: "WNOHANG"}}
     if kind in tables:
         return C.flag_names(value, tables[kind])
@@ -289,9 +306,14 @@ def format_arg(kind: str, value: Any, map_names: dict[int, str] = C.MAP_FLAG_NAM
 
 
 def format_call(
-    call: str, args: tuple[Any, ...], map_names: dict[int, str] = C.MAP_FLAG_NAMES
+    call: str,
+    args: tuple[Any, ...],
+    map_names: dict[int, str] = C.MAP_FLAG_NAMES,
+    *,
+    version: str = "8.0",
 ) -> str:
-    """``mmap(0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANON, NOFD, 0)``.
+    """``mmap(0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANON, NOFD, 0)``; each
+    argument as its call-table row's trace kind says (``format_arg``).
 
     >>> format_call("mprotect", (0x8001000, 4096, C.PROT_READ))
     'mprotect(0x8001000, 4096, PROT_READ)'
@@ -299,9 +321,25 @@ def format_call(
     row = CALLS.get(call)
     kinds = [a.kind for a in row.args] if row is not None else []
     parts = [
-        format_arg(kinds[i] if i < len(kinds) else "", a, map_names) for i, a in enumerate(args)
+        format_arg(kinds[i] if i < len(kinds) else "", a, map_names, version=version)
+        for i, a in enumerate(args)
     ]
     return f"{call}({', '.join(parts)})"
+
+
+def call_text(event: TraceEvent) -> str:
+    """The call of ``event`` as C source would spell it, with the constants of the
+    kernel's QNX version (SPEC 18, 19).
+
+    >>> from qnxsim import Kernel
+    >>> k = Kernel(version="7.1", trace=True)
+    >>> p = k.spawn(image=False)
+    >>> fd = p.shm_open("/b", C.O_RDWR | C.O_CREAT, 0o600)
+    >>> h = p.shm_create_handle(fd, p.pid, C.O_RDONLY, C.SHM_CREATE_HANDLE_OPT_NOFD)
+    >>> call_text(k.trace[-1])
+    'shm_create_handle(0, 2, O_RDONLY, SHM_CREATE_HANDLE_OPT_NOFD)'
+    """
+    return format_call(event.call, event.args, _map_names(event.version), version=event.version)
 
 
 def errno_text(errno: int) -> str:
@@ -325,6 +363,8 @@ def format_result(call: str, result: Any) -> str:
         return "(" + ", ".join(hex(v) for v in result) + ")"
     if kind == "new_pid" and isinstance(result, int):
         return f"pid {result}"
+    if kind == "handle" and isinstance(result, int):
+        return str(result)  # as C prints a shm_handle_t (%u), and as reasons name it
     if isinstance(result, int) and not isinstance(result, bool):
         return _number(result)
     if isinstance(result, bytes):
@@ -470,9 +510,7 @@ def explain(event: TraceEvent) -> str:
     pid 2 called mmap(0, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANON, NOFD, 0) and it \
 returned 0x8000000. In pid 2 it added 0x8000000-0x8001000 (4 KiB, rw-, anon).
     """
-    text = (
-        f"pid {event.pid} called {format_call(event.call, event.args, _map_names(event.version))}"
-    )
+    text = f"pid {event.pid} called {call_text(event)}"
     if event.errno:
         reason = event.reason or strerror(event.errno)
         text += f" and it failed with {errno_text(event.errno)}: {reason}."
@@ -493,6 +531,7 @@ returned 0x8000000. In pid 2 it added 0x8000000-0x8001000 (4 KiB, rw-, anon).
 __all__ = [
     "TraceEvent",
     "TraceList",
+    "call_text",
     "describe",
     "diff",
     "explain",

@@ -7,6 +7,7 @@ are read from the profile's data.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from support import PS, RW, expect_error
 from qnxsim import Kernel, MemoryFault, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
-from qnxsim.trace import explain
+from qnxsim.calls import CALLS
+from qnxsim.testing import kernel_report
+from qnxsim.trace import call_text, explain, format_arg
 
 CREATE = C.O_RDWR | C.O_CREAT
 NOFD_OPT = C.SHM_CREATE_HANDLE_OPT_NOFD
@@ -262,6 +265,61 @@ def test_R_HANDLE_4_creator_or_recipient_deletes_others_get_ESRCH() -> None:
     fails(k, qerrno.EBADF, "R-HANDLE-2", client.shm_open_handle, h2, C.O_RDWR)
     assert len(k.shm_handles) == 0
     k.check_invariants()
+
+
+# -- how handles and options read in reasons and traces ----------------------------------------
+
+
+def test_R_HANDLE_1_reasons_name_the_handle_in_decimal_as_the_trace_does() -> None:
+    """C prints a ``shm_handle_t`` with ``%u``: a reason spells the handle as the trace does."""
+    k, server, client, fd = server_client(trace=True)
+    k.shm_handles.next_value = 70000  # hex 0x11170: the two spellings differ
+    h = server.shm_create_handle(fd, client.pid, C.O_RDONLY, NOFD_OPT)
+    other = k.spawn(uid=1000, image=False)
+    cases: list[tuple[int, str, Any, tuple[int, ...], int]] = [
+        (qerrno.EPERM, "R-HANDLE-2", client.shm_open_handle, (h, C.O_RDONLY), 0),
+        (qerrno.EBADF, "R-HANDLE-2", other.shm_open_handle, (h, C.O_RDONLY), 0),
+        (qerrno.EBADF, "R-HANDLE-3", client.mmap_handle, (0, PS, RW, C.MAP_SHARED, h + 1, 0), 4),
+        (qerrno.EACCES, "R-MMAP-12", client.mmap_handle, (0, PS, RW, C.MAP_SHARED, h, 0), 4),
+        (qerrno.ESRCH, "R-HANDLE-4", other.shm_delete_handle, (h,), 0),
+    ]
+    for errno, rule, call, args, at in cases:
+        err = fails(k, errno, rule, call, *args)
+        event = k.trace[-1]
+        assert (event.call, event.errno) == (call.__name__, errno)
+        shown = format_arg(CALLS[event.call].args[at].kind, event.args[at])
+        assert shown == str(args[at]) and shown in call_text(event)
+        assert f"handle {shown} " in err.reason and hex(args[at]) not in err.reason, err.reason
+    made = next(e for e in k.trace if e.call == "shm_create_handle")
+    assert f"returned {h}." in explain(made)
+
+
+@pytest.mark.parametrize(
+    ("version", "options", "shown"),
+    [
+        ("8.0", 0, "0"),
+        ("8.0", NOFD_OPT, "SHM_CREATE_HANDLE_OPT_NOFD"),
+        ("8.0", C.SHM_CREATE_HANDLE_OPT_SUBRANGE, "SHM_CREATE_HANDLE_OPT_SUBRANGE"),
+        ("8.0", NOFD_OPT | 0x30, "SHM_CREATE_HANDLE_OPT_NOFD|0x30"),
+        ("7.1", NOFD_OPT, "SHM_CREATE_HANDLE_OPT_NOFD"),
+        ("7.1", NOFD_OPT | C.SHM_CREATE_HANDLE_OPT_SUBRANGE, "SHM_CREATE_HANDLE_OPT_NOFD|0x2"),
+        ("6.4", NOFD_OPT, "0x1"),
+    ],
+)
+def test_R_HANDLE_1_options_read_by_the_names_the_version_defines(
+    version: str, options: int, shown: str
+) -> None:
+    """SPEC 18: SUBRANGE is 8.0's, 7.1 has only NOFD, 6.4 none; other bits stay in hex."""
+    k = kernel(version, trace=True)
+    server = k.spawn(image=False)
+    fd = server.shm_open("/buf", CREATE, 0o600)
+    with contextlib.suppress(QnxError):
+        server.shm_create_handle(fd, server.pid, C.O_RDONLY, options)
+    event = k.trace[-1]
+    call = f"shm_create_handle({fd}, {server.pid}, O_RDONLY, {shown})"
+    assert call_text(event) == call
+    assert f"called {call} and it" in explain(event)
+    assert f"pid {server.pid} {call} -> " in kernel_report(k)
 
 
 # -- R-HANDLE-5: lifetime -----------------------------------------------------------------------
