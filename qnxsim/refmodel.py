@@ -19,12 +19,13 @@ imports hypothesis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 import attrs
 
 from qnxsim import constants as C
+from qnxsim import errno as E
 from qnxsim.abilities import NONROOT, ROOT
 from qnxsim.arch import ARCHES
 from qnxsim.profile import PROFILES, ROOT_ONLY_AIDS, Profile
@@ -124,13 +125,54 @@ class Layout:
     program_base: int
     shmem_base: int
     so_base: int
+    #: R-SYS-2: the arch's address width (addr and size_t wrap modulo 2^bits).
+    bits: int = 64
+    #: SPEC 18: RLIM_INFINITY of the arch (no limit).
+    rlim_infinity: int = 2**64 - 3
 
     @classmethod
     def of(cls, version: str = "8.0", arch: str | None = None, page_size: int = 4096) -> Layout:
         profile = PROFILES[version]
         a = ARCHES[arch or profile.default_arch]
         return cls(profile, page_size, page_size, a.user_end(page_size), a.program_base,
-                   a.shmem_base, a.so_base)  # fmt: skip
+                   a.shmem_base, a.so_base, a.bits, a.rlim_infinity)  # fmt: skip
+
+    @property
+    def addr_max(self) -> int:
+        """R-UNMAP-1: ADDR_MAX, the highest address of the arch."""
+        return (1 << self.bits) - 1
+
+    def widen(self, addr: int, length: int) -> Span | None:
+        """R-UNMAP-1..3: the page range a munmap/mprotect-style call covers: ``len`` cut to
+        ``ADDR_MAX - addr``, then None when it is 0 (EINVAL or ENOMEM by the call), else
+        ``[rounddown(addr), roundup(addr + len))``."""
+        length = min(length, self.addr_max - addr)
+        if length == 0:
+            return None
+        ps = self.page_size
+        return addr - addr % ps, round_up(addr + length, ps)
+
+    def hint(self, addr: int, flags: int, kind: str = "anon") -> tuple[int | None, bool]:
+        """R-PLACE-1 with ASLR off: ``(hint, downward)``.  A non-zero ``addr`` (ignored for
+        MAP_STACK, R-MMAP-26) is rounded up to a page, down with MAP_BELOW; else the
+        category's base (``category_hint``).  Downward for MAP_BELOW and MAP_STACK
+        (R-PLACE-3).  The hint is None for an ``addr`` outside the user range: SPEC does
+        not say where such a request goes, only that it goes in a free place."""
+        ps = self.page_size
+        downward = bool(flags & (C.MAP_BELOW | C.MAP_STACK))
+        if addr and not flags & C.MAP_STACK:
+            hint = addr - addr % ps if flags & C.MAP_BELOW else round_up(addr, ps)
+            return (hint if self.user_start <= hint < self.user_end else None), downward
+        return self.category_hint(kind, flags), downward
+
+    def fixed_errno(self, start: int, size: int) -> int | None:
+        """R-MMAP-F1: a MAP_FIXED range starting at page ``start``: EINVAL when the start
+        lies outside the user range, ENOMEM when the end passes USER_END; else None."""
+        if start < self.user_start or start >= self.user_end:
+            return E.EINVAL
+        if start + size > self.user_end:
+            return E.ENOMEM
+        return None
 
     @property
     def slack(self) -> int:
@@ -235,28 +277,55 @@ def exec_abilities(profile: Profile, object_backed: bool, write: bool) -> tuple[
 
 # -- memory -------------------------------------------------------------------------------
 
+#: What a page needs before an access can move bytes (R-SYS-6, R-OBJ-3, R-FAULT-4): nothing,
+#: a new frame from free RAM, or a private copy taken from the mapping's reservation.
+READY, FRAME, FROM_RESERVE = 0, 1, 2
+
 
 class ObjectModel:
-    """A shm object or an unnamed shared anonymous object: its bytes and its size.
+    """A shm object, a file or an unnamed shared anonymous object: its bytes and its size.
 
     ``data`` always holds whole pages: ``round_up(size)`` bytes, so bytes written through a
     mapping into the last page past ``size`` are kept, as the object's frame keeps them.
+    A ``lazy`` object (MAP_LAZY shared memory, SHMCTL_LAZY, a file: R-SYS-6, R-SHM-5) has a
+    frame only for the pages in ``touched``; any other object has one for every page.
     """
 
-    __slots__ = ("data", "kind", "name", "owner", "page_size", "size")
+    __slots__ = ("data", "kind", "lazy", "name", "owner", "page_size", "size", "touched")
 
     def __init__(
-        self, kind: str, page_size: int, size: int = 0, name: str | None = None, owner: int = 0
+        self,
+        kind: str,
+        page_size: int,
+        size: int = 0,
+        name: str | None = None,
+        owner: int = 0,
+        *,
+        lazy: bool = False,
     ) -> None:
         self.kind = kind
         self.page_size = page_size
         self.size = size
         self.name = name
         self.owner = owner
+        self.lazy = lazy
+        self.touched: set[int] = set()
         self.data = bytearray(round_up(size, page_size))
 
     def __repr__(self) -> str:
         return f"<ObjectModel {self.kind} {self.name or ''} size={self.size:#x}>"
+
+    def frames(self) -> int:
+        """R-OBJ-3: how many of the object's pages hold a frame."""
+        pages = len(self.data) // self.page_size
+        if not self.lazy:
+            return pages
+        return sum(1 for i in self.touched if i < pages)
+
+    def touch(self, index: int) -> None:
+        """R-FAULT-4: touching a page of a lazy object gives it a frame."""
+        if self.lazy:
+            self.touched.add(index)
 
     def _clear_tail(self, size: int) -> None:
         end = round_up(size, self.page_size)
@@ -264,7 +333,8 @@ class ObjectModel:
 
     def resize(self, new_size: int) -> None:
         """R-OBJ-6 and R-SHM-5: shrink frees whole pages and zeroes the new last page's
-        tail; growth zeroes the old last page's tail and adds zero pages."""
+        tail; growth zeroes the old last page's tail and adds zero pages (each with a
+        frame at once, unless the object is lazy)."""
         ps = self.page_size
         if new_size > self.size:
             self._clear_tail(self.size)
@@ -272,6 +342,8 @@ class ObjectModel:
         else:
             del self.data[round_up(new_size, ps) :]
             self._clear_tail(new_size)
+            pages = len(self.data) // ps
+            self.touched = {i for i in self.touched if i < pages}
         self.size = new_size
 
     def pread(self, offset: int, n: int) -> bytes:
@@ -280,11 +352,15 @@ class ObjectModel:
         return bytes(self.data[offset : offset + n])
 
     def pwrite(self, offset: int, data: bytes) -> None:
-        """R-FS-2: writing past the end grows the object first."""
+        """R-FS-2: writing past the end grows the object first; a lazy object's written
+        pages get frames (R-SHM-5)."""
         end = offset + len(data)
         if end > self.size:
             self.resize(end)
         self.data[offset:end] = data
+        ps = self.page_size
+        for i in range(offset // ps, round_up(end, ps) // ps):
+            self.touch(i)
 
     def page(self, index: int) -> memoryview:
         ps = self.page_size
@@ -295,28 +371,62 @@ class ObjectModel:
 class PageModel:
     """One mapped page of a process.
 
-    ``obj`` is None for private anonymous memory; otherwise the page shows page ``index``
-    of ``obj`` (a private mapping only until the process writes it, R-OBJ-4).
+    ``obj`` is None for private anonymous memory (and stack guards); otherwise the page
+    shows page ``index`` of ``obj`` (a private mapping only until the process writes it,
+    R-OBJ-4).  ``lazy``: MAP_LAZY (R-SYS-6: no frame, or no reservation, until touched);
+    ``flags``: the MAP_* flags as the memory manager stores them (R-MAP-1); ``data``: the
+    page counts against RLIMIT_DATA (R-MMAP-18).
     """
 
     prot: int
-    kind: str  # the record kind: "anon", "shared-anon" or "shm"
+    kind: str  # the record kind: "anon", "shared-anon", "shm", "file", "stack-guard", ...
     obj: ObjectModel | None
     index: int
     private: bool
     noinherit: bool
+    lazy: bool = False
+    flags: int = 0
+    data: bool = False
+
+
+#: SPEC 18: the limits that are not RLIM_INFINITY by default.
+DEFAULT_LIMITS = {C.RLIMIT_NOFILE: 1000}
+#: SPEC 18: RLIMIT_CPU .. RLIMIT_NPROC.
+RLIMIT_COUNT = 9
+
+
+def default_limits(rlim_infinity: int) -> dict[int, tuple[int, int]]:
+    """SPEC 18: a new process's ``(soft, hard)`` limit of every resource."""
+    return {r: (DEFAULT_LIMITS.get(r, rlim_infinity),) * 2 for r in range(RLIMIT_COUNT)}
 
 
 class ProcessModel:
-    """What one process has: pages by page number, private page contents, open fds."""
+    """What one process has: pages by page number, private page contents, open fds, its
+    parent, credentials (R-PROC-5) and limits (SPEC 18)."""
 
-    __slots__ = ("copies", "fds", "pages", "pid", "uid")
+    __slots__ = (
+        "copies", "egid", "euid", "fds", "limits", "pages", "pid", "ppid", "rgid", "ruid",
+        "sgid", "suid", "uid",
+    )  # fmt: skip
 
-    def __init__(self, pid: int, uid: int) -> None:
+    def __init__(
+        self,
+        pid: int,
+        uid: int,
+        *,
+        ppid: int = 1,
+        gid: int = 0,
+        limits: dict[int, tuple[int, int]] | None = None,
+    ) -> None:
         self.pid = pid
         self.uid = uid
+        self.ppid = ppid
+        self.ruid = self.euid = self.suid = uid
+        self.rgid = self.egid = self.sgid = gid
+        self.limits = dict(limits) if limits is not None else default_limits(2**64 - 3)
         self.pages: dict[int, PageModel] = {}
-        #: Page number -> contents of a private page (anonymous, or a private copy).
+        #: Page number -> contents of a private page with a frame (anonymous memory that
+        #: was populated or touched, or a private copy of an object page).
         self.copies: dict[int, bytearray] = {}
         self.fds: dict[int, ObjectModel] = {}
 
@@ -325,6 +435,21 @@ class ProcessModel:
         while fd in self.fds:
             fd += 1
         return fd
+
+    def mapped_bytes(self, page_size: int, lo: int = 0, hi: int | None = None) -> int:
+        """RLIMIT_AS's measure (R-MMAP-18): mapped bytes in ``[lo, hi)`` (all by default)."""
+        return page_size * sum(
+            1 for v in self.pages if lo <= v * page_size and (hi is None or v * page_size < hi)
+        )
+
+    def data_bytes(self, page_size: int, lo: int = 0, hi: int | None = None) -> int:
+        """RLIMIT_DATA's measure (R-MMAP-18): private anonymous bytes that are no stack and
+        no typed memory, in ``[lo, hi)``."""
+        return page_size * sum(
+            1
+            for v, page in self.pages.items()
+            if page.data and lo <= v * page_size and (hi is None or v * page_size < hi)
+        )
 
 
 @attrs.frozen
@@ -351,23 +476,52 @@ class Fault:
             (C.SIGSEGV, C.SEGV_MAPERR): "SIGSEGV/SEGV_MAPERR",
             (C.SIGSEGV, C.SEGV_ACCERR): "SIGSEGV/SEGV_ACCERR",
             (C.SIGBUS, C.BUS_OBJERR): "SIGBUS/BUS_OBJERR",
+            (C.SIGBUS, C.BUS_ADRERR): "SIGBUS/BUS_ADRERR",
         }
         what = names.get((self.signo, self.code), f"signal {self.signo} code {self.code}")
         return f"{what} at {self.addr:#x}"
 
 
+@attrs.frozen
+class MmapPlan:
+    """What an anonymous mmap request should do (``KernelModel.plan_anon_mmap``).
+
+    ``errno`` set: it fails so.  Else it succeeds with the mapping at ``start`` (page
+    aligned, ``size`` bytes, the lowest ``guard`` bytes a stack guard, R-MMAP-26) and
+    returns ``start + pg_off`` (MAP_FIXED: ``addr``).  ``start`` None with no errno: SPEC
+    does not place the request (a hint outside the user range): any free range, or ENOMEM
+    when nothing fits or RAM is short.
+    """
+
+    errno: int | None
+    start: int | None = None
+    size: int = 0
+    guard: int = 0
+    pg_off: int = 0
+    rule: str = ""
+
+
 class KernelModel:
-    """Every live process's pages and fds, shm names, and the pids that have exited.
+    """Every live process's pages and fds, shm names, files, zombies, and the RAM they
+    use (R-OBJ-3).
 
     Methods by purpose --
-    mappings: ``map``, ``unmap``, ``protect``, ``is_mapped``, ``is_free``, ``place``;
+    mappings: ``map``, ``unmap``, ``protect``, ``is_mapped``, ``is_free``, ``place``,
+    ``plan_anon_mmap``, ``limit_errno``;
     memory: ``fault``, ``read``, ``write``, ``readable_runs``;
-    processes: ``spawn``, ``fork``, ``exit``;
-    views: ``layout``, ``page_numbers``.
+    RAM (when ``ram`` is given): ``allocated``, ``reserved``, ``free``, ``map_need``,
+    ``reclaimable``, ``fork_need``;
+    processes: ``spawn``, ``fork``, ``exit``, ``waitpid``, ``set_id``, ``setrlimit``;
+    views: ``layout``, ``page_table``, ``page_numbers``.
     """
 
     def __init__(
-        self, page_size: int, *, hole_slack_pages: int = 0, layout: Layout | None = None
+        self,
+        page_size: int,
+        *,
+        hole_slack_pages: int = 0,
+        layout: Layout | None = None,
+        ram: int = 0,
     ) -> None:
         self.page_size = page_size
         #: The configuration's user range, hints and hole fit (``Layout.of``); without
@@ -375,22 +529,38 @@ class KernelModel:
         self.config = layout
         #: SPEC 19: what a hole must hold beyond the size, in pages (6.4 quirk: 1).
         self.hole_slack_pages = layout.profile.hole_slack_pages if layout else hole_slack_pages
+        #: R-SYS-1: bytes of RAM; 0 leaves RAM out of the predictions (no BUS_ADRERR).
+        self.ram = ram
+        self.rlim_infinity = layout.rlim_infinity if layout else 2**64 - 3
         self.procs: dict[int, ProcessModel] = {}
         self.names: dict[str, ObjectModel] = {}
+        #: Files of the filesystem the model's mappings use (R-FS-1); they never go.
+        self.files: dict[str, ObjectModel] = {}
+        #: Every pid that has exited (R-PEER-2: ESRCH from then on).
         self.dead: list[int] = []
+        #: R-PROC-4: zombie pid -> (parent pid, exit status).
+        self.zombies: dict[int, tuple[int, int]] = {}
 
     # -- processes ----------------------------------------------------------------------
 
-    def spawn(self, pid: int, uid: int) -> ProcessModel:
-        proc = ProcessModel(pid, uid)
+    def spawn(self, pid: int, uid: int, *, ppid: int = 1, gid: int = 0) -> ProcessModel:
+        """R-PROC-1: an empty process (a child of ``ppid``; procnto for Kernel.spawn).
+        A child of another process inherits its credentials and limits."""
+        parent = self.procs.get(ppid)
+        limits = parent.limits if parent is not None else default_limits(self.rlim_infinity)
+        proc = ProcessModel(pid, uid, ppid=ppid, gid=gid, limits=limits)
+        if parent is not None:
+            for attr in ("ruid", "euid", "suid", "rgid", "egid", "sgid"):
+                setattr(proc, attr, getattr(parent, attr))
         self.procs[pid] = proc
         return proc
 
     def fork(self, parent_pid: int, child_pid: int) -> ProcessModel:
         """R-PROC-2: pages without MAP_NOINHERIT at the same addresses; private pages are
-        copied, shared ones show the same object; the fd table is duplicated."""
+        copied, shared ones show the same object; the fd table is duplicated; creds and
+        limits are the parent's."""
         parent = self.procs[parent_pid]
-        child = self.spawn(child_pid, parent.uid)
+        child = self.spawn(child_pid, parent.uid, ppid=parent_pid)
         for vpage, page in parent.pages.items():
             if page.noinherit:
                 continue
@@ -400,10 +570,76 @@ class KernelModel:
         child.fds = dict(parent.fds)
         return child
 
-    def exit(self, pid: int) -> None:
-        """R-PROC-4: mappings and fds go; peer calls to the pid now give ESRCH."""
-        del self.procs[pid]
+    def exit(self, pid: int, status: int = 0) -> None:
+        """R-PROC-4: mappings and fds go; peer calls to the pid now give ESRCH; its zombie
+        children are reaped and its running ones become procnto's; it stays a zombie while
+        its parent lives (an orphan is reaped at once)."""
+        proc = self.procs.pop(pid)
         self.dead.append(pid)
+        for z, (zppid, _) in list(self.zombies.items()):
+            if zppid == pid:
+                del self.zombies[z]
+        for other in self.procs.values():
+            if other.ppid == pid:
+                other.ppid = 1
+        if proc.ppid in self.procs:
+            self.zombies[pid] = (proc.ppid, status & 0xFF)
+
+    def waitpid(self, waiter: int, pid: int, options: int) -> tuple[int | None, tuple[int, int]]:
+        """R-PROC-4: ``(errno, (pid, status))`` of ``waitpid(pid, options)`` by ``waiter``
+        (``pid`` -1: any child): a zombie child is reaped, the lowest pid first; no such
+        child → ECHILD; only running ones → ``(0, 0)`` with WNOHANG, else EDEADLK ([SIM]:
+        a simulated wait cannot block)."""
+        running = {p for p, m in self.procs.items() if m.ppid == waiter and p != waiter}
+        dead = {z for z, (zppid, _) in self.zombies.items() if zppid == waiter}
+        if pid != -1:
+            running, dead = running & {pid}, dead & {pid}
+        if dead:
+            z = min(dead)
+            _, status = self.zombies.pop(z)
+            return None, (z, status)
+        if not running:
+            return E.ECHILD, (0, 0)
+        if options & C.WNOHANG:
+            return None, (0, 0)
+        return E.EDEADLK, (0, 0)
+
+    def set_id(self, pid: int, which: str, value: int, *, every: bool) -> int | None:
+        """R-PROC-5 (POSIX): set[e]uid / set[e]gid (``which`` "uid" or "gid"; ``every``:
+        setuid/setgid).  euid 0 sets the effective id (``every``: all three); anyone may
+        switch the effective id to the real or saved one; else EPERM.  A negative id is
+        EINVAL.  Applies the change; returns the errno, or None."""
+        proc = self.procs[pid]
+        if value < 0:
+            return E.EINVAL
+        real, saved = getattr(proc, "r" + which), getattr(proc, "s" + which)
+        if proc.euid == 0:
+            if every:
+                setattr(proc, "r" + which, value)
+                setattr(proc, "s" + which, value)
+            setattr(proc, "e" + which, value)
+            return None
+        if value in (real, saved):
+            setattr(proc, "e" + which, value)
+            return None
+        return E.EPERM
+
+    def setrlimit(self, pid: int, resource: int, soft: int, hard: int) -> int | None:
+        """SPEC 18 (POSIX): a resource that is no RLIMIT_* → EINVAL [SIM]; soft above a
+        finite hard limit → EINVAL; raising the hard limit (to RLIM_INFINITY included)
+        without euid 0 → EPERM.  Applies the change; returns the errno, or None."""
+        proc = self.procs[pid]
+        if not 0 <= resource < RLIMIT_COUNT:
+            return E.EINVAL
+        inf = self.rlim_infinity
+        old_hard = proc.limits[resource][1]
+        if soft > hard and hard != inf:
+            return E.EINVAL
+        raising = hard != old_hard and old_hard != inf and (hard > old_hard or hard == inf)
+        if raising and proc.euid != 0:
+            return E.EPERM
+        proc.limits[resource] = (soft, hard)
+        return None
 
     # -- mappings -----------------------------------------------------------------------
 
@@ -454,14 +690,33 @@ class KernelModel:
         *,
         private: bool,
         noinherit: bool,
+        lazy: bool = False,
+        flags: int = 0,
+        guard: int = 0,
+        typed: bool = False,
     ) -> None:
-        """A new mapping; whatever it covers is replaced (R-MMAP-F3)."""
+        """A new mapping; whatever it covers is replaced (R-MMAP-F3).
+
+        The lowest ``guard`` bytes are a stack guard (R-MMAP-26: PROT_NONE, no memory);
+        the rest shows ``obj`` from page ``first_index`` on, or new private anonymous
+        memory (``obj`` None), which has its frames at once unless ``lazy`` (R-SYS-6).
+        ``typed``: typed memory, never counted in RLIMIT_DATA (R-MMAP-18).
+        """
         self.unmap(pid, start, start + size)
         proc = self.procs[pid]
-        for i, v in enumerate(self.page_numbers(start, start + size)):
-            proc.pages[v] = PageModel(prot, kind, obj, first_index + i, private, noinherit)
-            if obj is None:
-                proc.copies[v] = bytearray(self.page_size)  # R-OBJ-6: new memory is zero
+        ps = self.page_size
+        data = kind in ("anon", "zero") and private and not flags & C.MAP_STACK and not typed
+        body = 0
+        for v in self.page_numbers(start, start + size):
+            if v * ps < start + guard:
+                proc.pages[v] = PageModel(C.PROT_NONE, "stack-guard", None, 0, private,
+                                          noinherit, True, flags)  # fmt: skip
+                continue
+            proc.pages[v] = PageModel(prot, kind, obj, first_index + body, private, noinherit,
+                                      lazy, flags, data)  # fmt: skip
+            body += 1
+            if obj is None and not lazy:
+                proc.copies[v] = bytearray(ps)  # R-OBJ-6: new memory is zero
 
     def unmap(self, pid: int, start: int, end: int) -> None:
         """R-UNMAP-5: every mapped page of the range goes, with its private copy."""
@@ -471,10 +726,180 @@ class KernelModel:
             proc.copies.pop(v, None)
 
     def protect(self, pid: int, start: int, end: int, prot: int) -> None:
-        """R-MPROT-4: the new prot applies to every page of the (mapped) range."""
+        """R-MPROT-4: the new prot applies to every page of the (mapped) range, except
+        stack guards, which keep theirs (R-MPROT-6)."""
         pages = self.procs[pid].pages
         for v in self.page_numbers(start, end):
-            pages[v].prot = prot
+            if pages[v].kind != "stack-guard":
+                pages[v].prot = prot
+
+    def limit_errno(
+        self, pid: int, start: int, size: int, *, data: bool, replace: bool
+    ) -> int | None:
+        """R-MMAP-18: ENOMEM when a new mapping of ``size`` bytes at ``start`` (replacing
+        what it covers when ``replace``) would take the process's mapped bytes over its
+        soft RLIMIT_AS, or, for ``data`` (private anonymous, not stack, not typed memory),
+        its private anonymous bytes over RLIMIT_DATA.  RLIM_INFINITY is no limit."""
+        proc = self.procs[pid]
+        ps = self.page_size
+        end = start + size
+        inf = self.rlim_infinity
+        gone = proc.mapped_bytes(ps, start, end) if replace else 0
+        limit = proc.limits[C.RLIMIT_AS][0]
+        if limit != inf and proc.mapped_bytes(ps) - gone + size > limit:
+            return E.ENOMEM
+        if data:
+            gone = proc.data_bytes(ps, start, end) if replace else 0
+            limit = proc.limits[C.RLIMIT_DATA][0]
+            if limit != inf and proc.data_bytes(ps) - gone + size > limit:
+                return E.ENOMEM
+        return None
+
+    def plan_anon_mmap(self, pid: int, addr: int, length: int, flags: int, off: int) -> MmapPlan:
+        """SPEC 3 and 4 for an anonymous request (fd NOFD, MAP_SHARED or MAP_PRIVATE) whose
+        flags and prot pass R-MMAP-1..7 and whose abilities pass R-MMAP-9/10, in the table's
+        order from R-MMAP-8: the stack guard (R-MMAP-8, R-MMAP-26), the size (R-MMAP-14),
+        MAP_FIXED (R-MMAP-F1, R-MMAP-F2) or placement (R-PLACE-1..4, R-MMAP-16), the limits
+        (R-MMAP-18) and the RAM (R-MMAP-20, counting what a MAP_FIXED replacement frees).
+        Needs a ``layout``."""
+        layout = self.config
+        assert layout is not None, "plan_anon_mmap needs the configuration's Layout"
+        ps = self.page_size
+        fixed = bool(flags & C.MAP_FIXED)
+        private = flags & C.MAP_TYPE == C.MAP_PRIVATE
+        guard = 0
+        if flags & C.MAP_STACK:
+            if off % (1 << layout.bits) >= length:
+                return MmapPlan(E.EINVAL, rule="R-MMAP-8")
+            guard, off = round_up(off, ps), 0
+        pg_off = off % ps
+        size = round_up(length + pg_off, ps)
+        if size >= 1 << layout.bits:
+            return MmapPlan(E.ENOMEM, rule="R-MMAP-14")
+        if fixed:
+            start = addr - addr % ps
+            err = layout.fixed_errno(start, size)
+            if err is not None:
+                return MmapPlan(err, rule="R-MMAP-F1")
+            if addr % ps != off % ps:
+                if not private:
+                    return MmapPlan(E.EINVAL, rule="R-MMAP-F2")
+                pg_off = addr % ps  # private anonymous: the result is exactly addr
+                size = round_up(length + pg_off, ps)
+                if start + size > layout.user_end:
+                    return MmapPlan(E.ENOMEM, rule="R-MMAP-F1")
+        else:
+            hint, downward = layout.hint(addr, flags, "anon" if private else "shared-anon")
+            if hint is None:
+                return MmapPlan(None, None, size, guard, pg_off)
+            placed = self.place(pid, hint, size, downward=downward)
+            if placed is None:
+                return MmapPlan(E.ENOMEM, rule="R-MMAP-16")
+            start = placed
+        end = start + size
+        replace = fixed and not self.is_free(pid, start, end)
+        data = private and not flags & C.MAP_STACK
+        if self.limit_errno(pid, start, size, data=data, replace=replace) is not None:
+            return MmapPlan(E.ENOMEM, rule="R-MMAP-18")
+        if self.ram:
+            need = self.map_need(size, guard, anonymous=True, private=private,
+                                 lazy=bool(flags & C.MAP_LAZY))  # fmt: skip
+            available = self.free() + (self.reclaimable(pid, start, end) if replace else 0)
+            if need > available:
+                return MmapPlan(E.ENOMEM, rule="R-MMAP-20")
+        return MmapPlan(None, start, size, guard, pg_off)
+
+    # -- RAM (R-SYS-6, R-OBJ-3) ---------------------------------------------------------
+
+    def live_objects(self, extra: Iterable[ObjectModel] = ()) -> list[ObjectModel]:
+        """R-OBJ-2: the objects a name, a file, an fd, a mapping (or ``extra``, for
+        example unused handles, R-HANDLE-5) still references."""
+        seen: dict[int, ObjectModel] = {}
+        for obj in (*self.names.values(), *self.files.values(), *extra):
+            seen[id(obj)] = obj
+        for proc in self.procs.values():
+            for obj in proc.fds.values():
+                seen[id(obj)] = obj
+            for page in proc.pages.values():
+                if page.obj is not None:
+                    seen[id(page.obj)] = page.obj
+        return list(seen.values())
+
+    def allocated(self, extra: Iterable[ObjectModel] = ()) -> int:
+        """R-OBJ-3: bytes of RAM in frames: private pages with a frame (populated anonymous
+        memory, private copies) and the frames of every live object."""
+        private = sum(len(proc.copies) for proc in self.procs.values())
+        shared = sum(obj.frames() for obj in self.live_objects(extra))
+        return (private + shared) * self.page_size
+
+    def reserved(self) -> int:
+        """R-OBJ-3: bytes reserved for the future private copies of non-lazy MAP_PRIVATE
+        object mappings (a copy uses its page's reservation)."""
+        return self.page_size * sum(
+            1
+            for proc in self.procs.values()
+            for v, page in proc.pages.items()
+            if page.obj is not None and page.private and not page.lazy and v not in proc.copies
+        )
+
+    def free(self, extra: Iterable[ObjectModel] = ()) -> int:
+        """R-OBJ-3: RAM neither allocated nor reserved."""
+        return self.ram - self.allocated(extra) - self.reserved()
+
+    @staticmethod
+    def map_need(size: int, guard: int, *, anonymous: bool, private: bool, lazy: bool) -> int:
+        """R-MMAP-20, R-SYS-6, R-OBJ-3: bytes of RAM a new mapping allocates or reserves at
+        once: new anonymous memory (private or shared) all but its guard; a private
+        mapping of an object a reservation of its size; a shared mapping of an object, or
+        a MAP_LAZY mapping, nothing."""
+        if lazy:
+            return 0
+        if anonymous:
+            return size - guard
+        return size if private else 0
+
+    def _references(self, obj: ObjectModel) -> int:
+        """How many pages of every process map ``obj``."""
+        return sum(
+            1 for proc in self.procs.values() for page in proc.pages.values() if page.obj is obj
+        )
+
+    def reclaimable(self, pid: int, start: int, end: int, extra: Iterable[ObjectModel] = ()) -> int:
+        """Bytes of RAM that unmapping ``[start, end)`` would give back: its private
+        frames and reservations, and the frames of objects nothing else references
+        (R-OBJ-2) -- what a MAP_FIXED replacement may count on (R-MMAP-20)."""
+        proc = self.procs[pid]
+        ps = self.page_size
+        freed = 0
+        lost: dict[int, tuple[ObjectModel, int]] = {}
+        for v in self.page_numbers(start, end):
+            page = proc.pages.get(v)
+            if page is None:
+                continue
+            if v in proc.copies or (page.obj is not None and page.private and not page.lazy):
+                freed += ps
+            if page.obj is not None:
+                n = lost.get(id(page.obj), (page.obj, 0))[1]
+                lost[id(page.obj)] = (page.obj, n + 1)
+        if lost:
+            held = {id(o) for o in (*self.names.values(), *self.files.values(), *extra)}
+            held.update(id(o) for p in self.procs.values() for o in p.fds.values())
+            for obj, n in lost.values():
+                if id(obj) not in held and self._references(obj) == n:
+                    freed += obj.frames() * ps
+        return freed
+
+    def fork_need(self, pid: int) -> int:
+        """R-PROC-2: bytes of RAM a fork child needs: a copy of every private page with a
+        frame and a reservation for every other page of a non-lazy private object mapping,
+        among the pages it inherits (not MAP_NOINHERIT)."""
+        proc = self.procs[pid]
+        return self.page_size * sum(
+            1
+            for v, page in proc.pages.items()
+            if not page.noinherit
+            and (v in proc.copies or (page.obj is not None and page.private and not page.lazy))
+        )
 
     # -- memory -------------------------------------------------------------------------
 
@@ -483,11 +908,37 @@ class KernelModel:
         obj = page.obj
         return obj is not None and page.index * self.page_size >= obj.size
 
-    def fault(self, pid: int, addr: int, size: int, access: str) -> Fault | None:
-        """R-FAULT-1: the first fault of an access, checking pages in address order."""
+    def needs(self, pid: int, vpage: int, access: str) -> int:
+        """What page ``vpage`` needs before ``access`` moves bytes (R-FAULT-4, R-OBJ-4):
+        READY; FRAME (a lazy anonymous page, a lazy object's untouched page, or a
+        private copy of a MAP_LAZY mapping's page); FROM_RESERVE (a private copy that
+        uses the mapping's reservation)."""
+        proc = self.procs[pid]
+        page = proc.pages[vpage]
+        if vpage in proc.copies:
+            return READY
+        if page.obj is None:
+            return FRAME
+        if page.private and access == "w":
+            return FRAME if page.lazy else FROM_RESERVE
+        if page.obj.lazy and page.index not in page.obj.touched:
+            return FRAME
+        return READY
+
+    def fault(
+        self, pid: int, addr: int, size: int, access: str, *, free: int | None = None
+    ) -> Fault | None:
+        """R-FAULT-1: the first fault of an access, checking pages in address order.
+
+        With ``free`` (bytes of free RAM; by default ``free()`` when the model has
+        ``ram``), a page that needs a new frame when none is left is SIGBUS/BUS_ADRERR
+        (R-SYS-6); a private copy that uses a reservation always has its frame.
+        """
         ps = self.page_size
         pages = self.procs[pid].pages
         allowed = ALLOWED[access]
+        if free is None and self.ram:
+            free = self.free()
         for v in self.page_numbers(addr, addr + size):
             where = max(addr, v * ps)
             page = pages.get(v)
@@ -497,21 +948,32 @@ class KernelModel:
                 return Fault(C.SIGSEGV, C.SEGV_ACCERR, where)
             if self._past_end(page):
                 return Fault(C.SIGBUS, C.BUS_OBJERR, where)
+            if free is not None and self.needs(pid, v, access) == FRAME:
+                if free < ps:
+                    return Fault(C.SIGBUS, C.BUS_ADRERR, where)
+                free -= ps
         return None
 
     def _view(self, proc: ProcessModel, v: int, *, writing: bool) -> memoryview:
+        """The page's bytes as an access sees them, touching it as the access would
+        (R-FAULT-4: a lazy page gets its frame; a first write to a private object page
+        makes the private copy, R-OBJ-4)."""
         page = proc.pages[v]
         copy = proc.copies.get(v)
         if copy is not None:
             return memoryview(copy)
-        assert page.obj is not None
-        if page.private and writing:  # R-OBJ-4: the first write makes a private copy
+        if page.obj is None:
+            proc.copies[v] = bytearray(self.page_size)
+            return memoryview(proc.copies[v])
+        if page.private and writing:
             proc.copies[v] = bytearray(page.obj.page(page.index))
             return memoryview(proc.copies[v])
+        page.obj.touch(page.index)
         return page.obj.page(page.index)
 
     def read(self, pid: int, addr: int, size: int) -> bytes:
-        """The bytes a fault-free read returns (check ``fault`` first)."""
+        """The bytes a fault-free read returns (check ``fault`` first); the pages it
+        touches get their frames, as in the kernel."""
         ps = self.page_size
         proc = self.procs[pid]
         out = bytearray()
@@ -532,13 +994,18 @@ class KernelModel:
             ]
 
     def readable_runs(self, pid: int) -> Iterator[tuple[int, bytes]]:
-        """``(address, expected bytes)`` for each run of pages a read would not fault on."""
+        """``(address, expected bytes)`` for each run of pages a read would not fault on
+        and would not give a frame (so reading them back changes nothing)."""
         ps = self.page_size
         proc = self.procs[pid]
         run: list[int] = []
         for v in sorted(proc.pages):
             page = proc.pages[v]
-            ok = bool(page.prot & ALLOWED["r"]) and not self._past_end(page)
+            ok = (
+                bool(page.prot & ALLOWED["r"])
+                and not self._past_end(page)
+                and self.needs(pid, v, "r") == READY
+            )
             if ok and run and run[-1] == v - 1:
                 run.append(v)
                 continue
@@ -556,16 +1023,27 @@ class KernelModel:
         pages = self.procs[pid].pages
         return [(v * ps, pages[v].prot, pages[v].kind) for v in sorted(pages)]
 
+    def page_table(self, pid: int) -> dict[int, tuple[int, str, int]]:
+        """Page address -> ``(prot, kind, flags)`` for every mapped page (R-MAP-1)."""
+        ps = self.page_size
+        return {v * ps: (p.prot, p.kind, p.flags) for v, p in self.procs[pid].pages.items()}
+
 
 __all__ = [
     "ABILITY_DEFAULTS",
+    "FRAME",
+    "FROM_RESERVE",
+    "READY",
     "Fault",
+    "HandleModel",
     "KernelModel",
     "Layout",
+    "MmapPlan",
     "ObjectModel",
     "PageModel",
     "ProcessModel",
     "ability_allows",
+    "default_limits",
     "exec_abilities",
     "hole_above",
     "hole_below",
