@@ -92,17 +92,51 @@ class ShmObjectsMachine(KernelMachine):
         self.model.map(p.pid, start, size, RW, "shm", obj, page_off, private=not shared,
                        noinherit=False, lazy=lazy, flags=flags)  # fmt: skip
 
+    # The machine's rules that have nothing to do with shm objects are left out here (they
+    # run in KernelMachine's own tests), so that the steps go to objects and their memory.
+    def typed_memory_mmap(self) -> None: ...
+    def shm_create_handle(self) -> None: ...
+    def use_handle(self) -> None: ...
+    def exec_image(self) -> None: ...
+    def snapshot(self) -> None: ...
+    def restore(self) -> None: ...
+    def mmap_invalid_flags(self) -> None: ...
+    def peer_call_to_exited(self) -> None: ...
+    def mmap_peer(self) -> None: ...
+    def munmap_peer(self) -> None: ...
+    def mprotect(self) -> None: ...
+
     # -- rules --------------------------------------------------------------------------
 
     @rule(
-        proc=KernelMachine.procs, name=NAME, size=SIZES, pages=PAGES, page_off=PAGE_OFFSETS,
-        shared=st.booleans(), lazy=st.booleans(),
+        proc=KernelMachine.procs, where=st.integers(0, 63), at=st.sampled_from((0, 7, 4091)),
+        value=st.integers(1, 255), length=st.integers(1, 16), write=st.booleans(),
+    )  # fmt: skip
+    def touch_object(
+        self, proc: Process, where: int, at: int, value: int, length: int, write: bool
+    ) -> None:
+        """A write or read of a page that maps a shm object (R-OBJ-4, R-OBJ-5, R-MMAP-25)."""
+        ps = self.page_size
+        pages = sorted(v for v, pg in self.model.procs[proc.pid].pages.items() if pg.obj)
+        if not pages:
+            return
+        addr = pages[where % len(pages)] * ps + at % ps
+        if write:
+            self.check_write(proc, addr, bytes([value]) * length)
+        else:
+            self.check_read(proc, addr, length)
+
+    @rule(
+        proc=KernelMachine.procs, name=NAME, size=SIZES, fill=st.integers(0, 255),
+        pages=PAGES, page_off=PAGE_OFFSETS, shared=st.booleans(), lazy=st.booleans(),
     )  # fmt: skip
     def open_size_and_map(
-        self, proc: Process, name: int, size: int, pages: int, page_off: int, shared: bool,
-        lazy: bool,
+        self, proc: Process, name: int, size: int, fill: int, pages: int, page_off: int,
+        shared: bool, lazy: bool,
     ) -> None:  # fmt: skip
-        """shm_open + ftruncate + mmap in one step (R-SHM-1..3, R-SHM-5, R-OBJ-4/5)."""
+        """shm_open + ftruncate + pwrite of ``fill`` bytes into every page + mmap in one
+        step (R-SHM-1..3, R-SHM-5, R-FS-2, R-OBJ-4/5): the mapping shows bytes that a
+        private copy must carry over."""
         p = proc
         obj = self.model.names.get(self._path(name))
         if obj is not None and not self._may_use(p, obj):
@@ -110,7 +144,10 @@ class ShmObjectsMachine(KernelMachine):
         pm = self.model.procs[p.pid]
         fdv = pm.lowest_free_fd()  # R-SHM-1: the new fd
         self.shm_open(p, name)
-        self.ftruncate(p, sorted(pm.fds).index(fdv), size // self.page_size, size % self.page_size)
+        index = sorted(pm.fds).index(fdv)
+        self.ftruncate(p, index, size // self.page_size, size % self.page_size)
+        for page in range(0, size, self.page_size) if fill else ():
+            self.pwrite(p, index, page + fill % 64, fill, 8)
         self._map_object(p, fdv, pm.fds[fdv], pages, page_off, shared=shared, lazy=lazy)
 
     @rule(
@@ -236,7 +273,7 @@ class ShmObjectsMachine(KernelMachine):
                 assert proc.fstat(fd).st_size == obj.size, (proc.pid, fd, obj)
 
 
-SETTINGS = settings(MACHINE_SETTINGS, max_examples=40, stateful_step_count=30)
+SETTINGS = settings(MACHINE_SETTINGS, max_examples=50, stateful_step_count=30)
 test_R_OBJ_2_to_6_R_CALL_5_shm_objects_state_machine = SETTINGS(ShmObjectsMachine).TestCase
 
 
