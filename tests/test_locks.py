@@ -8,6 +8,9 @@ A test that runs on every profile reads its expectation from the profile (SPEC 1
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +21,7 @@ from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
+from qnxsim.profile import Profile
 
 VERSIONS = ("8.0", "7.1", "6.4")
 LOCKING = ("7.1", "6.4")  # the profiles with lock state (SPEC 19)
@@ -42,6 +46,14 @@ def anon(p: Process, pages: int, prot: int = RW, flags: int = ANON) -> int:
     return p.mmap(0, pages * PS, prot, flags, C.NOFD, 0)
 
 
+def one_process(version: str, pages: int, uid: int = 0) -> tuple[Kernel, Process, int]:
+    """A kernel of ``version`` with one process of ``uid`` that has ``pages`` read-write
+    anonymous pages at the address returned."""
+    k = kernel(version)
+    p = k.spawn(uid=uid, image=False)
+    return k, p, anon(p, pages)
+
+
 def locked_pages(p: Process) -> set[int]:
     """Page addresses whose mapping record says ``locked`` (R-MAP-1)."""
     return {page for m in p.mappings() if m.locked for page in range(m.start, m.end, PS)}
@@ -49,11 +61,6 @@ def locked_pages(p: Process) -> set[int]:
 
 def grant(p: Process, aid: int, subranges: tuple[tuple[int, int], ...] = ()) -> None:
     p.abilities.set(aid, NONROOT, DomainEntry(True, subranges))
-
-
-def lock_rule(k: Kernel) -> str:
-    """The rule mlock's failures cite on this profile."""
-    return "R-LOCK-1" if k.profile.lock_state else "R-LOCK-5"
 
 
 # == every profile: the SPEC 19 rows, expectations from the profile ============================
@@ -69,27 +76,106 @@ def test_SPEC_19_lock_profile_data() -> None:
     assert kernel("6.4").profile.memlock_errno == qerrno.EAGAIN
 
 
+#: What a call gives: ``(errno, the rule its reason cites)``, or None when it returns 0.
+Outcome = tuple[int, str] | None
+
+
+def refused_where_locking(rule: str, errno: int | None = None) -> Callable[[Profile], Outcome]:
+    """7.1 and 6.4 refuse by ``rule`` with ``errno`` (None: the profile's RLIMIT_MEMLOCK
+    errno, R-LOCK-1); 8.0, without lock state, returns 0 (R-LOCK-5, R-LOCK-6)."""
+
+    def outcome(profile: Profile) -> Outcome:
+        if not profile.lock_state:
+            return None
+        return (profile.memlock_errno if errno is None else errno), rule
+
+    return outcome
+
+
+def enomem_everywhere(profile: Profile) -> Outcome:
+    """ENOMEM on every profile, by R-LOCK-1 where pages lock and R-LOCK-5 on 8.0."""
+    return qerrno.ENOMEM, ("R-LOCK-1" if profile.lock_state else "R-LOCK-5")
+
+
+def deny_mem_lock(p: Process, a: int) -> None:
+    p.abilities.set(C.PROCMGR_AID_MEM_LOCK, NONROOT, DomainEntry(False))
+
+
+@attrs.frozen
+class LockCase:
+    """``call`` (mlock or munlock) over each of ``ranges(a)`` in a process of ``uid`` with
+    ``pages`` anonymous pages at ``a``, after ``prepare(p, a)``; ``outcome`` reads what
+    every call gives from the profile."""
+
+    call: str
+    ranges: Callable[[int], list[tuple[int, int]]]
+    outcome: Callable[[Profile], Outcome]
+    pages: int = 1
+    uid: int = 0
+    prepare: Callable[[Process, int], object] = lambda p, a: None
+
+
+LOCK_CASES = {
+    "mlock_len_0": LockCase("mlock", lambda a: [(a, 0)], enomem_everywhere),
+    "munlock_len_0": LockCase(
+        "munlock", lambda a: [(a, 0)], refused_where_locking("R-LOCK-2", qerrno.ENOMEM)
+    ),
+    # over RLIMIT_MEMLOCK: ENOMEM on 7.1, EAGAIN on 6.4; 8.0 ignores the limit
+    "over_rlimit_memlock": LockCase(
+        "mlock", lambda a: [(a, 3 * PS)], refused_where_locking("R-LOCK-1"), pages=3,
+        prepare=lambda p, a: p.setrlimit(C.RLIMIT_MEMLOCK, 2 * PS, 2 * PS),
+    ),
+    # 7.1 needs PROCMGR_AID_MEM_LOCK, 6.4 euid 0; 8.0 checks no ability at all
+    "without_privilege": LockCase(
+        "mlock", lambda a: [(a, PS)], refused_where_locking("R-LOCK-1", qerrno.EPERM),
+        uid=1000, prepare=deny_mem_lock,
+    ),
+    # a PROT_NONE page cannot be locked (R-LOCK-1) but is backed (R-LOCK-5)
+    "over_prot_none": LockCase(
+        "mlock", lambda a: [(a, 2 * PS)], refused_where_locking("R-LOCK-1", qerrno.ENOMEM),
+        pages=2, prepare=lambda p, a: p.mprotect(a + PS, PS, C.PROT_NONE),
+    ),
+    # a hole in the middle, nothing mapped, running off the end, above USER_END (R-SYS-3)
+    "mlock_unmapped": LockCase(
+        "mlock",
+        lambda a: [(a, 3 * PS), (a + 16 * PS, PS), (a + 2 * PS, 2 * PS), (0x7F_FFFF_F000, PS)],
+        enomem_everywhere, pages=3, prepare=lambda p, a: p.munmap(a + PS, PS),
+    ),
+    # past the mapping, nothing mapped, len 0, and len 0 after the cut at ADDR_MAX
+    "munlock_unmapped": LockCase(
+        "munlock", lambda a: [(a, 3 * PS), (a + 8 * PS, PS), (0, 0), (2**64 - 1, 1)],
+        refused_where_locking("R-LOCK-2", qerrno.ENOMEM), pages=2, uid=1000,
+    ),
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("version", VERSIONS)
-def test_R_LOCK_1_R_LOCK_2_R_LOCK_5_R_LOCK_6_len_0(version: str) -> None:
-    """mlock with len 0 is ENOMEM everywhere; munlock too, except on 8.0 (always 0)."""
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 1)
+@pytest.mark.parametrize("case", LOCK_CASES.values(), ids=LOCK_CASES.keys())
+def test_R_LOCK_1_R_LOCK_2_R_LOCK_5_R_LOCK_6_outcome_is_the_profiles(
+    version: str, case: LockCase
+) -> None:
+    """The same calls on every profile, each outcome read from the profile (SPEC 19):
+    7.1 and 6.4 judge ranges and lock state (R-LOCK-1, R-LOCK-2); 8.0 only checks that
+    mlock's range is mapped and backed (R-LOCK-5) and munlock returns 0 (R-LOCK-6).
+    The Python method and libc agree, and nothing changes either way."""
+    k, p, a = one_process(version, case.pages, uid=case.uid)
+    case.prepare(p, a)
+    outcome = case.outcome(k.profile)
+    method, c_call = getattr(p, case.call), getattr(p.libc, case.call)
     before = state(k)
-    expect(qerrno.ENOMEM, lock_rule(k), p.mlock, a, 0)
-    assert p.libc.mlock(a, 0) == -1 and p.libc.errno == qerrno.ENOMEM
-    if k.profile.lock_state:
-        expect(qerrno.ENOMEM, "R-LOCK-2", p.munlock, a, 0)
-    else:
-        assert p.munlock(a, 0) == 0  # R-LOCK-6
+    for addr, length in case.ranges(a):
+        if outcome is None:
+            assert method(addr, length) == 0 and c_call(addr, length) == 0
+        else:
+            errno, rule = outcome
+            expect(errno, rule, method, addr, length)
+            assert c_call(addr, length) == -1 and p.libc.errno == errno
     assert state(k) == before
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_R_LOCK_7_records_lock_state_only_where_the_profile_has_it(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 4)
+    k, p, a = one_process(version, 4)
     assert p.mlock(a + PS, 2 * PS) == 0
     want = {a + PS, a + 2 * PS} if k.profile.lock_state else set()
     assert locked_pages(p) == want
@@ -100,86 +186,9 @@ def test_R_LOCK_7_records_lock_state_only_where_the_profile_has_it(version: str)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_R_LOCK_1_R_LOCK_5_rlimit_memlock(version: str) -> None:
-    """Over RLIMIT_MEMLOCK: ENOMEM on 7.1, EAGAIN on 6.4; 8.0 ignores the limit."""
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 3)
-    p.setrlimit(C.RLIMIT_MEMLOCK, 2 * PS, 2 * PS)
-    if k.profile.lock_state:
-        before = state(k)
-        expect(k.profile.memlock_errno, "R-LOCK-1", p.mlock, a, 3 * PS)
-        assert state(k) == before
-    else:
-        before = state(k)
-        assert p.mlock(a, 3 * PS) == 0
-        assert state(k) == before
-
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_R_LOCK_1_R_LOCK_5_privilege(version: str) -> None:
-    """7.1 needs PROCMGR_AID_MEM_LOCK, 6.4 euid 0; 8.0 checks no ability at all."""
-    k = kernel(version)
-    p = k.spawn(uid=1000, image=False)
-    a = anon(p, 1)
-    if k.profile.lock_state:
-        before = state(k)
-        expect(qerrno.EPERM, "R-LOCK-1", p.mlock, a, PS)
-        assert state(k) == before
-    else:
-        p.abilities.set(C.PROCMGR_AID_MEM_LOCK, NONROOT, DomainEntry(False))
-        assert p.mlock(a, PS) == 0 and p.libc.mlock(a, PS) == 0
-
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_R_LOCK_1_R_LOCK_5_prot_none(version: str) -> None:
-    """A PROT_NONE page cannot be locked (R-LOCK-1) but is backed (R-LOCK-5)."""
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 2)
-    p.mprotect(a + PS, PS, C.PROT_NONE)
-    if k.profile.lock_state:
-        expect(qerrno.ENOMEM, "R-LOCK-1", p.mlock, a, 2 * PS)
-    else:
-        assert p.mlock(a, 2 * PS) == 0
-
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_R_LOCK_1_R_LOCK_5_unmapped_range_is_enomem(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 3)
-    p.munmap(a + PS, PS)
-    before = state(k)
-    rule = lock_rule(k)
-    expect(qerrno.ENOMEM, rule, p.mlock, a, 3 * PS)  # hole in the middle
-    expect(qerrno.ENOMEM, rule, p.mlock, a + 16 * PS, PS)  # nothing mapped
-    expect(qerrno.ENOMEM, rule, p.mlock, a + 2 * PS, 2 * PS)  # runs off the end
-    expect(qerrno.ENOMEM, rule, p.mlock, 0x7F_FFFF_F000, PS)  # above USER_END (R-SYS-3)
-    assert state(k) == before
-
-
-@pytest.mark.parametrize("version", VERSIONS)
-def test_R_LOCK_2_R_LOCK_6_munlock_of_unmapped_range(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(uid=1000, image=False)
-    a = anon(p, 2)
-    before = state(k)
-    if k.profile.lock_state:
-        expect(qerrno.ENOMEM, "R-LOCK-2", p.munlock, a, 3 * PS)
-        expect(qerrno.ENOMEM, "R-LOCK-2", p.munlock, a + 8 * PS, PS)
-    else:
-        for addr, length in ((a, 3 * PS), (a + 8 * PS, PS), (0, 0), (2**64 - 1, 1)):
-            assert p.munlock(addr, length) == 0 and p.libc.munlock(addr, length) == 0
-    assert state(k) == before
-
-
-@pytest.mark.parametrize("version", VERSIONS)
 def test_R_MSYNC_3_invalidate_over_a_locked_page(version: str) -> None:
     """EBUSY where pages can be locked; never on 8.0 (R-LOCK-7)."""
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 3)
+    k, p, a = one_process(version, 3)
     assert p.mlock(a + PS, PS) == 0
     before = state(k)
     if k.profile.lock_state:
@@ -219,9 +228,7 @@ def test_R_MMAP_19_mcl_future_over_rlimit_memlock(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_R_LOCK_3_mlockall_and_munlockall(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 2)
+    k, p, a = one_process(version, 2)
     if not k.profile.lock_state:
         before = state(k)
         for flags in (0, C.MCL_CURRENT, C.MCL_FUTURE, 3, 4, -1, 0x100):
@@ -322,9 +329,7 @@ def test_R_LOCK_5_cut_at_addr_max_leaves_len_0() -> None:
 
 
 def test_R_LOCK_6_munlock_is_0_after_mlock_and_changes_nothing() -> None:
-    k = kernel()
-    p = k.spawn(image=False)
-    a = anon(p, 2)
+    k, p, a = one_process("8.0", 2)
     p.mlock(a, 2 * PS)
     before = state(k)
     assert p.munlock(a, PS) == 0 and p.munlock(a + 100 * PS, 5 * PS) == 0
@@ -332,9 +337,7 @@ def test_R_LOCK_6_munlock_is_0_after_mlock_and_changes_nothing() -> None:
 
 
 def test_R_LOCK_7_fork_exec_and_mlockall_record_nothing() -> None:
-    k = kernel()
-    p = k.spawn(image=False)
-    a = anon(p, 2)
+    k, p, a = one_process("8.0", 2)
     p.mlockall(C.MCL_CURRENT | C.MCL_FUTURE)
     p.mlock(a, 2 * PS)
     child = k.process(p.fork())
@@ -357,9 +360,7 @@ def test_R_LOCK_1_unaligned_range_is_widened_to_pages(version: str) -> None:
 
 @pytest.mark.parametrize("version", LOCKING)
 def test_R_LOCK_1_records_split_and_say_locked(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 4)
+    k, p, a = one_process(version, 4)
     assert p.mlock(a + PS, 2 * PS) == 0
     records = [(m.start, m.end, m.locked) for m in p.mappings()]
     assert records == [
@@ -390,9 +391,7 @@ def test_R_LOCK_1_6_4_is_euid_0_whatever_the_ability_table_says() -> None:
 
 
 def test_R_LOCK_1_granted_with_a_covering_vaddr_subrange() -> None:
-    k = kernel("7.1")
-    p = k.spawn(uid=1000, image=False)
-    a = anon(p, 4)
+    k, p, a = one_process("7.1", 4, uid=1000)
     grant(p, C.PROCMGR_AID_MEM_LOCK, ((a + PS, a + 3 * PS - 1),))
     assert p.mlock(a + PS, 2 * PS) == 0
     assert p.mlock(a + PS + 10, 20) == 0  # widened to one page, still inside
@@ -422,9 +421,7 @@ def test_R_LOCK_1_check_order(version: str) -> None:
 
 @pytest.mark.parametrize("version", LOCKING)
 def test_R_LOCK_1_already_locked_pages_do_not_count_twice(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 4)
+    k, p, a = one_process(version, 4)
     p.setrlimit(C.RLIMIT_MEMLOCK, 2 * PS, 2 * PS)
     errno = k.profile.memlock_errno
     expect(errno, "R-LOCK-1", p.mlock, a, 3 * PS)
@@ -442,9 +439,7 @@ def test_R_LOCK_1_already_locked_pages_do_not_count_twice(version: str) -> None:
 
 @pytest.mark.parametrize("version", LOCKING)
 def test_R_LOCK_2_munlock_needs_no_privilege_and_locks_do_not_nest(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 2)
+    k, p, a = one_process(version, 2)
     for _ in range(3):
         p.mlock(a, 2 * PS)
     p.setuid(1000)  # non-root in every uid now
@@ -491,9 +486,7 @@ def test_R_LOCK_3_granted_non_root_and_munlockall_needs_nothing() -> None:
 def test_R_LOCK_3_mcl_current_skips_prot_none_and_obeys_the_limit(version: str) -> None:
     """[SIM] mlockall passes over PROT_NONE pages, and over RLIMIT_MEMLOCK fails with
     mlock's errno (the profile's, R-LOCK-1)."""
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 2)
+    k, p, a = one_process(version, 2)
     p.mprotect(a + PS, PS, C.PROT_NONE)
     anon(p, 2)
     p.setrlimit(C.RLIMIT_MEMLOCK, 2 * PS, 2 * PS)
@@ -550,9 +543,7 @@ def test_R_LOCK_4_munmap_and_map_fixed_drop_locks(version: str) -> None:
 
 @pytest.mark.parametrize("version", LOCKING)
 def test_R_LOCK_4_exec_fork_and_spawn_drop_locks(version: str) -> None:
-    k = kernel(version)
-    p = k.spawn(image=False)
-    a = anon(p, 2)
+    k, p, a = one_process(version, 2)
     p.write_memory(a, b"locked data")
     p.mlock(a, 2 * PS)
     p.mlockall(C.MCL_FUTURE)
