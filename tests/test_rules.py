@@ -51,6 +51,31 @@ def test_each_rule_says_what_it_decides_its_kind_and_source() -> None:
         assert rules.RULE_ID.fullmatch(rule.id), rule.id
 
 
+def untested_rules(tests: Path) -> list[str]:
+    """The catalogue's rules that no test in ``tests`` is named after (``test_R_PEER_3_...``)."""
+    found = rules.naming_tests(tests)
+
+    def named(rule_id: str, test: str) -> bool:
+        name = test.split("::")[1]
+        return rule_id in {f"R-{a}-{b}" for a, b in rules.TEST_ID.findall(name)}
+
+    return [rid for rid in rules.RULES if not any(named(rid, t) for t in found.get(rid, ()))]
+
+
+def test_every_rule_in_the_catalogue_has_a_test_named_after_it() -> None:
+    missing = untested_rules(TESTS)
+    assert not missing, f"rules with no test named after them: {missing}"
+
+
+def test_a_rule_only_cited_in_a_test_body_counts_as_untested(tmp_path: Path) -> None:
+    (tmp_path / "test_x.py").write_text(
+        'def test_R_PEER_3_needs_the_ability():\n    assert "R-PEER-2"\n'
+    )
+    missing = untested_rules(tmp_path)
+    assert "R-PEER-3" not in missing and "R-PEER-2" in missing
+    assert len(missing) == len(rules.RULES) - 1
+
+
 def test_docs_rules_md_is_generated_and_fresh() -> None:
     page = ROOT / "docs" / "RULES.md"
     expected = rules.catalogue_markdown(PACKAGE, TESTS)
