@@ -318,7 +318,9 @@ class Kernel:
         """
         from qnxsim.c.run import exec_c  # the C bridge sits above the kernel
 
-        return exec_c(self, prog, argv, uid=uid, gid=gid, parent=parent, capture=capture)
+        run = exec_c(self, prog, argv, uid=uid, gid=gid, parent=parent, capture=capture)
+        trace.note_c(self, run.pid, f"program {' '.join([str(prog), *argv])}")  # for reports
+        return run
 
     def create_file(
         self, path: str, data: bytes = b"", mode: int = 0o644, uid: int = 0, gid: int = 0

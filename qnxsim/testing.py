@@ -43,7 +43,7 @@ from qnxsim.kernel import Kernel
 from qnxsim.libc import Libc
 from qnxsim.objects import MappingKind
 from qnxsim.render import pidin_size
-from qnxsim.trace import call_text, format_result
+from qnxsim.trace import TraceEvent, c_processes, call_text, format_result
 
 if TYPE_CHECKING:
     from qnxsim.process import Process
@@ -120,15 +120,48 @@ def kernel_report(k: Kernel, calls: int = REPORT_CALLS) -> str:
         )
         if k.tracing and k.trace:
             lines.append(f"\nlast {min(calls, len(k.trace))} calls:")
-            for ev in k.trace[-calls:]:
-                if ev.errno:
-                    outcome = f"{E.errorcode.get(ev.errno, ev.errno)}: {ev.reason}"
-                else:
-                    outcome = format_result(ev.call, ev.result)
-                lines.append(f"  pid {ev.pid} {call_text(ev)} -> {outcome}")
+            lines.extend(f"  pid {ev.pid} {_event_line(ev)}" for ev in k.trace[-calls:])
+        lines.extend(_c_report(k))
         return "\n".join(lines)
     except Exception as err:  # the report must not hide the test's own failure
         return f"(the address spaces could not be shown: {type(err).__name__}: {err})"
+
+
+#: Calls shown for each C process in a failure report (when the kernel traces).
+C_PROCESS_CALLS = 8
+
+
+def _event_line(ev: TraceEvent) -> str:
+    """``mmap(...) -> 0x8000000``, ``-> EINVAL: reason``, or the signal that ended a
+    process with what it says (a C process's ``MemoryFault`` and ``kill`` events)."""
+    if ev.errno:
+        return f"{call_text(ev)} -> {E.errorcode.get(ev.errno, ev.errno)}: {ev.reason}"
+    outcome = format_result(ev.call, ev.result)
+    return f"{call_text(ev)} -> {outcome}" + (f": {ev.reason}" if ev.reason else "")
+
+
+def _c_report(k: Kernel) -> list[str]:
+    """The failure report's part on C code (``qnxsim.c``): each process that ran a C
+    function or program (and its children), whether it still runs, what C ran in it and,
+    when the kernel traces, the last calls that process made."""
+    ran = c_processes(k)
+    if not ran:
+        return []
+    lines = ["\nC processes (lib.f.as_process, Kernel.exec_c):"]
+    for pid, notes in ran.items():
+        proc = k.lookup(pid)
+        if proc is None:
+            head = f"pid {pid}: ended"
+        elif proc.alive:
+            head = f"pid {pid} ({proc.path}): running, {len(proc.mappings())} record(s)"
+        else:
+            head = f"pid {pid} ({proc.path}): ended, status {proc.exit_status}"
+        lines.append(f"  {head}")
+        lines.extend(f"    C {note}" for note in notes)
+        if k.tracing:
+            mine = [ev for ev in k.trace if ev.pid == pid][-C_PROCESS_CALLS:]
+            lines.extend(f"    {_event_line(ev)}" for ev in mine)
+    return lines
 
 
 # -- pidin-style lines --------------------------------------------------------------------

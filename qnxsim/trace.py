@@ -9,6 +9,8 @@ before a call and ``record`` after it; nothing here runs when tracing is off.
 from __future__ import annotations
 
 import functools
+import weakref
+from collections import deque
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any, SupportsIndex, overload
@@ -363,6 +365,8 @@ def format_result(call: str, result: Any) -> str:
         return "(" + ", ".join(hex(v) for v in result) + ")"
     if kind == "new_pid" and isinstance(result, int):
         return f"pid {result}"
+    if row is None and call in ("MemoryFault", "kill") and isinstance(result, int):
+        return _SIGNALS.get(result, str(result))  # the signal that ended the process
     if kind == "handle" and isinstance(result, int):
         return str(result)  # as C prints a shm_handle_t (%u), and as reasons name it
     if isinstance(result, int) and not isinstance(result, bool):
@@ -370,6 +374,11 @@ def format_result(call: str, result: Any) -> str:
     if isinstance(result, bytes):
         return format_arg("", result)
     return repr(result)
+
+
+#: Signals a C process can die by (QNX <signal.h>): the result of ``MemoryFault`` and
+#: ``kill`` events, which the C bridge records when it ends a process.
+_SIGNALS = {9: "SIGKILL", C.SIGBUS: "SIGBUS", C.SIGSEGV: "SIGSEGV"}
 
 
 def human_size(n: int) -> str:
@@ -528,9 +537,51 @@ returned 0x8000000. In pid 2 it added 0x8000000-0x8001000 (4 KiB, rw-, anon).
     return text
 
 
+# -- C code run in simulated processes (qnxsim.c) -----------------------------------------
+
+#: What C ran in a process (``note_c``): the last lines kept per process.
+C_NOTES = 8
+_C_RAN: weakref.WeakKeyDictionary[Kernel, dict[int, deque[str]]] = weakref.WeakKeyDictionary()
+
+
+def note_c(kernel: Kernel, pid: int, text: str) -> None:
+    """Remember that C code ran in process ``pid`` of ``kernel``: a function that
+    ``lib.f.as_process`` called and what came of it, or a program ``exec_c`` started.
+    Kept whether or not the kernel traces (the last ``C_NOTES`` per process), for the
+    failure report (``qnxsim.testing.kernel_report``).  O(1)."""
+    with kernel.lock:
+        ran = _C_RAN.setdefault(kernel, {})
+        ran.setdefault(pid, deque(maxlen=C_NOTES)).append(text)
+
+
+def c_processes(kernel: Kernel) -> dict[int, tuple[str, ...]]:
+    """Pid -> what C ran in it (``note_c``, oldest first) for each process of ``kernel``
+    that ran C code, and the processes those forked or spawned (a C program's children run
+    C too; their own list may be empty), ascending by pid.  O(processes + trace)."""
+    with kernel.lock:
+        ran = {pid: tuple(lines) for pid, lines in _C_RAN.get(kernel, {}).items()}
+        if not ran:
+            return {}
+        children: dict[int, list[int]] = {}
+        for proc in kernel.processes():
+            children.setdefault(proc.ppid, []).append(proc.pid)
+        for ev in kernel.trace:
+            if ev.call in ("fork", "spawn") and ev.ok and isinstance(ev.result, int):
+                children.setdefault(ev.pid, []).append(ev.result)
+    found = dict(ran)
+    todo = list(ran)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found[child] = ()
+                todo.append(child)
+    return {pid: found[pid] for pid in sorted(found)}
+
+
 __all__ = [
     "TraceEvent",
     "TraceList",
+    "c_processes",
     "call_text",
     "describe",
     "diff",
@@ -538,6 +589,7 @@ __all__ = [
     "format_arg",
     "format_call",
     "format_result",
+    "note_c",
     "record",
     "watch",
 ]

@@ -226,6 +226,81 @@ def test_the_qnx_c_fixture_loads_for_the_kernel_and_ends_its_hosts(
     assert lib.share_buffer.as_process(s, c.pid, 4096, out("void *")) == 0
 
 
+FAILING_C_TESTS = """
+import pytest
+from qnxsim import MemoryFault
+from qnxsim.c import build
+from qnxsim.c.load import out
+
+pytestmark = pytest.mark.qnxsim_c(
+    sources=["server.c"],
+    cdef="int share_buffer(pid_t client, size_t size, void **theirs);"
+         "int share_buffer_buggy(pid_t client, size_t size, void **theirs);",
+)
+
+
+@pytest.mark.qnxsim(trace=True)
+def test_traced(qnx_kernel, qnx_c):
+    s, c = qnx_kernel.spawn(), qnx_kernel.spawn()
+    qnx_kernel.spawn().mmap(0, 4096, 0x100, 0x80002, -1, 0)  # a Python process's call
+    assert qnx_c().share_buffer.as_process(s, c.pid, 8192, out("void *")) == 1
+
+
+def test_untraced(qnx_kernel, qnx_c):
+    s = qnx_kernel.spawn()
+    assert qnx_c().share_buffer.as_process(s, 99, 4096, out("void *")) == 0
+
+
+@pytest.mark.qnxsim(trace=True)
+def test_faulted(qnx_kernel, qnx_c):
+    s, c = qnx_kernel.spawn(), qnx_kernel.spawn()
+    with pytest.raises(MemoryFault):
+        qnx_c().share_buffer_buggy.as_process(s, c.pid, 4096, out("void *"))
+    assert s.alive
+
+
+@pytest.mark.qnxsim(trace=True)
+def test_program(qnx_kernel):
+    assert qnx_kernel.exec_c(build(["peer_page.c"])).wait() == 1
+"""
+
+
+def test_the_failure_report_shows_c_processes_and_their_last_calls(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_failing=FAILING_C_TESTS)
+    for name in ("server.c", "peer_page.c"):
+        (pytester.path / name).write_bytes((EXAMPLES / name).read_bytes())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=4)
+    reports = {}
+    for block in result.stdout.str().split("_ test_")[1:]:
+        name = block.split(" ", 1)[0]
+        reports[name] = block[block.index("qnxsim address spaces") :]
+    assert set(reports) == {"traced", "untraced", "faulted", "program"}
+    traced = reports["traced"]
+    head = "C processes (lib.f.as_process, Kernel.exec_c):\n  pid 2 (/proc/boot/app): running"
+    assert head in traced
+    c_part = traced[traced.index("C processes") :]
+    assert "    C share_buffer(3, 8192, out('void *')) -> 0\n" in c_part
+    assert "    mmap(0, 8192, PROT_READ|PROT_WRITE, MAP_SHARED, 0, 0) -> 0x" in c_part
+    assert "    mmap_peer(3, 0, 8192, PROT_READ, MAP_SHARED, 0, 0) -> 0x1000000000\n" in c_part
+    assert "pid 4" not in c_part  # the Python process is in the trace, not among these
+    assert "pid 4 mmap(0, 4096, PROT_READ, MAP_PRIVATE|MAP_ANON, NOFD, 0)" in traced
+    untraced = reports["untraced"]
+    assert "    C share_buffer(99, 4096, out('void *')) -> -1, errno ESRCH\n" in untraced
+    assert "last " not in untraced  # no trace: the C call only
+    faulted = reports["faulted"]
+    assert (
+        "  pid 2: ended\n    C share_buffer_buggy(3, 4096, out('void *')): MemoryFault: " in faulted
+    )
+    assert "SIGSEGV/SEGV_MAPERR at 0x1000000000" in faulted
+    assert 'MemoryFault(0x1000000000, "w") -> SIGSEGV: SIGSEGV/SEGV_MAPERR' in faulted
+    program = reports["program"]
+    assert "  pid 2: ended\n    C program " in program and "  pid 3: ended\n" in program
+    assert "    munmap_peer(2, 0x1000000000, 4096) -> 0\n" in program
+
+
 # The hypothesis pattern: one build for the session, a fresh kernel per example, the C
 # function driven with generated arguments and the simulated state checked after each call.
 @settings(max_examples=8, deadline=None)

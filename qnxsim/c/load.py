@@ -51,6 +51,7 @@ from qnxsim.c.build import (
 )
 from qnxsim.c.run import _servers_lock, release_server, server_for
 from qnxsim.process import Process
+from qnxsim.trace import note_c
 
 #: Seconds a call may take before its process is killed (``as_process(timeout=)``).
 DEFAULT_TIMEOUT = 30.0
@@ -415,7 +416,12 @@ class CFunction:
                     raise ValueError(f"argument {i + 1} of {self.name}: {a} does not fit 64 bits")
                 wire.append((0, a - (1 << 64) if a >= 1 << 63 else a))
         host = self.lib._host(proc)
-        status, ret, err, bufs = host.call(self.name, wire, timeout)
+        shown = f"{self.name}({', '.join(map(_arg_text, args))})"
+        try:
+            status, ret, err, bufs = host.call(self.name, wire, timeout)
+        except Exception as exc:  # its process died by it, or was killed
+            note_c(proc.kernel, proc.pid, f"{shown}: {type(exc).__name__}: {exc}")
+            raise
         if status == 1:
             raise AttributeError(f"the shared object has no function {self.name!r}")
         it = iter(bufs)
@@ -429,7 +435,27 @@ class CFunction:
         name = host_errno.errorcode.get(err) if err else None
         qnum = int(getattr(qerrno, name, -1)) if name else 0
         self.last = CallResult(self.restype.convert(ret), qnum, name)
+        note_c(proc.kernel, proc.pid, f"{shown} -> {self._result_text(self.last)}")
         return self.last
+
+    def _result_text(self, result: CallResult) -> str:
+        """What came back, for the failure report: a pointer in hex, errno by name."""
+        value = result.value
+        text = "void" if value is None else hex(value) if self.restype.pointer else str(value)
+        return text + (f", errno {result.errno_name}" if result.errno_name else "")
+
+
+def _arg_text(value: Any) -> str:
+    """An argument of a C call as the failure report shows it (addresses in hex)."""
+    if isinstance(value, out):
+        return (
+            f"out({value.ctype.text!r})" if value.ctype is not None else f"out(size={value.size})"
+        )
+    if isinstance(value, bytes | bytearray):
+        return f"{type(value).__name__}[{len(value)}]"
+    if value is None:
+        return "NULL"
+    return hex(value) if abs(value) >= 0x10000 else str(value)
 
 
 class CLibrary:
