@@ -198,8 +198,17 @@ class CLoader:
         return lib
 
     def close(self) -> None:
+        """End the call hosts of every library loaded, and the host processes their C code
+        forked; each library is closed even when another fails (the first error is then
+        raised)."""
+        errors: list[Exception] = []
         for lib in self.libraries.values():
-            lib.close()
+            try:
+                lib.close()
+            except Exception as err:  # close the others first
+                errors.append(err)
+        if errors:
+            raise errors[0]
 
 
 def _c_defaults(node: pytest.Item) -> dict[str, Any]:
@@ -225,7 +234,10 @@ def qnx_c(qnx_kernel: Kernel, request: pytest.FixtureRequest) -> Generator[CLoad
 def qnx_c_session() -> Generator[CLoader, None, None]:
     """``qnx_c`` for a whole session (no kernel of its own; pass ``version=`` when it is
     not 8.0): a ``@given`` test loads once and calls into processes of the kernels it
-    makes.  Its call hosts end with the session; close a kernel's with ``lib.close()``."""
+    makes.  Its finalizer ends every call host when the session ends (their simulated
+    processes exit with status 0) and kills what their C code forked, so no host process
+    outlives the session; ``lib.close()`` ends a library's hosts sooner (after each
+    example, so that they do not add up)."""
     loader = CLoader(None, {})
     yield loader
     loader.close()

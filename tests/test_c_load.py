@@ -4,6 +4,7 @@ host), the ``qnx_c`` fixtures, and the example port test proven able to fail."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -313,18 +314,105 @@ def test_share_buffer_maps_whole_pages_read_only_or_fails_cleanly(
     server, client = k.spawn(uid=uid), k.spawn(uid=0)
     before = client.mappings()
     theirs = out("void *")
-    try:
-        rc = lib.share_buffer.as_process(server, client.pid, size, theirs)
-        if uid == 0:
-            m = client.mapping_at(theirs.value)
-            assert rc == 0 and m is not None and m.prot == C.PROT_READ
-            assert m.end - m.start == -(-size // k.page_size) * k.page_size
-        else:
-            assert (rc, lib.share_buffer.errno) == (-1, "EPERM")
-            assert client.mappings() == before
-    finally:
-        lib.close()
-    k.check_invariants()
+    rc = lib.share_buffer.as_process(server, client.pid, size, theirs)
+    if uid == 0:
+        m = client.mapping_at(theirs.value)
+        assert rc == 0 and m is not None and m.prot == C.PROT_READ
+        assert m.end - m.start == -(-size // k.page_size) * k.page_size
+    else:
+        assert (rc, lib.share_buffer.errno) == (-1, "EPERM")
+        assert client.mappings() == before
+    k.check_invariants()  # the call hosts end with the session (qnx_c_session's finalizer)
+
+
+SESSION_CONFTEST = """
+import json
+import os
+
+
+def group_members(pgid):
+    alive = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            alive.append(int(entry))
+    return alive
+
+
+def children():
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == me:
+            found.append(int(entry))
+    return found
+
+
+def pytest_sessionfinish(session):
+    with open("hosts.json") as f:
+        hosts = json.load(f)
+    left = {"children": children(), "groups": [p for h in hosts for p in group_members(h)]}
+    with open("left.json", "w") as f:
+        json.dump(left, f)
+"""
+SESSION_TESTS = """
+import json
+from hypothesis import given, settings, strategies as st
+from qnxsim import Kernel
+from qnxsim.c.load import out
+
+CDEF = "int share_buffer(pid_t client, size_t size, void **theirs); int forker(void);"
+HOSTS = set()
+
+
+@settings(max_examples=4, deadline=None, database=None)
+@given(size=st.integers(1, 3 * 4096))
+def test_no_close(qnx_c_session, size):
+    lib = qnx_c_session(["server.c", "forker.c"], cdef=CDEF)
+    k = Kernel()
+    server, client = k.spawn(), k.spawn()
+    assert lib.share_buffer.as_process(server, client.pid, size, out("void *")) == 0
+    assert lib.forker.as_process(k.spawn()) > 0  # its forked child never ends by itself
+    HOSTS.update(h.popen.pid for h in lib._hosts.values())
+    with open("hosts.json", "w") as f:
+        json.dump(sorted(HOSTS), f)
+"""
+FORKER = r"""
+#include <sys/types.h>
+#include <unistd.h>
+int forker(void);
+int forker(void) {
+    pid_t pid = fork();
+    if (pid == 0)
+        for (;;)
+            pause();
+    return (int)pid;
+}
+"""
+
+
+def test_qnx_c_session_ends_its_hosts_and_their_children_with_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(SESSION_CONFTEST)
+    pytester.makepyfile(test_session=SESSION_TESTS)
+    (pytester.path / "server.c").write_bytes((EXAMPLES / "server.c").read_bytes())
+    (pytester.path / "forker.c").write_text(FORKER)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    hosts = json.loads((pytester.path / "hosts.json").read_text())
+    assert len(hosts) >= 8  # two hosts an example, none closed by the test
+    left = json.loads((pytester.path / "left.json").read_text())
+    assert left == {"children": [], "groups": []}, "host processes outlived the session"
 
 
 README_HEADING = "## Testing your C port"

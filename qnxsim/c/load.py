@@ -24,6 +24,7 @@ import contextlib
 import errno as host_errno
 import importlib
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -336,29 +337,60 @@ class _Host:
         return RuntimeError(f"{name}(): the call host of pid {pid} ended (status {rc})")
 
     def kill(self) -> None:
-        """SIGKILL the host; return when the server has ended the simulated process."""
+        """SIGKILL the host and whatever its C code forked; return when the server has
+        ended their simulated processes."""
+        forked = self._forked()
         with contextlib.suppress(OSError):
-            os.killpg(self.popen.pid, 9)
+            os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
-        self._settle()
+        self._settle(forked)
 
     def close(self) -> None:
-        """End the host (the simulated process exits with status 0)."""
+        """End the host (the simulated process exits with status 0) and SIGKILL the host
+        processes its C code forked and left running, so that none outlives it."""
         if self.closed:
             return
+        forked = self._forked()
         self.sock.close()
-        try:
+        self._exited(5)
+        with contextlib.suppress(OSError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # what is left of its own session
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self._settle()
+        self._settle(forked)
 
-    def _settle(self) -> None:
+    def _exited(self, timeout: float) -> None:
+        """Wait (``timeout`` s at most) until the host has exited, without reaping it: while
+        it is a zombie its pid still names its process group, which killpg then reaches."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+                if os.waitid(os.P_PID, self.popen.pid, flags) is not None:
+                    return
+            except ChildProcessError:  # already reaped
+                return
+            time.sleep(0.002)
+
+    def _forked(self) -> list[Process]:
+        """The simulated processes of the host processes that the C code forked (they
+        stay in the host's process group)."""
+        found = []
+        for client in list(self.server.clients.values()):
+            with contextlib.suppress(OSError):
+                if client.proc is not self.proc and os.getpgid(client.hostpid) == self.popen.pid:
+                    found.append(client.proc)
+        return found
+
+    def _settle(self, forked: Sequence[Process] = ()) -> None:
+        """Wait (5 s at most) until the server has seen the host, and ``forked``, go."""
         end = time.monotonic() + 5
+        procs = [self.proc, *forked]
         while time.monotonic() < end:
             with self.proc.kernel.lock:
-                if not self.proc.alive or self.server.clients.get(self.proc.pid) is None:
+                clients = self.server.clients
+                if all(not p.alive or clients.get(p.pid) is None for p in procs):
                     break
             time.sleep(0.002)
         self.sock.close()
@@ -492,10 +524,18 @@ class CLibrary:
         return host
 
     def close(self) -> None:
-        """End every call host (their simulated processes exit with status 0)."""
+        """End every call host (their simulated processes exit with status 0) and kill the
+        host processes their C code forked; every host is closed even when one fails (the
+        first error is then raised)."""
         hosts, self._hosts = list(self._hosts.values()), {}
+        errors: list[Exception] = []
         for h in hosts:
-            h.close()
+            try:
+                h.close()
+            except Exception as err:  # close the others first
+                errors.append(err)
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> CLibrary:
         return self
