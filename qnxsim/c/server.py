@@ -48,6 +48,7 @@ MAX_MIRROR_RUNS = 30000
 GRANT_AHEAD = 256  # pages a fault may map beyond the faulting one, when they are ready
 SHOOTDOWN_TIMEOUT = 5.0  # seconds a process has to acknowledge; then it is killed
 MAX_REQUEST = (1 << 20) + 65536
+RECV_BUFFER = 65536  # a connection's receive buffer; grows for a larger request
 WNOHANG = 0x40
 NOT_SIMULATED = -2  # open(): the path is the host's
 DIE = -1
@@ -55,6 +56,7 @@ QNX_SIGKILL = 9  # QNX <signal.h>
 
 _HDR = struct.Struct("=iHHI")
 _U32 = struct.Struct("=I")
+_U16 = struct.Struct("=H")
 _ANY_ACCESS = C.PROT_READ | C.PROT_WRITE | C.PROT_EXEC
 
 
@@ -242,8 +244,9 @@ class Server:
     def _serve(self, sock: socket.socket) -> None:
         client: Client | None = None
         keep = False  # a shootdown channel outlives this thread
+        reader = _Reader(sock)
         try:
-            first = _read_request(sock)
+            first = reader.request()
             if first is None:
                 return
             name, args, blob = first
@@ -255,7 +258,7 @@ class Server:
                 raise _Garbage(f"first request {name!r} is not a handshake")
             client = self._hello(sock, args, blob)
             while True:
-                req = _read_request(sock)
+                req = reader.request()
                 if req is None:
                     break
                 self._handle(client, *req)
@@ -407,9 +410,10 @@ class Server:
             if len(client.mirror.map) >= MAX_MIRROR_RUNS:  # evict all: cold pages refault
                 self.evictions += 1
                 m = k.machine
-                ranges = [
-                    (lo, hi, 0, -1) for lo, hi in client.mirror.drop(m.user_start, m.user_end)
-                ]
+                client.mirror.drop(m.user_start, m.user_end)
+                # one range for the whole user range: a reply listing every run would not
+                # fit the client's fault buffer
+                ranges = [(m.user_start, m.user_end, 0, -1)]
             client.mirror.grant(page, end, paddr, prot)
             ranges.append((page, end, paddr, prot))
             reply = _pack_reply(0, [], ranges, b"")
@@ -475,42 +479,76 @@ def _hung_up(sock: socket.socket) -> bool:
         return True
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
+class _Reader:
+    """Requests from one connection: one ``recv_into`` a request when it arrives whole (as
+    it does: the client sends each in one write and waits for the reply)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray(RECV_BUFFER)
+        self.view = memoryview(self.buf)
+        self.have = 0  # bytes received and not yet consumed, from buf[0]
+
+    def _fill(self, want: int) -> bool:
+        """Receive until ``want`` bytes are in the buffer; False at end of stream."""
+        if want > len(self.buf):
+            self.buf.extend(bytes(want - len(self.buf)))
+            self.view = memoryview(self.buf)
+        while self.have < want:
+            n = self.sock.recv_into(self.view[self.have :])
+            if not n:
+                return False
+            self.have += n
+        return True
+
+    def request(self) -> tuple[str, list[int], bytes] | None:
+        if not self._fill(4):
             return None
-        buf += chunk
-    return bytes(buf)
+        (size,) = _U32.unpack_from(self.buf)
+        if size > MAX_REQUEST or size < 7:
+            raise _Garbage(f"a request of {size} bytes")
+        end = 4 + size
+        if not self._fill(end):
+            return None
+        req = _parse(self.buf, size)
+        if self.have > end:  # never while the client waits for each reply; kept anyway
+            self.buf[: self.have - end] = self.buf[end : self.have]
+        self.have -= end
+        return req
 
 
-def _read_request(sock: socket.socket) -> tuple[str, list[int], bytes] | None:
-    head = _recv_exact(sock, 4)
-    if head is None:
-        return None
-    (size,) = _U32.unpack(head)
-    if size > MAX_REQUEST or size < 7:
-        raise _Garbage(f"a request of {size} bytes")
-    body = _recv_exact(sock, size)
-    if body is None:
-        return None
-    nl = body[0]
+#: Request name bytes -> name, for every name the server knows (filled below CALLS).
+_NAMES: dict[bytes, str] = {}
+
+
+def _parse(buf: bytearray, size: int) -> tuple[str, list[int], bytes]:
+    """The request whose body is ``buf[4:4 + size]``."""
+    nl = buf[4]
+    pos = 5 + nl
+    raw = bytes(buf[5:pos])
     try:
-        name = body[1 : 1 + nl].decode("ascii")
-        pos = 1 + nl
-        (nargs,) = struct.unpack_from("=H", body, pos)
+        name = _NAMES.get(raw) or raw.decode("ascii")
+        (nargs,) = _U16.unpack_from(buf, pos)
         pos += 2
-        args = list(struct.unpack_from(f"={nargs}q", body, pos))
+        args = list(_args_struct(nargs).unpack_from(buf, pos))
         pos += 8 * nargs
-        (bl,) = struct.unpack_from("=I", body, pos)
+        (bl,) = _U32.unpack_from(buf, pos)
         pos += 4
     except (UnicodeDecodeError, struct.error) as e:
         raise _Garbage(f"a malformed request: {e}") from None
-    blob = body[pos : pos + bl]
-    if len(blob) != bl or pos + bl != size:
+    if pos + bl != 4 + size:
         raise _Garbage("a request whose sizes disagree")
-    return name, args, blob
+    return name, args, bytes(buf[pos : pos + bl]) if bl else b""
+
+
+_ARGS: dict[int, struct.Struct] = {}
+
+
+def _args_struct(n: int) -> struct.Struct:
+    s = _ARGS.get(n)
+    if s is None:
+        s = _ARGS[n] = struct.Struct(f"={n}q")
+    return s
 
 
 def _s64(v: int) -> int:
@@ -521,11 +559,23 @@ def _s64(v: int) -> int:
 def _pack_reply(
     err: int, vals: list[int], ranges: list[tuple[int, int, int, int]], blob: bytes
 ) -> bytes:
-    body = _HDR.pack(err, len(vals), len(ranges), len(blob))
-    body += struct.pack(f"={len(vals)}q", *map(_s64, vals))
+    nv, nr = len(vals), len(ranges)
+    if nr == 0 and not blob:  # the common reply: a result and nothing to map
+        fmt = _REPLIES.get(nv)
+        if fmt is None:
+            fmt = _REPLIES[nv] = struct.Struct(f"=IiHHI{nv}q")
+        try:
+            return fmt.pack(12 + 8 * nv, err, nv, 0, 0, *vals)
+        except struct.error:  # an unsigned word above 2**63: sent as its bit pattern
+            pass
+    body = _HDR.pack(err, nv, nr, len(blob))
+    body += struct.pack(f"={nv}q", *map(_s64, vals))
     body += b"".join(struct.pack("=4q", *r) for r in ranges)
     body += blob
     return _U32.pack(len(body)) + body
+
+
+_REPLIES: dict[int, struct.Struct] = {}
 
 
 # -- the calls -----------------------------------------------------------------------------
@@ -762,6 +812,7 @@ CALLS: dict[str, tuple[Handler, Inval]] = {
 # Every other row of the call table of a simple shape (qnxsim.c.generate): what it may take
 # from a mirror is not known here, so every mirror is checked after it (``_all``).
 CALLS.update({row.name: (_call(row.name), _all) for row in generated_rows()})
+_NAMES.update({n.encode(): n for n in (*CALLS, "@hello", "@sd", "@fault")})
 
 
 def serve_forever(kernel: Kernel) -> Server:

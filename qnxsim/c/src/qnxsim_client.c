@@ -185,11 +185,28 @@ static size_t qx_pack(unsigned char *b, size_t cap, const char *name, unsigned n
 /* Reply: u32 size | i32 err | u16 nvals | u16 nranges | u32 bloblen | i64 vals[] |
  * i64 ranges[4 * nranges] (lo, hi, ram offset, host prot; prot -1: invalidate) | blob. */
 static int qx_unpack(unsigned char *b, size_t cap, int fd, struct qx_reply *r) {
-    uint32_t size;
-    if (qx_recv_all(fd, (unsigned char *)&size, 4) < 0 || size > cap || size < 12)
-        return -1;
-    if (qx_recv_all(fd, b, size) < 0)
-        return -1;
+    /* One receive takes the whole reply when it has arrived whole (the server sends each
+     * in one write); more only for a large one. */
+    size_t have = 0;
+    uint32_t size = 0;
+    for (;;) {
+        if (have >= 4) {
+            memcpy(&size, b, 4);
+            if (size > cap - 4 || size < 12)
+                return -1;
+            if (have >= 4 + (size_t)size)
+                break;
+        }
+        long got = syscall(SYS_recvfrom, fd, b + have, cap - have, 0, NULL, NULL);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        have += (size_t)got;
+    }
+    if (have != 4 + (size_t)size)
+        return -1; /* the server never sends ahead of a request */
+    b += 4;
     int32_t err;
     uint16_t nv, nr;
     memcpy(&err, b, 4);
