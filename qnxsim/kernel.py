@@ -54,7 +54,7 @@ LIBC_TEXT = 0xB0000
 LIBC_DATA = 0x4000
 STACK_SIZE = 0x80000
 STACK_GUARD = 0x1000
-_NOT_STATE = ("lock", "_handles")  # what snapshot() leaves out
+_NOT_STATE = ("lock", "_handles", "_watchers")  # what snapshot() leaves out
 
 
 class _Snapshot:
@@ -89,6 +89,7 @@ class Kernel:
     files: ``create_file``;
     whole-system views: ``meminfo``, ``pidin``, ``check_invariants``;
     state: ``snapshot``, ``restore``;
+    watching for changes (the C bridge's mirrors): ``watch``, ``unwatch``, ``changed``;
     for the layers below (the pid table and how a call runs): ``new_process``,
     ``add_process``, ``reap``, ``release``, ``check_caller``, ``build_image``, ``run_call``,
     ``record``.
@@ -143,6 +144,8 @@ class Kernel:
         # ``restore`` can bring the caller's own handles back to their old state.
         self._handles: dict[int, Process] = {}
         self.shm_handles = HandleTable()  # unused shared memory handles (SPEC 13.3)
+        # Told after every call that may have changed an address space (``watch``).
+        self._watchers: list[Callable[[], None]] = []
         self.add_process(self.new_process(0, "procnto", 0, 0))
 
     # -- configuration ------------------------------------------------------------------
@@ -499,7 +502,28 @@ class Kernel:
                 raise
             if before is not None:
                 self.trace.append(trace.record(self, call, pid, args, before, result))
+            if self._watchers:
+                self.changed()
             return result
+
+    def watch(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` under the lock after every call that may have changed an address
+        space or a page's frame, before that call returns; ``unwatch`` stops it.  The C
+        bridge keeps the host's memory mirrors fresh this way.  O(1)."""
+        with self.lock:
+            self._watchers.append(fn)
+
+    def unwatch(self, fn: Callable[[], None]) -> None:
+        """Stop calling ``fn`` (ValueError if it was not watching).  O(watchers)."""
+        with self.lock:
+            self._watchers.remove(fn)
+
+    def changed(self) -> None:
+        """Tell the watchers that memory may have changed (see ``watch``).  Holds the lock;
+        O(watchers) plus what they do."""
+        with self.lock:
+            for fn in list(self._watchers):
+                fn()
 
     # -- whole-system views -------------------------------------------------------------
 
@@ -538,6 +562,7 @@ class Kernel:
                     handle.__setstate__(fresh.__getstate__())
                     procs[pid] = handle
             self.__dict__.update(state)
+            self.changed()
 
     def pidin(self, what: str = "mem") -> str:
         """Text in the layout of QNX's ``pidin mem`` (R-MAP-3), or with ``"maps"`` every

@@ -172,6 +172,7 @@ class Process:
         addr, buf = self._args("write_memory", addr, data)
         with self.kernel.lock:
             access.write(self.space, self.pid, addr, buf)
+            self.kernel.changed()  # a first write may have given a page a frame of its own
 
     def check_access(self, addr: int, size: int, access_kind: str) -> None:
         """Raise MemoryFault if the access would fault; change nothing either way.

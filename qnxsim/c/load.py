@@ -514,12 +514,12 @@ class CLibrary:
                 f"this library was built for QNX {self.version}, the process's kernel is "
                 f"{proc.kernel.version}: load it with version={proc.kernel.version!r}"
             )
+        if not proc.alive:  # also when it ended through the Python API, host and all
+            raise ProcessLookupError(f"pid {proc.pid} has ended: no call can run in it")
         host = self._hosts.get(id(proc))
         if host is not None and (host.closed or host.proc is not proc):
             host = None
         if host is None:
-            if not proc.alive:
-                raise ProcessLookupError(f"pid {proc.pid} has ended: no call can run in it")
             host = self._hosts[id(proc)] = _Host(self, proc)
         return host
 

@@ -186,10 +186,12 @@ class Server:
         self.errors: list[str] = []  # protocol errors seen (garbage, bad tokens)
         self.evictions = 0  # mirrors emptied to stay below the host's map count
         self.runs = 0  # programs started by qnxsim.c.run and not yet waited for
+        self._local = threading.local()  # .serving: this thread serves a connection
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> Server:
+        self.kernel.watch(self._after_change)
         t = threading.Thread(target=self._accept_loop, name="qnxsim-server", daemon=True)
         t.start()
         self._threads.append(t)
@@ -200,6 +202,8 @@ class Server:
         if self._closed:
             return
         self._closed = True
+        with contextlib.suppress(ValueError):  # never started
+            self.kernel.unwatch(self._after_change)
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
@@ -244,6 +248,7 @@ class Server:
     def _serve(self, sock: socket.socket) -> None:
         client: Client | None = None
         keep = False  # a shootdown channel outlives this thread
+        self._local.serving = True  # calls made here take back what they make stale
         reader = _Reader(sock)
         try:
             first = reader.request()
@@ -438,7 +443,26 @@ class Server:
             if target.proc.alive:
                 self._send_back(caller, target, target.mirror.stale(target.proc.space, ps))
 
-    def _send_back(self, caller: Client, target: Client, pieces: list[tuple[int, int]]) -> None:
+    def _after_change(self) -> None:
+        """A call made through the Python API (not by a C process) may have changed what a
+        running C process mirrors: take back every stale page before that call returns; a
+        process that the call ended loses its host process (SIGKILL).  O(mirrored pages)."""
+        if getattr(self._local, "serving", False):
+            return  # a C process's call: its handler takes back what it made stale
+        ps = self.kernel.page_size
+        for target in list(self.clients.values()):
+            if target.gone:
+                continue
+            if not target.proc.alive:
+                target.gone = True
+                with contextlib.suppress(OSError):
+                    os.kill(target.hostpid, signal.SIGKILL)
+                continue
+            self._send_back(None, target, target.mirror.stale(target.proc.space, ps))
+
+    def _send_back(
+        self, caller: Client | None, target: Client, pieces: list[tuple[int, int]]
+    ) -> None:
         if not pieces:
             return
         if target is caller:
