@@ -36,6 +36,15 @@ def test_every_row_of_a_qnx_header_is_routed() -> None:
             assert row.name in SERVED, row.name
 
 
+@pytest.mark.parametrize("version", ["8.0", "7.1", "6.4"])
+def test_the_client_tables_take_wait_options_from_the_profile(version: str) -> None:
+    from qnxsim import Kernel
+
+    text = headers.tables_h(version, "x86_64")
+    value = Kernel(version=version).constants.WNOHANG
+    assert f"#define QX_WNOHANG {value:#x}\n" in text
+
+
 @needs_c
 def test_rows_being_added_get_wrappers_that_compile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

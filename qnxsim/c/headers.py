@@ -179,7 +179,8 @@ def tables_h(version: str, arch: str) -> str:
     for name in _RLIMITS:
         out.append(f"#ifdef {name}\n    if (h == {name}) return {consts[name]};\n#endif\n")
     out.append("    return -1;\n}\n")
-    out.append(f"#define QX_WNOHANG 0x40\n#define QX_RLIM_INFINITY {_rlim_infinity(arch)}ULL\n")
+    out.append(f"#define QX_WNOHANG {consts['WNOHANG']:#x}\n")
+    out.append(f"#define QX_RLIM_INFINITY {_rlim_infinity(arch)}ULL\n")
     return _guard("qnxsim_tables.h", "".join(out), version, arch)
 
 

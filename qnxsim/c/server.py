@@ -49,7 +49,6 @@ GRANT_AHEAD = 256  # pages a fault may map beyond the faulting one, when they ar
 SHOOTDOWN_TIMEOUT = 5.0  # seconds a process has to acknowledge; then it is killed
 MAX_REQUEST = (1 << 20) + 65536
 RECV_BUFFER = 65536  # a connection's receive buffer; grows for a larger request
-WNOHANG = 0x40
 NOT_SIMULATED = -2  # open(): the path is the host's
 DIE = -1
 QNX_SIGKILL = 9  # QNX <signal.h>
@@ -683,7 +682,7 @@ def _waitpid(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[l
     pid, options = args[0], args[1]
     k = server.kernel
     me = c.proc
-    while not options & WNOHANG and me.alive and not server._closed:
+    while not options & k.constants.WNOHANG and me.alive and not server._closed:
         kids = [p for p in k.processes() if p.ppid == me.pid and p.pid != me.pid]
         if pid != -1:
             kids = [p for p in kids if p.pid == pid]
