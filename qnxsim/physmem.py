@@ -355,7 +355,13 @@ class PhysMem:
         """Copy the contents of ``size`` bytes of frames from ``src`` to ``dst``."""
         mm = self._mm
         if mm is not None:
-            mm.move(dst, src, size)
+            # Written into the file, not through the mapping: a fresh destination frame
+            # (freed frames are holes) costs no page fault here (1.3 against 2.9-5.4 us a
+            # page, measured).  Frames never overlap.
+            with memoryview(mm) as view:
+                done = 0
+                while done < size:
+                    done += os.pwrite(self._ramfd, view[src + done : src + size], dst + done)
             return
         ps = self.page_size
         for s, _, frame in self._contents.overlapping(src, src + size):
