@@ -627,30 +627,35 @@ int posix_madvise(void *addr, size_t len, int advice) {
     return r.err ? qx_host_errno(r.err) : 0; /* returns the errno, as POSIX says */
 }
 
-int mem_offset64(const void *addr, int fd, size_t len, __off64_t *off, size_t *contig);
-int mem_offset64(const void *addr, int fd, size_t len, __off64_t *off, size_t *contig) {
+/* mem_offset and mem_offset64 differ only in the type of *off. */
+static int qx_mem_offset(const char *call, const void *addr, int fd, size_t len, long long *off,
+                         size_t *contig) {
     long long a[3] = {A(addr), qx_simfd_or_bad(fd), (long long)len};
-    struct qx_reply r = qx_call("mem_offset64", 3, a);
+    struct qx_reply r = qx_call(call, 3, a);
     if (r.err)
         return -1;
-    if (off)
-        *off = r.vals[0];
+    *off = r.vals[0];
     if (contig)
         *contig = (size_t)r.vals[1];
     return 0;
 }
 
+int mem_offset64(const void *addr, int fd, size_t len, __off64_t *off, size_t *contig);
+int mem_offset64(const void *addr, int fd, size_t len, __off64_t *off, size_t *contig) {
+    long long o;
+    int rc = qx_mem_offset("mem_offset64", addr, fd, len, &o, contig);
+    if (rc == 0 && off)
+        *off = (__off64_t)o;
+    return rc;
+}
+
 int mem_offset(const void *addr, int fd, size_t len, off_t *off, size_t *contig);
 int mem_offset(const void *addr, int fd, size_t len, off_t *off, size_t *contig) {
-    long long a[3] = {A(addr), qx_simfd_or_bad(fd), (long long)len};
-    struct qx_reply r = qx_call("mem_offset", 3, a);
-    if (r.err)
-        return -1;
-    if (off)
-        *off = r.vals[0];
-    if (contig)
-        *contig = (size_t)r.vals[1];
-    return 0;
+    long long o;
+    int rc = qx_mem_offset("mem_offset", addr, fd, len, &o, contig);
+    if (rc == 0 && off)
+        *off = (off_t)o;
+    return rc;
 }
 
 void *mmap_device_memory(void *addr, size_t len, int prot, int flags, uint64_t physical);
@@ -706,10 +711,12 @@ int posix_typed_mem_get_info(int fd, struct posix_typed_mem_info *info) {
     return 0;
 }
 
-int posix_mem_offset(const void *addr, size_t len, off_t *off, size_t *contig, int *fd);
-int posix_mem_offset(const void *addr, size_t len, off_t *off, size_t *contig, int *fd) {
+/* posix_mem_offset and posix_mem_offset64 differ only in the type of *off; the fd comes
+ * back as the host fd that stands for the simulated one (-1 for NOFD). */
+static int qx_posix_mem_offset(const char *call, const void *addr, size_t len, long long *off,
+                               size_t *contig, int *fd) {
     long long a[2] = {A(addr), (long long)len};
-    struct qx_reply r = qx_call("posix_mem_offset", 2, a);
+    struct qx_reply r = qx_call(call, 2, a);
     if (r.err)
         return qx_host_errno(r.err);
     *off = r.vals[0];
@@ -723,21 +730,22 @@ int posix_mem_offset(const void *addr, size_t len, off_t *off, size_t *contig, i
     return 0;
 }
 
+int posix_mem_offset(const void *addr, size_t len, off_t *off, size_t *contig, int *fd);
+int posix_mem_offset(const void *addr, size_t len, off_t *off, size_t *contig, int *fd) {
+    long long o;
+    int rc = qx_posix_mem_offset("posix_mem_offset", addr, len, &o, contig, fd);
+    if (rc == 0)
+        *off = (off_t)o;
+    return rc;
+}
+
 int posix_mem_offset64(const void *addr, size_t len, __off64_t *off, size_t *contig, int *fd);
 int posix_mem_offset64(const void *addr, size_t len, __off64_t *off, size_t *contig, int *fd) {
-    long long a[2] = {A(addr), (long long)len};
-    struct qx_reply r = qx_call("posix_mem_offset64", 2, a);
-    if (r.err)
-        return qx_host_errno(r.err);
-    *off = r.vals[0];
-    *contig = (size_t)r.vals[1];
-    *fd = -1;
-    for (int h = 0; h < QX_MAXFD; h++)
-        if (qx_fdmap[h] == r.vals[2] + 1) {
-            *fd = h;
-            break;
-        }
-    return 0;
+    long long o;
+    int rc = qx_posix_mem_offset("posix_mem_offset64", addr, len, &o, contig, fd);
+    if (rc == 0)
+        *off = (__off64_t)o;
+    return rc;
 }
 
 int procmgr_ability(pid_t pid, unsigned ability, ...);

@@ -28,10 +28,10 @@ static int qh_fd = -1;
 static uintptr_t qh_lo, qh_hi;
 static struct sigaction qh_prev;
 
-static int qh_recv(void *p, size_t n) {
-    unsigned char *b = p;
+/* All of n bytes by read or write (nr: SYS_read or SYS_write); -1 at end or error. */
+static int qh_all(long nr, unsigned char *b, size_t n) {
     while (n) {
-        long r = syscall(SYS_read, qh_fd, b, n);
+        long r = syscall(nr, qh_fd, b, n);
         if (r <= 0) {
             if (r < 0 && errno == EINTR)
                 continue;
@@ -43,19 +43,10 @@ static int qh_recv(void *p, size_t n) {
     return 0;
 }
 
+static int qh_recv(void *p, size_t n) { return qh_all(SYS_read, p, n); }
+
 static int qh_send(const void *p, size_t n) {
-    const unsigned char *b = p;
-    while (n) {
-        long r = syscall(SYS_write, qh_fd, b, n);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR)
-                continue;
-            return -1;
-        }
-        b += r;
-        n -= (size_t)r;
-    }
-    return 0;
+    return qh_all(SYS_write, (unsigned char *)(uintptr_t)p, n);
 }
 
 /* A fault outside the simulated range is the host's: say where before dying by it. */
