@@ -180,6 +180,8 @@ def tables_h(version: str, arch: str) -> str:
         out.append(f"#ifdef {name}\n    if (h == {name}) return {consts[name]};\n#endif\n")
     out.append("    return -1;\n}\n")
     out.append(f"#define QX_WNOHANG {consts['WNOHANG']:#x}\n")
+    for name in ("SEGV_ACCERR", "BUS_ADRALN", "BUS_OBJERR"):  # fault codes (qx_host_code)
+        out.append(f"#define QX_{name} {consts[name]}\n")
     out.append(f"#define QX_RLIM_INFINITY {_rlim_infinity(arch)}ULL\n")
     return _guard("qnxsim_tables.h", "".join(out), version, arch)
 

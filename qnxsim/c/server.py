@@ -12,7 +12,9 @@ Wire format (native byte order; the client and the server share one host):
 request ``u32 size | u8 namelen | name | u16 nargs | i64 args[] | u32 bloblen | blob``;
 reply ``u32 size | i32 err | u16 nvals | u16 nranges | u32 bloblen | i64 vals[] |
 i64 ranges[4 * nranges] | blob``, a range being ``lo, hi, RAM file offset, host prot``
-(prot -1: take it back).  ``err`` is a QNX errno, or -1 for "die by signal vals[0]".
+(prot -1: take it back).  ``err`` is a QNX errno, -1 for "die by signal vals[0]" or, for
+a fault, -3 for "run the program's handler for signal vals[0], code vals[1]" (the process
+lives on).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ MAX_REQUEST = (1 << 20) + 65536
 RECV_BUFFER = 65536  # a connection's receive buffer; grows for a larger request
 NOT_SIMULATED = -2  # open(): the path is the host's
 DIE = -1
+DELIVER = -3  # fault reply: the program's own handler takes the signal
 QNX_SIGKILL = 9  # QNX <signal.h>
 
 _HDR = struct.Struct("=iHHI")
@@ -328,29 +331,47 @@ class Server:
         self.killed[proc.pid] = signo
         if fault is not None:
             self.faults[proc.pid] = fault
-        args: tuple[Any, ...] = (fault.addr, fault.access) if fault is not None else ()
-        reason = str(fault) if fault is not None else why
         before = {proc.pid: proc.space.records()} if k.tracing else None
         lifecycle.exit_process(proc, 0)
         if before is not None:
-            from qnxsim import trace
-
-            ev = trace.record(k, "MemoryFault" if fault else "kill", proc.pid, args, before)
-            k.trace.append(
-                TraceEvent(
-                    ev.call,
-                    ev.pid,
-                    args,
-                    signo,
-                    0,
-                    reason,
-                    ev.added,
-                    ev.removed,
-                    ev.changed,
-                    ev.version,
-                )
-            )
+            self._trace(proc, "MemoryFault" if fault else "kill", signo, fault, why, before)
         self.cond.notify_all()
+
+    def _record_fault(self, proc: Process, fault: MemoryFault, why: str) -> None:
+        """Trace a fault that a handler of the program takes (the process lives on)."""
+        if self.kernel.tracing:
+            before = {proc.pid: proc.space.records()}
+            self._trace(proc, "MemoryFault", fault.signo, fault, why, before)
+
+    def _trace(
+        self,
+        proc: Process,
+        call: str,
+        signo: int,
+        fault: MemoryFault | None,
+        why: str,
+        before: dict[int, Any],
+    ) -> None:
+        from qnxsim import trace
+
+        k = self.kernel
+        args: tuple[Any, ...] = (fault.addr, fault.access) if fault is not None else ()
+        reason = f"{fault}: {why}" if fault is not None and why != "fault" else str(fault or why)
+        ev = trace.record(k, call, proc.pid, args, before)
+        k.trace.append(
+            TraceEvent(
+                ev.call,
+                ev.pid,
+                args,
+                signo,
+                0,
+                reason,
+                ev.added,
+                ev.removed,
+                ev.changed,
+                ev.version,
+            )
+        )
 
     # -- requests -----------------------------------------------------------------------
 
@@ -383,6 +404,7 @@ class Server:
     def _fault(self, client: Client, args: list[int]) -> None:
         """A page fault of the mirror: grant frames, or kill by QNX's signal (SPEC 14)."""
         addr, write = args[0], bool(args[1])
+        caught = args[2] if len(args) > 2 else 0  # 1: SIGSEGV, 2: SIGBUS has a handler
         k = self.kernel
         ps = k.page_size
         kind = "w" if write else "r"
@@ -395,6 +417,11 @@ class Server:
                 pages = access.plan(space, proc.pid, addr, 1, kind)
                 access._resolve(space, pages[0])
             except MemoryFault as f:
+                bit = {C.SIGSEGV: 1, C.SIGBUS: 2}.get(f.signo, 0)
+                if proc.alive and caught & bit:  # the program's handler takes it
+                    self._record_fault(proc, f, "delivered to the program's handler")
+                    client.sock.sendall(_pack_reply(DELIVER, [f.signo, f.code], [], b""))
+                    return
                 if proc.alive:
                     self._kill(proc, f.signo, "fault", f)
                 client.gone = True

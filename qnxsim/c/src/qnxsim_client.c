@@ -51,6 +51,7 @@
 #define QX_BADFD 0x7ffffff0LL /* a host fd that is not simulated: EBADF in the simulator */
 #define QX_NOT_SIMULATED (-2) /* open(): the path is the host's */
 #define QX_DIE (-1)           /* fault reply: the process dies by a QNX signal */
+#define QX_DELIVER (-3)       /* fault reply: the program's handler takes the QNX signal */
 #define QX_PRIVATE_FD 1000    /* the library's own fds live at or above this number */
 
 struct posix_typed_mem_info {
@@ -68,6 +69,12 @@ static volatile sig_atomic_t qx_sd_gen;
 static int qx_status;
 static unsigned char qx_buf[QX_BUFSZ];    /* calls */
 static unsigned char qx_fbuf[4096];       /* the fault handler */
+/* The program's own SIGSEGV action: the mirror's handler stays installed and passes it the
+ * faults that are the program's (sigaction and signal below keep it). */
+static struct sigaction qx_user_segv;
+/* Called before the process dies by a host fault outside the simulated range (the call
+ * host of qnxsim.c.load reports where). */
+void (*qnxsim_on_host_fault)(const siginfo_t *si);
 
 struct qx_reply {
     int err;
@@ -321,13 +328,87 @@ static int qx_is_write(void *ucv, siginfo_t *si) {
 #endif
 }
 
+typedef int (*qx_sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+
+static int qx_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    static qx_sigaction_fn real;
+    if (real == NULL)
+        real = (qx_sigaction_fn)qx_next("sigaction");
+    return real(sig, act, old);
+}
+
+static int qx_catches(const struct sigaction *act) {
+    if (act->sa_flags & SA_SIGINFO)
+        return act->sa_sigaction != NULL;
+    return act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+}
+
+/* The program's action for a host signal: SIGSEGV's is kept here, others are the host's. */
+static struct sigaction qx_user_action(int hostsig) {
+    struct sigaction act;
+    if (hostsig == SIGSEGV)
+        act = qx_user_segv;
+    else if (qx_real_sigaction(hostsig, NULL, &act) != 0)
+        memset(&act, 0, sizeof act);
+    return act;
+}
+
+/* Bits of the QNX fault signals the program catches: 1 SIGSEGV, 2 SIGBUS. */
+static long long qx_caught(void) {
+    struct sigaction bus = qx_user_action(SIGBUS);
+    return (qx_catches(&qx_user_segv) ? 1 : 0) | (qx_catches(&bus) ? 2 : 0);
+}
+
+__attribute__((noreturn)) static void qx_die(int hostsig);
+
+/* Run the program's handler for a fault, as the host's kernel would have: with its mask
+ * (and the signal itself unless SA_NODEFER) blocked, once if SA_RESETHAND.  Returns when
+ * the handler returns (the access then runs again); dies where the program has none. */
+static void qx_deliver(int hostsig, int code, uintptr_t addr, void *uc) {
+    struct sigaction act = qx_user_action(hostsig);
+    if (!qx_catches(&act))
+        qx_die(hostsig);
+    if (act.sa_flags & SA_RESETHAND) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        if (hostsig == SIGSEGV)
+            qx_user_segv = dfl;
+        else
+            qx_real_sigaction(hostsig, &dfl, NULL);
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = hostsig;
+    si.si_code = code;
+    si.si_addr = (void *)addr;
+    sigset_t mask = act.sa_mask, old;
+    if (!(act.sa_flags & SA_NODEFER))
+        sigaddset(&mask, hostsig);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+    if (act.sa_flags & SA_SIGINFO)
+        act.sa_sigaction(hostsig, &si, uc);
+    else
+        act.sa_handler(hostsig);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* QNX's fault code as the host's si_code (the same names on both). */
+static int qx_host_code(int hostsig, long long q) {
+    if (hostsig == SIGSEGV)
+        return q == QX_SEGV_ACCERR ? SEGV_ACCERR : SEGV_MAPERR;
+    if (q == QX_BUS_OBJERR)
+        return BUS_OBJERR;
+    return q == QX_BUS_ADRALN ? BUS_ADRALN : BUS_ADRERR;
+}
+
 __attribute__((noreturn)) static void qx_die(int hostsig) {
     struct rlimit nocore = {0, 0};
     syscall(SYS_prlimit64, 0, RLIMIT_CORE, &nocore, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    sigaction(hostsig, &sa, NULL);
+    qx_real_sigaction(hostsig, &sa, NULL);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, hostsig);
@@ -342,16 +423,30 @@ static void qx_segv(int sig, siginfo_t *si, void *uc) {
     int saved = errno;
     uintptr_t a = (uintptr_t)si->si_addr;
     if (qx_sock < 0 || a < qx_user_start || a >= qx_user_end || si->si_code <= 0) {
-        qx_die(sig); /* a host fault, outside the simulated range */
+        /* a host fault, outside the simulated range: the program's, or death */
+        if (qx_catches(&qx_user_segv)) {
+            qx_deliver(sig, si->si_code, a, uc);
+            errno = saved;
+            return;
+        }
+        if (qnxsim_on_host_fault != NULL)
+            qnxsim_on_host_fault(si);
+        qx_die(sig);
     }
-    long long args[2] = {(long long)a, qx_is_write(uc, si)};
+    long long args[3] = {(long long)a, qx_is_write(uc, si), qx_caught()};
     struct qx_reply r;
     sig_atomic_t gen = qx_sd_gen;
-    size_t n = qx_pack(qx_fbuf, sizeof qx_fbuf, "@fault", 2, args, NULL, 0);
+    size_t n = qx_pack(qx_fbuf, sizeof qx_fbuf, "@fault", 3, args, NULL, 0);
     if (qx_send_all(qx_sock, qx_fbuf, n) < 0 || qx_unpack(qx_fbuf, sizeof qx_fbuf, qx_sock, &r) < 0)
         qx_fatal("the kernel server went away during a page fault");
     if (r.err == QX_DIE) {
         qx_die(qx_host_signal(r.vals[0])); /* the server has recorded the MemoryFault */
+    }
+    if (r.err == QX_DELIVER) { /* recorded; the process lives on in the program's handler */
+        int hs = qx_host_signal(r.vals[0]);
+        qx_deliver(hs, qx_host_code(hs, r.vals[1]), a, uc);
+        errno = saved;
+        return;
     }
     qx_apply(&r);
     if (gen != qx_sd_gen) { /* a shootdown raced the grant: drop it, the access re-asks */
@@ -501,7 +596,7 @@ __attribute__((constructor)) static void qx_init(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = qx_shootdown;
     sa.sa_flags = SA_RESTART;
-    sigaction(qx_sdsig, &sa, NULL);
+    qx_real_sigaction(qx_sdsig, &sa, NULL);
     qx_hello(path, tok);
     unsetenv("QNXSIM_TOKEN");
     qx_load_fdmap();
@@ -509,7 +604,8 @@ __attribute__((constructor)) static void qx_init(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = qx_segv;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
-    sigaction(SIGSEGV, &sa, NULL);
+    qx_real_sigaction(SIGSEGV, &sa, NULL);
+    qx_user_segv.sa_handler = SIG_DFL;
     atexit(qx_atexit);
 }
 
@@ -1121,6 +1217,31 @@ int execl(const char *path, const char *arg, ...) {
     argv[n] = NULL;
     va_end(ap);
     return execve(path, argv, environ);
+}
+
+/* -- signals -------------------------------------------------------------------------------------- */
+
+/* SIGSEGV stays the mirror's (its first touches are page faults); the program's action is
+ * kept and run for the faults that are really the program's (qx_deliver). */
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (sig != SIGSEGV)
+        return qx_real_sigaction(sig, act, old);
+    struct sigaction prev = qx_user_segv;
+    if (act != NULL)
+        qx_user_segv = *act;
+    if (old != NULL)
+        *old = prev;
+    return 0;
+}
+
+void (*signal(int sig, void (*handler)(int)))(int) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART; /* BSD semantics, as the host's signal() */
+    if (sigaction(sig, &sa, &old) != 0)
+        return SIG_ERR;
+    return (old.sa_flags & SA_SIGINFO) ? (void (*)(int))(void *)old.sa_sigaction : old.sa_handler;
 }
 
 /* -- credentials and limits --------------------------------------------------------------------------- */

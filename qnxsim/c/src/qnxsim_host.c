@@ -25,8 +25,7 @@
 #define QH_MAXMSG (16u << 20)
 
 static int qh_fd = -1;
-static uintptr_t qh_lo, qh_hi;
-static struct sigaction qh_prev;
+extern void (*qnxsim_on_host_fault)(const siginfo_t *si);
 
 /* All of n bytes by read or write (nr: SYS_read or SYS_write); -1 at end or error. */
 static int qh_all(long nr, unsigned char *b, size_t n) {
@@ -49,21 +48,18 @@ static int qh_send(const void *p, size_t n) {
     return qh_all(SYS_write, (unsigned char *)(uintptr_t)p, n);
 }
 
-/* A fault outside the simulated range is the host's: say where before dying by it. */
-static void qh_segv(int sig, siginfo_t *si, void *uc) {
-    uintptr_t a = (uintptr_t)si->si_addr;
-    if (a < qh_lo || a >= qh_hi || si->si_code <= 0) {
-        unsigned char note[17];
-        uint32_t size = 13;
-        long long addr = (long long)a;
-        int code = si->si_code;
-        memcpy(note, &size, 4);
-        note[4] = 2;
-        memcpy(note + 5, &addr, 8);
-        memcpy(note + 13, &code, 4);
-        qh_send(note, sizeof note);
-    }
-    qh_prev.sa_sigaction(sig, si, uc);
+/* A fault outside the simulated range is the host's: say where before dying by it (the
+ * client library calls this just before the process dies). */
+static void qh_note(const siginfo_t *si) {
+    unsigned char note[17];
+    uint32_t size = 13;
+    long long addr = (long long)(uintptr_t)si->si_addr;
+    int code = si->si_code;
+    memcpy(note, &size, 4);
+    note[4] = 2;
+    memcpy(note + 5, &addr, 8);
+    memcpy(note + 13, &code, 4);
+    qh_send(note, sizeof note);
 }
 
 typedef long long (*qh_fn)(long long, long long, long long, long long, long long, long long,
@@ -76,14 +72,8 @@ int main(int argc, char **argv) {
     if (lib == NULL)
         return 3;
     qh_fd = atoi(argv[2]);
-    qh_lo = (uintptr_t)strtoull(argv[3], NULL, 0);
-    qh_hi = (uintptr_t)strtoull(argv[4], NULL, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sigaction(SIGSEGV, NULL, &qh_prev);
-    sa.sa_sigaction = qh_segv;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
-    sigaction(SIGSEGV, &sa, NULL);
+    /* argv[3], argv[4]: the simulated range; the client library knows it already */
+    qnxsim_on_host_fault = qh_note;
     unsigned char *msg = malloc(QH_MAXMSG), *out = malloc(QH_MAXMSG);
     if (msg == NULL || out == NULL)
         return 4;
