@@ -7,7 +7,10 @@ Rows (Linux x86_64/aarch64 hosts with cc):
   by the mirror) and in host anonymous memory (raw mmap); target: within 1.5x;
 * first touch: the fault that maps each page (a round trip to the server), per page;
 * an mmap + munmap pair of one page from C, and the same pair through the Python API in
-  the same kind of process; their difference is the bridge's cost (target: <= 30 us).
+  the same kind of process; their difference is the bridge's cost (target: <= 30 us);
+* what that cost is made of: a call that does nothing in the simulator (getppid) from C,
+  and the floor under it, a round trip between two host C processes over a Unix socket
+  (no simulator, no Python), measured in the same run.
 
 Usage: ``python benchmarks/c_bench.py [--rounds R] [--pairs N]``
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,10 +77,57 @@ int main(int argc, char **argv) {
         munmap(q, 4096);
     }
     double pair = (now() - t) / pairs;
-    printf("%f %f %f %f\n", first, hs, ss, pair);
+    t = now();
+    for (int i = 0; i < pairs; i++)
+        getppid();
+    double empty = (now() - t) / pairs;
+    printf("%f %f %f %f %f\n", first, hs, ss, pair, empty);
     return 0;
 }
 """
+
+
+PING = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]), sv[2];
+    char b[64] = {0};
+    struct timespec t0, t1;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 1;
+    pid_t kid = fork();
+    if (kid == 0) {
+        close(sv[0]);
+        while (read(sv[1], b, sizeof b) > 0)
+            if (write(sv[1], b, 1) != 1) _exit(1);
+        _exit(0);
+    }
+    close(sv[1]);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n; i++)
+        if (write(sv[0], b, 1) != 1 || read(sv[0], b, sizeof b) <= 0) return 2;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(sv[0]);
+    waitpid(kid, NULL, 0);
+    printf("%f\n", ((t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3) / n);
+    return 0;
+}
+"""
+
+
+def host_round_trip(tmp: Path, n: int) -> float:
+    """A round trip between two host C processes over a Unix socket, in us."""
+    src, exe = Path(tmp) / "ping.c", Path(tmp) / "ping"
+    src.write_text(PING)
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(src)], check=True)
+    out = subprocess.run(
+        [str(exe), str(n)], check=True, capture_output=True, text=True, timeout=600
+    )
+    return float(out.stdout)
 
 
 def python_pair(pairs: int) -> float:
@@ -104,6 +155,7 @@ def main() -> int:
         src = Path(tmp) / "c_bench.c"
         src.write_text(PROGRAM)
         prog = build([src], cflags=["-O2"])
+        floor = statistics.median(host_round_trip(Path(tmp), a.pairs) for _ in range(a.runs))
     rows: list[list[float]] = []
     for _ in range(a.runs):
         run = Kernel(ram=256 << 20).exec_c(str(prog), [str(a.rounds), str(a.pairs)])
@@ -112,7 +164,7 @@ def main() -> int:
             return 1
         assert run.stdout is not None
         rows.append([float(x) for x in run.stdout.split()])
-    first, host, sim, pair = (statistics.median(col) for col in zip(*rows, strict=True))
+    first, host, sim, pair, empty = (statistics.median(col) for col in zip(*rows, strict=True))
     py = statistics.median(python_pair(a.pairs) for _ in range(a.runs))
     pages = (64 << 20) // 4096
     print(f"memset 64 MiB, host anonymous memory:   {host / 1000:9.2f} ms")
@@ -124,6 +176,8 @@ def main() -> int:
     print(f"mmap + munmap from C:                   {pair:9.2f} us")
     print(f"mmap + munmap through the Python API:   {py:9.2f} us")
     print(f"the bridge adds:                        {pair - py:9.2f} us  (target <= 30)")
+    print(f"  an empty call (getppid) from C:       {empty:9.2f} us")
+    print(f"  host C to C round trip (the floor):   {floor:9.2f} us")
     return 0
 
 
