@@ -502,8 +502,7 @@ class Kernel:
                 raise
             if before is not None:
                 self.trace.append(trace.record(self, call, pid, args, before, result))
-            if self._watchers:
-                self.changed()
+            self.changed()
             return result
 
     def watch(self, fn: Callable[[], None]) -> None:
@@ -520,7 +519,9 @@ class Kernel:
 
     def changed(self) -> None:
         """Tell the watchers that memory may have changed (see ``watch``).  Holds the lock;
-        O(watchers) plus what they do."""
+        O(watchers) plus what they do; nothing when none watches."""
+        if not self._watchers:
+            return
         with self.lock:
             for fn in list(self._watchers):
                 fn()
