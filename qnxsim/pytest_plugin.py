@@ -201,14 +201,9 @@ class CLoader:
         """End the call hosts of every library loaded, and the host processes their C code
         forked; each library is closed even when another fails (the first error is then
         raised)."""
-        errors: list[Exception] = []
-        for lib in self.libraries.values():
-            try:
-                lib.close()
-            except Exception as err:  # close the others first
-                errors.append(err)
-        if errors:
-            raise errors[0]
+        from qnxsim.c.load import close_each
+
+        close_each(lib.close for lib in self.libraries.values())
 
 
 def _c_defaults(node: pytest.Item) -> dict[str, Any]:

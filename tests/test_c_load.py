@@ -330,37 +330,28 @@ import json
 import os
 
 
-def group_members(pgid):
-    alive = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            alive.append(int(entry))
-    return alive
-
-
-def children():
-    me = os.getpid()
+def live_processes():
+    \"\"\"(pid, parent pid, process group) of every process that has not ended.\"\"\"
     found = []
-    for entry in os.listdir("/proc"):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+                state, ppid, pgid = f.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
             continue
-        if fields[0] != "Z" and int(fields[1]) == me:
-            found.append(int(entry))
+        if state != "Z":
+            found.append((int(entry), int(ppid), int(pgid)))
     return found
 
 
 def pytest_sessionfinish(session):
     with open("hosts.json") as f:
-        hosts = json.load(f)
-    left = {"children": children(), "groups": [p for h in hosts for p in group_members(h)]}
+        hosts = set(json.load(f))
+    procs = live_processes()
+    left = {
+        "children": [pid for pid, ppid, _ in procs if ppid == os.getpid()],
+        "groups": [pid for pid, _, pgid in procs if pgid in hosts],
+    }
     with open("left.json", "w") as f:
         json.dump(left, f)
 """

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -477,6 +477,18 @@ class CFunction:
         return text + (f", errno {result.errno_name}" if result.errno_name else "")
 
 
+def close_each(closers: Iterable[Callable[[], object]]) -> None:
+    """Call every closer, even after one fails; then raise the first error, if any."""
+    errors: list[Exception] = []
+    for close in closers:
+        try:
+            close()
+        except Exception as err:  # close the others first
+            errors.append(err)
+    if errors:
+        raise errors[0]
+
+
 def _arg_text(value: Any) -> str:
     """An argument of a C call as the failure report shows it (addresses in hex)."""
     if isinstance(value, out):
@@ -528,14 +540,7 @@ class CLibrary:
         host processes their C code forked; every host is closed even when one fails (the
         first error is then raised)."""
         hosts, self._hosts = list(self._hosts.values()), {}
-        errors: list[Exception] = []
-        for h in hosts:
-            try:
-                h.close()
-            except Exception as err:  # close the others first
-                errors.append(err)
-        if errors:
-            raise errors[0]
+        close_each(h.close for h in hosts)
 
     def __enter__(self) -> CLibrary:
         return self
