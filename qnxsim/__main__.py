@@ -128,7 +128,7 @@ def demo(out: TextIO) -> int:
     server.ftruncate(fd, 8192)
     handle = server.shm_create_handle(fd, client.pid, O_RDWR, 0)
     w(f"   server: fd = shm_open(SHM_ANON, ...) -> {fd}; ftruncate(fd, 8192); "
-      f"shm_create_handle(fd, {client.pid}, O_RDWR, &h, 0) -> h = {handle:#x}\n")  # fmt: skip
+      f"shm_create_handle(fd, {client.pid}, O_RDWR, &h, 0) -> h = {handle}\n")  # fmt: skip
     w("   (the handle travels to the client in a message; no name, no ability needed)\n")
     buf = client.mmap_handle(0, 8192, rw, MAP_SHARED, handle, 0)
     w(f"   client: mmap_handle(0, 8192, PROT_READ|PROT_WRITE, MAP_SHARED, h, 0) -> {buf:#x}\n")
