@@ -59,3 +59,34 @@ def test_rows_being_added_get_wrappers_that_compile(
     text = generate.wrappers()
     assert "qx_simfd_or_bad(fd)" in text and "qx_qnx_oflags(flags)" in text
     assert client_object().exists()  # -Wall -Wextra -Werror
+
+
+#: The GNU triple of each arch whose programs the bridge runs (Linux hosts).
+TRIPLES = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
+
+
+@pytest.mark.parametrize("arch", sorted(TRIPLES))
+def test_the_client_library_and_call_host_build_for_every_supported_host_arch(
+    arch: str, tmp_path: Path
+) -> None:
+    """The bridge's C is built for the other supported arch too, by a cross compiler
+    (.ci/run installs gcc-aarch64-linux-gnu): a system call one arch lacks (aarch64 has no
+    SYS_dup2, no SYS_access) is a build error there, caught here."""
+    import shutil
+    import subprocess
+
+    from qnxsim.c.build import LIB_CFLAGS, client_object, find_cc, host_arch, include_dir
+    from qnxsim.c.load import _host_source
+
+    native = arch == host_arch()
+    cc = find_cc(None) if native else shutil.which(f"{TRIPLES[arch]}-gcc")
+    if cc is None:
+        pytest.skip(f"no C compiler for {arch} here (install gcc-{TRIPLES[arch]})")
+    for version in ("8.0", "7.1", "6.4"):
+        assert client_object(version, arch, cc).stat().st_size > 0
+    host = subprocess.run(
+        [cc, *LIB_CFLAGS, "-iquote", str(include_dir("8.0", arch)), "-c",
+         str(_host_source()), "-o", str(tmp_path / "host.o")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert host.returncode == 0, host.stderr

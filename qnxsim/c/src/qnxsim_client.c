@@ -90,6 +90,16 @@ struct qx_reply {
 static long qx_sys_write(int fd, const void *p, size_t n) { return syscall(SYS_write, fd, p, n); }
 static long qx_sys_read(int fd, void *p, size_t n) { return syscall(SYS_read, fd, p, n); }
 static int qx_sys_close(int fd) { return (int)syscall(SYS_close, fd); }
+/* dup2 and access as system calls that every Linux arch has (aarch64 has no SYS_dup2 and
+ * no SYS_access). */
+static long qx_sys_dup2(int fd, int fd2) {
+    if (fd == fd2) /* dup3 refuses what dup2 allows: an fd onto itself, if it is open */
+        return syscall(SYS_fcntl, fd, F_GETFD) < 0 ? -1 : fd2;
+    return syscall(SYS_dup3, fd, fd2, 0);
+}
+static long qx_sys_access(const char *path, int mode) {
+    return syscall(SYS_faccessat, AT_FDCWD, path, mode, 0);
+}
 
 static void qx_say(const char *msg) {
     size_t n = strlen(msg);
@@ -945,7 +955,7 @@ int dup2(int fd, int fd2) {
     if (s < 0) {
         if (qx_simfd(fd2) >= 0)
             close(fd2);
-        return (int)syscall(SYS_dup2, fd, fd2);
+        return (int)qx_sys_dup2(fd, fd2);
     }
     if (fd == fd2)
         return fd2;
@@ -964,7 +974,7 @@ int dup2(int fd, int fd2) {
     if (r.err)
         return -1;
     int h = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY, 0);
-    if (h < 0 || syscall(SYS_dup2, h, fd2) < 0)
+    if (h < 0 || qx_sys_dup2(h, fd2) < 0)
         qx_fatal("cannot reserve a host fd for dup2");
     qx_sys_close(h);
     qx_fdmap[fd2] = (int)r.vals[0] + 1;
@@ -1153,7 +1163,7 @@ void _Exit(int status) { _exit(status); }
 
 /* exec: the simulator replaces the image of this pid; the new host program binds to it. */
 int execve(const char *path, char *const argv[], char *const envp[]) {
-    if (syscall(SYS_access, path, X_OK) < 0)
+    if (qx_sys_access(path, X_OK) < 0)
         return -1;
     struct qx_reply r = qx_call_blob("exec", 0, NULL, path, strlen(path));
     if (r.err)
@@ -1198,7 +1208,7 @@ int execvp(const char *file, char *const argv[]) {
         const char *c = strchr(p, ':');
         size_t len = c ? (size_t)(c - p) : strlen(p);
         snprintf(buf, sizeof buf, "%.*s/%s", (int)len, p, file);
-        if (syscall(SYS_access, buf, X_OK) == 0)
+        if (qx_sys_access(buf, X_OK) == 0)
             return execve(buf, argv, environ);
         p += len + (c != NULL);
     }
