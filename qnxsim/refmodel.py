@@ -511,7 +511,8 @@ class KernelModel:
     memory: ``fault``, ``read``, ``write``, ``readable_runs``;
     RAM (when ``ram`` is given): ``allocated``, ``reserved``, ``free``, ``map_need``,
     ``reclaimable``, ``fork_need``;
-    processes: ``spawn``, ``fork``, ``exit``, ``waitpid``, ``set_id``, ``setrlimit``;
+    processes: ``spawn``, ``fork``, ``exit``, ``waitpid``, ``set_id``, ``setrlimit``,
+    ``peer``;
     views: ``layout``, ``page_table``, ``page_numbers``.
     """
 
@@ -641,10 +642,31 @@ class KernelModel:
         proc.limits[resource] = (soft, hard)
         return None
 
+    def peer(self, caller: int, pid: int) -> tuple[int | None, int | None]:
+        """R-PEER-1..3 with the default abilities: ``(target pid, None)``, or ``(None,
+        errno)``.  pid 0 or the caller's own: the caller, no permission needed; procnto
+        (pid 1, R-PROC-6: it owns no user mappings) → EPERM; no live process → ESRCH; else
+        allowed to euid 0 (PROCMGR_AID_MEM_PEER is root's by default, R-ABLE-3; 6.4: euid
+        0, SPEC 19) or when the caller's ruid or euid is the target's ruid or suid."""
+        if pid in (0, caller):
+            return caller, None
+        if pid == 1:
+            return None, E.EPERM
+        target = self.procs.get(pid)
+        if target is None:
+            return None, E.ESRCH
+        me = self.procs[caller]
+        if me.euid == 0 or {me.ruid, me.euid} & {target.ruid, target.suid}:
+            return pid, None
+        return None, E.EPERM
+
     # -- mappings -----------------------------------------------------------------------
 
     def page_numbers(self, start: int, end: int) -> range:
+        """The pages ``[start, end)`` touches (none when it is empty)."""
         ps = self.page_size
+        if end <= start:
+            return range(0)
         return range(start // ps, round_up(end, ps) // ps)
 
     def is_mapped(self, pid: int, start: int, end: int) -> bool:
