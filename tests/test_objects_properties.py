@@ -274,7 +274,15 @@ class ShmObjectsMachine(KernelMachine):
 
 
 SETTINGS = settings(MACHINE_SETTINGS, max_examples=50, stateful_step_count=30)
-test_R_OBJ_2_to_6_R_CALL_5_shm_objects_state_machine = SETTINGS(ShmObjectsMachine).TestCase
+
+
+def test_R_OBJ_2_to_6_R_CALL_5_shm_objects_state_machine() -> None:
+    """Every step as the model says: contents (R-OBJ-4, R-OBJ-5, R-OBJ-6, R-MMAP-25,
+    R-FAULT-1, R-FAULT-2, R-PROC-2), exact frames and reservations (R-OBJ-3), records
+    (R-SHM-1, R-MAP-1), fstat sizes (R-SHM-5), O_RDONLY fds (R-SHM-3, R-MMAP-12),
+    failing calls (R-CALL-5, R-CALL-3, R-MMAP-13, R-MMAP-20, R-MMAP-F2, R-SHM-2, R-SHM-4,
+    R-SHM-7), no frame left at the end (R-OBJ-2)."""
+    run_state_machine_as_test(ShmObjectsMachine, settings=SETTINGS)
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64", "x86", "armle-v7"])

@@ -426,6 +426,18 @@ class KernelWalk(RuleBasedStateMachine):
         self.map_into(call, (), proc.pid, None, addr, length, prot, flags, off)
 
     @precondition(lambda self: bool(self.model.procs))
+    @rule(
+        data=st.data(),
+        resource=st.sampled_from([C.RLIMIT_AS, C.RLIMIT_DATA]),
+        extra=st.integers(0, 8),
+    )
+    def mmap_near_limit(self, data: st.DataObject, resource: int, extra: int) -> None:
+        """R-MMAP-18: a limit a few pages above what the process uses, then a request of
+        any kind against it (stacks and shared memory never count in RLIMIT_DATA)."""
+        self.setrlimit(data, resource, extra)
+        self.mmap(data, False)
+
+    @precondition(lambda self: bool(self.model.procs))
     @rule(data=st.data(), leave=st.integers(0, 8))
     def fill_ram(self, data: st.DataObject, leave: int) -> None:
         """Map nearly all free RAM: later touches, forks and mappings meet R-SYS-6."""
