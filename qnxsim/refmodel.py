@@ -10,10 +10,15 @@ profile and arch data, and nothing of how the simulator is built.
 - abilities (SPEC 16, R-MMAP-9, SPEC 19): ``ability_allows``, ``exec_abilities``;
 - memory: ``KernelModel``, pages, private copies and shared objects as plain Python data
   with the rules they need (R-OBJ-4..6, R-FAULT-1, R-PROC-2), for
-  ``strategies.KernelMachine``.
+  ``strategies.KernelMachine`` and the kernel walk of the test suite; with ``ram``, the
+  RAM they use (R-OBJ-3, R-SYS-6): frames, reservations, lazy touches and BUS_ADRERR, what
+  a mapping or a fork needs (R-MMAP-20, R-PROC-2);
+- processes: parents, zombies and waitpid (R-PROC-4), credentials (R-PROC-5), limits
+  (SPEC 18, R-MMAP-18), peer permission (R-PEER-1..3), and the plan of an anonymous mmap
+  (``plan_anon_mmap``: SPEC 3 and 4 from R-MMAP-8 on).
 
-It does not check arguments or decide errno by itself; the state machines predict those
-from its answers.  O(pages) or O(holes) everywhere: clear before fast.  Nothing here
+It does not check arguments (R-MMAP-1..7) by itself; the state machines predict those.
+Where it names an errno it returns it; it never raises one.  O(pages) or O(holes) everywhere: clear before fast.  Nothing here
 imports hypothesis.
 """
 
