@@ -18,8 +18,8 @@ profile and arch data, and nothing of how the simulator is built.
   (``plan_anon_mmap``: SPEC 3 and 4 from R-MMAP-8 on).
 
 It does not check arguments (R-MMAP-1..7) by itself; the state machines predict those.
-Where it names an errno it returns it; it never raises one.  O(pages) or O(holes) everywhere: clear before fast.  Nothing here
-imports hypothesis.
+Where it names an errno it returns it; it never raises one.  O(pages) or O(holes)
+everywhere: clear before fast.  Nothing here imports hypothesis.
 """
 
 from __future__ import annotations
