@@ -4,8 +4,10 @@ is released, nothing hangs and no host process is left."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -156,3 +158,44 @@ def test_server_going_away_makes_clients_fail_clearly(tmp_path: Path) -> None:
     assert status == 125
     assert r.stderr is not None and b"kernel server went away" in r.stderr
     assert not session_alive(r.popen.pid)
+
+
+def _reply(s: socket.socket, fds: bool = False) -> tuple[int, list[int], bytes]:
+    """One reply: (err, vals, blob); the handshake's carries the RAM file's fd."""
+    if fds:
+        head, got, _, _ = socket.recv_fds(s, 4, 1)
+        for fd in got:
+            os.close(fd)
+    else:
+        head = s.recv(4, socket.MSG_WAITALL)
+    (size,) = struct.unpack("=I", head)
+    body = s.recv(size, socket.MSG_WAITALL)
+    err, nv, nr, _ = struct.unpack_from("=iHHI", body)
+    vals = list(struct.unpack_from(f"={nv}q", body, 12))
+    return err, vals, body[12 + 8 * nv + 32 * nr :]
+
+
+def test_R_PROC_4_a_forked_child_whose_host_process_dies_before_it_connects_is_killed(
+    tmp_path: Path,
+) -> None:
+    """The parent waits for the child: the wait ends with SIGKILL, it never hangs."""
+    k = Kernel()
+    srv = server_for(k)
+    parent = k.spawn()
+    s = _connect(k)
+    s.sendall(_request("@hello", [os.getpid(), 40], srv.token(parent.pid).encode()))
+    assert _reply(s, fds=True)[0] == 0
+    s.sendall(_request("fork", [], b""))
+    err, (child,), _ = _reply(s)
+    assert err == 0 and k.process(child).alive
+    gone = subprocess.Popen(["true"])  # a host process that has ended
+    gone.wait()
+    s.sendall(_request("@forkhost", [child, gone.pid], b""))
+    assert _reply(s)[0] == 0
+    s.settimeout(10)
+    s.sendall(_request("waitpid", [child, 0], b""))
+    err, vals, _ = _reply(s)
+    assert (err, vals) == (0, [child, 1, 9])  # killed by QNX's SIGKILL
+    s.close()
+    until(lambda: not parent.alive)  # the parent's host hung up: it is gone too
+    released(k)

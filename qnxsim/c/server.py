@@ -189,6 +189,8 @@ class Server:
         self.evictions = 0  # mirrors emptied to stay below the host's map count
         self.runs = 0  # programs started by qnxsim.c.run and not yet waited for
         self._local = threading.local()  # .serving: this thread serves a connection
+        #: forked pid -> its host process, until that process connects (``_bury_unborn``)
+        self._unborn: dict[int, int] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -291,6 +293,7 @@ class Server:
             old = self.clients.get(pid)
             if old is not None:
                 old.gone = True  # exec: the new image takes over the pid
+            self._unborn.pop(pid, None)
             client = Client(self, proc, sock, args[0])
             client.sdsig = args[1]
             self.clients[pid] = client
@@ -324,6 +327,15 @@ class Server:
             if client.sd is not None:
                 client.sd.close()
             self.cond.notify_all()
+
+    def _bury_unborn(self, procs: list[Process]) -> None:
+        """Kill (SIGKILL) each of ``procs`` whose host process ended before it connected, so
+        that a wait for it ends instead of waiting for a process that can never run."""
+        for p in procs:
+            host = self._unborn.get(p.pid)
+            if host is not None and p.alive and not _host_alive(host):
+                del self._unborn[p.pid]
+                self._kill(p, QNX_SIGKILL, "its host process ended before it connected")
 
     def _kill(self, proc: Process, signo: int, why: str, fault: MemoryFault | None = None) -> None:
         """End ``proc`` as killed by QNX signal ``signo``: its memory is released (R-PROC-4)."""
@@ -692,6 +704,25 @@ def _forkfailed(server: Server, c: Client, args: list[int], blob: bytes) -> tupl
     return [0], b""
 
 
+def _forkhost(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
+    """The host process of a forked child: kept until it connects (``_bury_unborn``)."""
+    child = server.kernel.lookup(args[0])
+    if child is not None and child.ppid == c.pid and child.alive and args[0] not in server.clients:
+        server._unborn[args[0]] = args[1]
+    return [0], b""
+
+
+def _host_alive(hostpid: int) -> bool:
+    """Is host process ``hostpid`` there and not a zombie (Linux: /proc)?"""
+    try:
+        with open(f"/proc/{hostpid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state not in (b"Z", b"X", b"x")
+
+
 def _exec(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list[int], bytes]:
     c.proc.exec(_name(blob))
     c.gone = True
@@ -713,6 +744,7 @@ def _waitpid(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[l
         kids = [p for p in k.processes() if p.ppid == me.pid and p.pid != me.pid]
         if pid != -1:
             kids = [p for p in kids if p.pid == pid]
+        server._bury_unborn(kids)
         if not kids or any(p.state == "zombie" for p in kids):
             break
         if _hung_up(c.sock):  # killed while it waited: it dies, the wait ends
@@ -855,6 +887,7 @@ CALLS: dict[str, tuple[Handler, Inval]] = {
     "setrlimit": (_call("setrlimit"), _none),
     "fork": (_fork, _none),
     "@forkfailed": (_forkfailed, _none),
+    "@forkhost": (_forkhost, _none),
     "exec": (_exec, _whole),
     "exit": (_exit, _none),
     "waitpid": (_waitpid, _none),

@@ -1102,6 +1102,8 @@ pid_t fork(void) {
             qx_kid_host[i] = h;
             break;
         }
+    long long a[2] = {child, h}; /* so that a child that dies unborn cannot hang a wait */
+    qx_call("@forkhost", 2, a);
     return (pid_t)child;
 }
 
