@@ -534,7 +534,8 @@ def _run_call(kernel: Kernel, procs: list[Process], proc: Process, call: Call) -
 # -- the state machine --------------------------------------------------------------------
 
 #: Rule arguments.  Indexes are taken modulo what exists, so every value is usable and
-#: each shrinks to 0: the first process, the lowest mapped page, the first fd.  A few
+#: each shrinks to 0: the first process, the lowest mapped page (for an access, the first
+#: page of the newest mapping), the first fd.  A few
 #: lean on their simplest value (``one_of`` it and the full range) so that most steps
 #: act on memory that is there: a page of the mapping, readable and writable.
 PROCESS = st.integers(0, 7)
@@ -547,6 +548,23 @@ BYTE = st.integers(1, 255)
 LENGTH = st.integers(1, 64)
 IN_PAGE = st.integers(0, 63)
 MAP_PROT = st.one_of(st.just(C.PROT_READ | C.PROT_WRITE), prot_values())
+
+
+def newest_first(pages: Iterable[int]) -> list[int]:
+    """Page numbers given in the order they were mapped (the model's dict order: a new
+    mapping's pages go last, ascending), regrouped newest mapping first; each run of
+    consecutive pages keeps its ascending order.  O(pages).
+
+    >>> newest_first([16, 17, 18, 40, 41, 8])
+    [8, 40, 41, 16, 17, 18]
+    """
+    runs: list[list[int]] = []
+    for v in pages:
+        if runs and runs[-1][-1] == v - 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return [v for run in reversed(runs) for v in run]
 
 
 class _Named(int):
@@ -589,9 +607,13 @@ MACHINE_PROT = MAP_PROT.map(Prot)
 ANY_PROT = prot_values().map(Prot)
 
 #: Settings for running ``KernelMachine`` (or a subclass): no deadline (a step may take a
-#: while on a big kernel), and no ``Phase.explain``, which replays a failing run dozens of
-#: times to comment on each step and took most of the time of a small failure.  A failing
-#: run shrinks to its few essential steps in seconds.  Use as a decorator::
+#: while on a big kernel); no ``Phase.explain``, which replays a failing run dozens of
+#: times to comment on each step and took most of the time of a small failure; and
+#: ``report_multiple_bugs=False``: after the first failure hypothesis would otherwise go
+#: on generating (up to 10 s or 1000 more runs) for failures of another kind, then shrink
+#: each.  The first failure is reported alone; fix it and run again for the next.  A
+#: failing run shrinks to its few essential steps in seconds
+#: (``benchmarks/machine_shrink.py`` measures it).  Use as a decorator::
 #:
 #:     @MACHINE_SETTINGS
 #:     class MyMachine(KernelMachine): ...
@@ -602,8 +624,18 @@ MACHINE_SETTINGS = settings(
     deadline=None,
     stateful_step_count=30,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+@functools.cache
+def _invalid_machine_flags(version: str) -> st.SearchStrategy[int]:
+    """``map_flags(valid=False)`` of QNX ``version``, printed by name: built once per
+    version, not per run (a new strategy is validated again on its first draw)."""
+    return map_flags(valid=False, profile=version).map(MapFlags)
+
+
 #: The kinds of mapping ``KernelMachine.check_mmap`` makes.
 MAPPING_KINDS = ("private-anon", "shared-anon", "shm-shared", "shm-private")
 MAPPING_KIND = st.one_of(st.just(MAPPING_KINDS[0]), st.sampled_from(MAPPING_KINDS))
@@ -638,7 +670,16 @@ class KernelMachine(RuleBasedStateMachine):
 
     Run it under pytest with ``TestKernel = MACHINE_SETTINGS(KernelMachine).TestCase``, or
     with ``hypothesis.stateful.run_state_machine_as_test(KernelMachine,
-    settings=MACHINE_SETTINGS)``; ``MACHINE_SETTINGS`` leaves out the slow explain phase.
+    settings=MACHINE_SETTINGS)``; ``MACHINE_SETTINGS`` leaves out the slow explain phase
+    and reports the first failure only (no search for failures of other kinds before
+    shrinking), with 30 steps a run.
+
+    Shrinking: a failing run shrinks to the steps that matter (about four for "mmap shared
+    memory, write, fork").  What helps it: rules name processes through the ``procs``
+    bundle; for a memory access ``where=0`` is the first page of the newest mapping, so it
+    shrinks to touch what was just mapped; a ``snapshot`` or ``restore`` right after
+    another one skips its copy (nothing can have changed), which keeps runs that repeat
+    them cheap.
 
     Attributes for rules and invariants of your own --
     ``kernel``: the Kernel; ``processes``: its live processes (oldest first; never
@@ -704,7 +745,7 @@ class KernelMachine(RuleBasedStateMachine):
         self.profile = self.kernel.profile
         #: SPEC 19: MAP_NOINHERIT of the kernel's version (0: 6.4 defines none).
         self.map_noinherit = self.profile.flag("MAP_NOINHERIT")
-        self.invalid_flags = map_flags(valid=False, profile=self.profile).map(MapFlags)
+        self.invalid_flags = _invalid_machine_flags(self.profile.version)
         k = self.kernel
         self.model = KernelModel(self.page_size, layout=Layout.of(k.version, k.arch, k.page_size))
         self.processes: list[Process] = []
@@ -716,6 +757,10 @@ class KernelMachine(RuleBasedStateMachine):
         #: A process made since the snapshot: restoring would leave its handle, still in
         #: the ``procs`` bundle, stale (R-PROC-6), so ``restore`` waits for a new snapshot.
         self.grown_since_snapshot = False
+        #: Steps run so far, and their count when the last ``snapshot`` or ``restore``
+        #: ran: another of them right away would only repeat its copy of the machine.
+        self.steps_run = 0
+        self.saved_at_step = -2
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -771,11 +816,19 @@ class KernelMachine(RuleBasedStateMachine):
                 return None
             raise AssertionError(f"{what}: expected success, got {err}") from err
 
-    def _pick_address(self, proc: Process, where: int, delta: int) -> int:
+    def _pick_address(self, proc: Process, where: int, delta: int, *, newest: bool = False) -> int:
         """A page address near the process's mappings: mapped page number ``where``
-        (modulo their count) moved by ``delta`` pages; near PROGRAM_BASE when none."""
-        pages = sorted(self.model.procs[proc.pid].pages)
-        base = pages[where % len(pages)] * self.page_size if pages else self.program_base
+        (modulo their count) moved by ``delta`` pages; near PROGRAM_BASE when none.
+
+        Pages count up by address (``where=0``, the lowest page: unmapping there leaves a
+        hole below the other mappings, which placement must then respect), or with
+        ``newest`` from the first page of what was mapped last, so that an access shrinks
+        to touch what the step before it mapped, whatever lies below (by address, an older
+        mapping would take ``where=0`` and the shrinker would have to change two steps at
+        once)."""
+        pages = self.model.procs[proc.pid].pages
+        order = newest_first(pages) if newest else sorted(pages)
+        base = order[where % len(order)] * self.page_size if order else self.program_base
         return max(0, base + delta * self.page_size)
 
     def _fd(self, proc: Process, index: int) -> tuple[int, ObjectModel | None]:
@@ -1069,7 +1122,7 @@ class KernelMachine(RuleBasedStateMachine):
     # -- memory -------------------------------------------------------------------------
 
     def _access_address(self, proc: Process, where: int, delta: int, at_end: bool, x: int) -> int:
-        page = self._pick_address(proc, where, delta)
+        page = self._pick_address(proc, where, delta, newest=True)
         return page + (self.page_size - 64 + x if at_end else x)
 
     @rule(
@@ -1186,18 +1239,19 @@ class KernelMachine(RuleBasedStateMachine):
 
     # -- typed memory (SPEC 12.1) -------------------------------------------------------
 
-    @rule(proc=PROCESS, pages=PAGES, prot=MAP_PROT, shared=st.booleans(), contig=st.booleans())
+    @rule(proc=procs, pages=PAGES, prot=MACHINE_PROT, shared=st.booleans(), contig=st.booleans())
     def typed_memory_mmap(
-        self, proc: int, pages: int, prot: int, shared: bool, contig: bool
+        self, proc: Process, pages: int, prot: int, shared: bool, contig: bool
     ) -> None:
         """R-TYMEM-2..4: open ``typed_pool`` with POSIX_TYPED_MEM_ALLOCATE(_CONTIG) (the
         lowest free fd), map it (new zeroed memory, placed as anonymous memory; it succeeds
         exactly when posix_typed_mem_get_info says the pool has room, R-TYMEM-3), check
         posix_mem_offset names that fd (R-MOFF-4), and close the fd (R-TYMEM-5: the mapping
         stays)."""
-        p = self.process(proc)
+        p = proc
         pm = self.model.procs[p.pid]
-        prot &= ~C.PROT_EXEC  # R-MMAP-9's abilities are the mmap rule's business, not this one's
+        # R-MMAP-9's abilities are the mmap rule's business, not this one's
+        prot = Prot(prot & ~C.PROT_EXEC)
         tflag = C.POSIX_TYPED_MEM_ALLOCATE_CONTIG if contig else C.POSIX_TYPED_MEM_ALLOCATE
         what = f"pid {p.pid} posix_typed_mem_open({self.typed_pool!r}, {tflag})"
         fd = self._expect_success(
@@ -1229,13 +1283,12 @@ class KernelMachine(RuleBasedStateMachine):
 
     # -- shared memory handles (SPEC 13.3) ----------------------------------------------
 
-    @rule(proc=PROCESS, peer=PROCESS, fd=FD, readonly=st.booleans())
-    def shm_create_handle(self, proc: int, peer: int, fd: int, readonly: bool) -> None:
+    @rule(proc=procs, peer=procs, fd=FD, readonly=st.booleans())
+    def shm_create_handle(self, proc: Process, peer: Process, fd: int, readonly: bool) -> None:
         """R-HANDLE-1: a handle for ``peer`` on the shm object of one of the caller's fds
         (a new non-zero value); EBADF for an fd that is not open; ENOSYS on a profile
         without handles (SPEC 19)."""
-        p = self.process(proc)
-        t = self.process(peer)
+        p, t = proc, peer
         fdv, obj = self._fd(p, fd)
         access = C.O_RDONLY if readonly else C.O_RDWR
         call = functools.partial(p.shm_create_handle, fdv, t.pid, access, 0)
@@ -1252,13 +1305,13 @@ class KernelMachine(RuleBasedStateMachine):
         self.handles.append(HandleModel(value, obj, t.pid, access))
 
     @precondition(lambda self: bool(self.handles))
-    @rule(proc=PROCESS, which=st.integers(0, 7), pages=PAGES, as_fd=st.booleans())
-    def use_handle(self, proc: int, which: int, pages: int, as_fd: bool) -> None:
+    @rule(proc=procs, which=st.integers(0, 7), pages=PAGES, as_fd=st.booleans())
+    def use_handle(self, proc: Process, which: int, pages: int, as_fd: bool) -> None:
         """R-HANDLE-2, R-HANDLE-3: only the recipient can use a handle, and once:
         shm_open_handle gives the lowest free fd on the object, mmap_handle maps it shared
         as mmap would; for any other process it is EBADF and the handle stays."""
         h = self.handles[which % len(self.handles)]
-        p = self.process(proc)
+        p = proc
         size = pages * self.page_size
         prot = C.PROT_READ | (C.PROT_WRITE if h.access == C.O_RDWR else 0)
         if as_fd:
@@ -1286,12 +1339,12 @@ class KernelMachine(RuleBasedStateMachine):
 
     # -- whole images and machines ------------------------------------------------------
 
-    @rule(proc=PROCESS)
-    def exec_image(self, proc: int) -> None:
+    @rule(proc=procs)
+    def exec_image(self, proc: Process) -> None:
         """R-PROC-3: exec removes every mapping and closes the close-on-exec fds (every
         shm fd is one, R-SHM-3); then the new image is unmapped, so the process is empty
         again as the model says.  A failing exec (no RAM for the image) changes nothing."""
-        p = self.process(proc)
+        p = proc
         what = f"pid {p.pid} exec"
         if self._expect_success(lambda: p.exec("/proc/boot/next"), what, 1 << 20) is None:
             return
@@ -1302,23 +1355,36 @@ class KernelMachine(RuleBasedStateMachine):
         pm.copies.clear()
         pm.fds.clear()
 
+    def _moved_since_saved(self) -> bool:
+        """A step other than ``snapshot`` and ``restore`` ran since the last of them."""
+        return self.steps_run > self.saved_at_step + 1
+
     @rule()
     def snapshot(self) -> None:
-        """``Kernel.snapshot()``: remember the machine, the model and the live pids."""
-        state = copy.deepcopy((self.model, self.handles))  # one copy: objects stay shared
-        self.saved = (self.kernel.snapshot(), state, [p.pid for p in self.processes])
+        """``Kernel.snapshot()``: remember the machine, the model and the live pids.  Right
+        after a snapshot or restore the state is the one saved: it is kept, not copied
+        again (a deep copy of the machine is the most expensive step)."""
+        if self.saved is None or self._moved_since_saved() or self.grown_since_snapshot:
+            state = copy.deepcopy((self.model, self.handles))  # one copy: objects stay shared
+            self.saved = (self.kernel.snapshot(), state, [p.pid for p in self.processes])
         self.grown_since_snapshot = False
+        self.saved_at_step = self.steps_run
 
     @precondition(lambda self: self.saved is not None and not self.grown_since_snapshot)
     @rule()
     def restore(self) -> None:
         """``Kernel.restore()``: back to the last snapshot; the handles of the processes
-        live then work again, with their old address spaces (the model is restored too)."""
+        live then work again, with their old address spaces (the model is restored too).
+        Right after a snapshot or restore, when nothing can have changed, it is a no-op:
+        repeated restores, cheap to draw, were most of them, each a deep copy of the
+        machine.  (A later restore still brings the snapshot back again.)"""
         assert self.saved is not None
-        snap, state, pids = self.saved
-        self.kernel.restore(snap)
-        self.model, self.handles = copy.deepcopy(state)
-        self.processes = [self.kernel.process(pid) for pid in pids]
+        if self._moved_since_saved():
+            snap, state, pids = self.saved
+            self.kernel.restore(snap)
+            self.model, self.handles = copy.deepcopy(state)
+            self.processes = [self.kernel.process(pid) for pid in pids]
+        self.saved_at_step = self.steps_run
 
     def check_no_leaks(self) -> None:
         """Every process exits and every shm name goes: then no frame may stay allocated
@@ -1352,6 +1418,7 @@ class KernelMachine(RuleBasedStateMachine):
         the steps, not three check lines after each), then any ``@invariant`` of a
         subclass, which hypothesis prints as usual."""
         if not self._initialize_rules_to_run:
+            self.steps_run += 1
             self.after_step()
         super().check_invariants(*args, **kwargs)
 
