@@ -1,0 +1,65 @@
+"""A failing KernelMachine run shrinks to its few essential steps, measured by
+benchmarks/machine_shrink.py itself (so the script is exercised as it is documented).
+
+Nothing here looks at a time.  The step counts are deterministic: the benchmark runs with
+``derandomize``, and ``report_multiple_bugs=False`` (MACHINE_SETTINGS) takes hypothesis's
+only clock-bound choice, how long to search on after the first failure, away.  Each
+machine's class name seeds its path; the ``shared`` copy used here is one whose failure is
+found in a few runs, to keep the test quick (the script's ``--seeds`` runs others).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from qnxsim.strategies import MACHINE_SETTINGS
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "machine_shrink.py"
+
+
+def _load() -> ModuleType:
+    name = "qnxsim_benchmarks_machine_shrink"
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+shrink = _load()
+
+
+def steps_of(log: str) -> list[str]:
+    return [line for line in log.splitlines() if line != "state.teardown()"]
+
+
+def test_machine_settings_report_the_first_failure_alone() -> None:
+    assert MACHINE_SETTINGS.report_multiple_bugs is False
+    assert MACHINE_SETTINGS.deadline is None
+
+
+def test_a_broken_trivial_belief_shrinks_to_one_step_after_the_first_mapping() -> None:
+    r = shrink.measure(shrink.Trivial, 30)
+    assert r["steps"] == 2, r["log"]
+    assert steps_of(r["log"])[0].startswith("procs_0 = state.first_mapping(pages=1,")
+    assert r["shrink_runs"] > 0 and r["find_runs"] >= 1
+
+
+def test_shared_memory_write_and_fork_shrink_to_at_most_five_steps() -> None:
+    """The issue's target: "a byte written into shared memory is never seen by a second
+    process" is broken by a shared mapping, a write and a fork; the run shrinks to those
+    and the first mapping, every argument at its simplest."""
+    machine = shrink.variants(shrink.Shared, 4)[3]
+    r = shrink.measure(machine, 30)
+    steps = steps_of(r["log"])
+    assert r["steps"] == len(steps) <= 5, r["log"]
+    assert any("fork(" in s for s in steps) and any("write_memory(" in s for s in steps)
+    assert any("shared=True" in s or "shared-anon" in s for s in steps), r["log"]
+    assert all("pages=1" in s for s in steps if "pages=" in s), r["log"]
