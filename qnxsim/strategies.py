@@ -1308,8 +1308,9 @@ class KernelMachine(RuleBasedStateMachine):
     @rule(proc=procs, which=st.integers(0, 7), pages=PAGES, as_fd=st.booleans())
     def use_handle(self, proc: Process, which: int, pages: int, as_fd: bool) -> None:
         """R-HANDLE-2, R-HANDLE-3: only the recipient can use a handle, and once:
-        shm_open_handle gives the lowest free fd on the object, mmap_handle maps it shared
-        as mmap would; for any other process it is EBADF and the handle stays."""
+        shm_open_handle gives the lowest free fd on the object (a read-only one refuses
+        ftruncate, R-SHM-5, and is closed again), mmap_handle maps it shared as mmap
+        would; for any other process it is EBADF and the handle stays."""
         h = self.handles[which % len(self.handles)]
         p = proc
         size = pages * self.page_size
@@ -1326,7 +1327,14 @@ class KernelMachine(RuleBasedStateMachine):
         if as_fd:
             fd = self._expect_success(call, what)
             assert fd == pm.lowest_free_fd(), f"{what}: fd {fd}, expected {pm.lowest_free_fd()}"
-            pm.fds[fd] = h.obj
+            if h.access == C.O_RDWR:
+                pm.fds[fd] = h.obj
+            else:
+                # The fd rules expect fds open for writing: a read-only one is checked
+                # here (R-SHM-5: not open for writing, EINVAL) and closed at once.
+                self.expect_failure(E.EINVAL, functools.partial(p.ftruncate, fd, 0),
+                                    f"pid {p.pid} ftruncate({fd}) of a read-only fd")  # fmt: skip
+                assert p.close(fd) == 0
         else:
             start = self._expect_success(call, what)
             assert start is not None
