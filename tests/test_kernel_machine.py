@@ -136,10 +136,11 @@ def test_expect_failure_demands_the_errno_and_an_unchanged_kernel() -> None:
 # -- teeth --------------------------------------------------------------------------------
 
 
-def hunt(machine: type[KernelMachine] = KernelMachine) -> str:
-    """Run the machine against a broken kernel; it must fail.  Returns the message."""
+def hunt(machine: type[KernelMachine] = KernelMachine, max_examples: int = 200) -> str:
+    """Run the machine against a broken kernel; it must fail.  Returns the message.  The
+    hunt stops at the first failure, so a larger budget costs only when nothing is found."""
     with pytest.raises(AssertionError) as info:
-        run_state_machine_as_test(machine, settings=HUNT)
+        run_state_machine_as_test(machine, settings=settings(HUNT, max_examples=max_examples))
     return str(info.value)
 
 
@@ -175,7 +176,10 @@ def test_teeth_munmap_that_frees_no_frames(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_teeth_fork_that_does_not_copy_private_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(PhysMem, "copy_frames", lambda self, src, dst, size: None)
-    assert "the model expects" in hunt()
+    # A written private page, then a fork: over ten seeds the first failure came after 4
+    # to 450 runs (median about 100), and which seed a run gets depends on what else the
+    # suite imported, so 200 was too tight a budget.
+    assert "the model expects" in hunt(max_examples=800)
 
 
 def test_teeth_mprotect_that_forgets_the_range_check(monkeypatch: pytest.MonkeyPatch) -> None:
