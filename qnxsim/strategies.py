@@ -1378,15 +1378,21 @@ class KernelMachine(RuleBasedStateMachine):
         self.grown_since_snapshot = False
         self.saved_at_step = self.steps_run
 
-    @precondition(lambda self: self.saved is not None and not self.grown_since_snapshot)
     @rule()
     def restore(self) -> None:
         """``Kernel.restore()``: back to the last snapshot; the handles of the processes
         live then work again, with their old address spaces (the model is restored too).
-        Right after a snapshot or restore, when nothing can have changed, it is a no-op:
-        repeated restores, cheap to draw, were most of them, each a deep copy of the
-        machine.  (A later restore still brings the snapshot back again.)"""
-        assert self.saved is not None
+        Right after a snapshot or restore, when nothing can have changed, it copies
+        nothing: repeated restores, cheap to draw, were most of them, each a deep copy of
+        the machine.  (A later restore still brings the snapshot back again.)
+
+        Without a snapshot, or once a process was made since it (its handle, still in
+        the ``procs`` bundle, would go stale, R-PROC-6), it does nothing.  That is no
+        precondition on purpose: ``restore`` comes first among the rules, the choice the
+        shrinker tries every step as, and a rule that is not always allowed makes such a
+        try redraw, which shifts every later step and so fails."""
+        if self.saved is None or self.grown_since_snapshot:
+            return
         if self._moved_since_saved():
             snap, state, pids = self.saved
             self.kernel.restore(snap)

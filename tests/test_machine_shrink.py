@@ -64,7 +64,7 @@ def test_shared_memory_write_and_fork_shrink_to_at_most_five_steps() -> None:
     and the first mapping, every argument at its simplest."""
     code = (
         "import json, machine_shrink as ms\n"
-        "r = ms.measure(ms.variants(ms.Shared, 4)[3], 30)\n"
+        "r = ms.measure(ms.variants(ms.Shared, 9)[8], 30)\n"
         "print(json.dumps(r))\n"
     )
     root = SCRIPT.parent.parent
