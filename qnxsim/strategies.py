@@ -1319,7 +1319,7 @@ class KernelMachine(RuleBasedStateMachine):
             call = functools.partial(p.shm_open_handle, h.value, h.access)
         else:
             call = functools.partial(p.mmap_handle, 0, size, prot, C.MAP_SHARED, h.value, 0)
-        what = f"pid {p.pid} {'shm_open_handle' if as_fd else 'mmap_handle'}({h.value:#x})"
+        what = f"pid {p.pid} {'shm_open_handle' if as_fd else 'mmap_handle'}({h.value})"
         if p.pid != h.recipient:
             self.expect_failure(E.EBADF, call, what)
             return
