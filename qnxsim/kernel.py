@@ -500,8 +500,9 @@ class Kernel:
                         trace.record(self, call, pid, args, before, None, err.errno, err.reason)
                     )
                 raise
-            if before is not None:
-                self.trace.append(trace.record(self, call, pid, args, before, result))
+            if before is not None:  # a success keeps its conversion notes as its reason
+                note = "; ".join(notes)
+                self.trace.append(trace.record(self, call, pid, args, before, result, 0, note))
             self.changed()
             return result
 

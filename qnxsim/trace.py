@@ -34,7 +34,9 @@ Records = dict[int, tuple[Mapping, ...]]
 class TraceEvent:
     """One call as the kernel saw it (``Kernel(trace=True)``).
 
-    ``errno`` is 0 and ``reason`` empty on success; ``result`` is None on failure.
+    ``errno`` is 0 on success, and ``reason`` then says which C conversions changed an
+    argument (R-CALL-2: ``pid 2**80 is 0 as a 32-bit pid_t ...``), or is empty; ``result``
+    is None on failure.
     ``added`` and ``removed`` hold ``(pid, record)`` pairs; ``changed`` holds
     ``(pid, before, after)`` for a record that still starts at the same address but was
     trimmed, grown, split or re-protected.  All three are sorted by pid and address.
@@ -523,10 +525,12 @@ returned 0x8000000. In pid 2 it added 0x8000000-0x8001000 (4 KiB, rw-, anon).
     if event.errno:
         reason = event.reason or strerror(event.errno)
         text += f" and it failed with {errno_text(event.errno)}: {reason}."
-    elif event.result is None:
-        text += " and it succeeded."
     else:
-        text += f" and it returned {format_result(event.call, event.result)}."
+        if event.result is None:
+            text += " and it succeeded"
+        else:
+            text += f" and it returned {format_result(event.call, event.result)}"
+        text += f" ({event.reason})." if event.reason else "."
     changes = _changes(event)
     if changes:
         text += " " + " ".join(changes)

@@ -285,3 +285,22 @@ def test_R_CALL_2_conversion_notes_survive_snapshot_copy_and_pickle(k: Kernel) -
     assert copy.deepcopy(k.ctypes) is k.ctypes
     assert pickle.loads(pickle.dumps(k.ctypes)) == k.ctypes
     k.restore(k.snapshot())
+
+
+def test_R_CALL_2_a_call_that_succeeds_after_a_lossy_conversion_says_so_in_its_trace() -> None:
+    """C truncation stays faithful (the call succeeds in the caller, pid 2**80 being 0), and
+    the trace says what the value became; a call whose values fit has no such note."""
+    from qnxsim.trace import explain
+
+    k = Kernel(trace=True)
+    p = k.spawn(image=False)
+    flags = C.MAP_PRIVATE | C.MAP_ANON
+    p.mmap_peer(2**80, 0, 4096, C.PROT_READ, flags, C.NOFD, 0)
+    event = k.trace[-1]
+    assert event.args[0] == 0 and event.errno == 0
+    assert "pid 2**80 is 0 as a 32-bit pid_t" in event.reason
+    assert "(pid 2**80 is 0 as a 32-bit pid_t" in explain(event)
+    p.mmap(0, 4096, C.PROT_READ, flags, C.NOFD, 0)
+    assert k.trace[-1].reason == ""
+    outcome = explain(k.trace[-1]).split(" and it returned ")[1].split(". ")[0]
+    assert outcome.startswith("0x") and "(" not in outcome
