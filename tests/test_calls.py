@@ -68,10 +68,11 @@ def test_every_public_call_method_has_a_row() -> None:
     assert public_methods() - set(CALLS) == set()
 
 
-@pytest.mark.parametrize("row", PLANNED, ids=lambda r: r.name)
-def test_a_planned_row_has_no_method_yet(row: Call) -> None:
-    """When the method lands, its row moves from calls.PLANNED to calls.TABLE."""
-    assert row.name not in public_methods(), f"move the {row.name} row to calls.TABLE"
+def test_a_planned_row_has_no_method_yet() -> None:
+    """When the method lands, its row moves from calls.PLANNED to calls.TABLE (PLANNED may
+    be empty: then nothing is waiting for a method)."""
+    landed = [row.name for row in PLANNED if row.name in public_methods()]
+    assert landed == [], f"move the rows of {landed} to calls.TABLE"
 
 
 def test_libc_has_exactly_the_rows_with_a_c_failure_convention() -> None:
