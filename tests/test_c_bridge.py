@@ -645,3 +645,29 @@ def test_a_child_killed_by_a_host_signal_reports_that_signal(tmp_path: Path) -> 
     status, out = run(k, write_c(tmp_path, "host_signal", HOST_SIGNAL))
     assert (status, out) == (0, f"1 {signal.SIGTERM}\n")
     assert [e.call for e in k.trace if e.pid == 3][-1] == "kill"  # the simulator: killed
+
+
+BIG_IO = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#define N 200000
+int main(void) {
+    static char out[N], in[N];
+    for (int i = 0; i < N; i++) out[i] = (char)(i * 7);
+    int fd = shm_open("/big", O_RDWR | O_CREAT, 0600);
+    if (fd < 0 || write(fd, out, N) != N) return 2;          /* one request of 200 KB */
+    if (lseek(fd, 0, SEEK_SET) != 0 || read(fd, in, N) != N) return 3;
+    printf("%s\n", memcmp(in, out, N) == 0 ? "same" : "different");
+    return 0;
+}
+"""
+
+
+def test_R_FS_2_a_request_larger_than_the_servers_buffer_goes_through(tmp_path: Path) -> None:
+    k = Kernel()
+    status, out = run(k, write_c(tmp_path, "bigio", BIG_IO))
+    assert (status, out) == (0, "same\n")

@@ -553,7 +553,8 @@ class _Reader:
 
     def _fill(self, want: int) -> bool:
         """Receive until ``want`` bytes are in the buffer; False at end of stream."""
-        if want > len(self.buf):
+        if want > len(self.buf):  # a bytearray cannot grow while a view of it exists
+            self.view.release()
             self.buf.extend(bytes(want - len(self.buf)))
             self.view = memoryview(self.buf)
         while self.have < want:
