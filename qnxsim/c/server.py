@@ -734,6 +734,7 @@ def _exit(server: Server, c: Client, args: list[int], blob: bytes) -> tuple[list
     if c.proc.alive:
         c.proc.exit(args[0])
         server.cond.notify_all()
+    c.gone = True  # under the lock: no Python-API call can take it for killed meanwhile
     return [0], b""
 
 
