@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -63,3 +68,33 @@ def expect_fail(
 def creds(p: Process) -> tuple[int, ...]:
     """A process's real, effective and saved user and group ids."""
     return (p.ruid, p.euid, p.suid, p.rgid, p.egid, p.sgid)
+
+
+#: The checkout's top directory (where pyproject.toml is).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str, path: Path) -> ModuleType:
+    """Import a script that is not a package module (a benchmark) once, as ``name``."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def mypy_strict(tmp_path: Path, name: str, source: str) -> str:
+    """What ``mypy --strict`` says of ``source`` (written to ``tmp_path/name``), run from
+    the checkout so that it type-checks against this qnxsim; stdout and stderr."""
+    snippet = tmp_path / name
+    snippet.write_text(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+         f"--cache-dir={tmp_path / 'cache'}", str(snippet)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    return done.stdout + done.stderr

@@ -9,17 +9,15 @@ lines print their tables (check_ratios.py's exit status follows its threshold).
 from __future__ import annotations
 
 import gc
-import importlib.util
 import io
 import random
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from support import PS
+from support import PS, load_script
 
 from qnxsim import constants as C
 
@@ -32,22 +30,10 @@ CHECK_PATH = BENCH_PATH.parent / "check_ratios.py"
 MACHINE_ARGS = ["--machine-examples", "1", "--machine-steps", "5"]
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load("qnxsim_benchmarks_bench", BENCH_PATH)
+bench = load_script("qnxsim_benchmarks_bench", BENCH_PATH)
 # check_ratios.py imports its neighbour as ``bench`` (it runs from benchmarks/).
 sys.modules.setdefault("bench", bench)
-check_ratios = _load("qnxsim_benchmarks_check_ratios", CHECK_PATH)
+check_ratios = load_script("qnxsim_benchmarks_check_ratios", CHECK_PATH)
 OP_KEYS = [op.key for op in bench.OPS]
 HOST, HOST_WHY = bench.HostKernel.open()
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import ast
 import inspect
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import mypy_strict
 
 from qnxsim import Kernel, Process, QnxError
 from qnxsim import constants as C
@@ -116,24 +115,18 @@ def test_the_typed_libc_stub_is_generated_from_the_table() -> None:
 
 def test_mypy_rejects_a_misspelt_libc_call(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
-    snippet = tmp_path / "use_libc.py"
-    snippet.write_text(
+    out = mypy_strict(
+        tmp_path,
+        "use_libc.py",
         "from qnxsim.libc import Libc\n\n\n"
         "def use(libc: Libc) -> None:\n"
         "    libc.mmap(0, 4096, 3, 0x80002, -1, 0)\n"
         "    libc.mmapp(0, 4096, 3, 0x80002, -1, 0)\n"
-        "    libc.munmap(0)\n"
+        "    libc.munmap(0)\n",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
-         f"--cache-dir={tmp_path / 'cache'}", str(snippet)],
-        capture_output=True, text=True, cwd=PACKAGE.parent, check=False,
-    )  # fmt: skip
-    assert 'use_libc.py:6: error: "Libc" has no attribute "mmapp"' in done.stdout, (
-        done.stdout + done.stderr
-    )
-    assert 'use_libc.py:7: error: Too few arguments for "munmap"' in done.stdout
-    assert done.stdout.count("error:") == 2, done.stdout
+    assert 'use_libc.py:6: error: "Libc" has no attribute "mmapp"' in out, out
+    assert 'use_libc.py:7: error: Too few arguments for "munmap"' in out
+    assert out.count("error:") == 2, out
 
 
 def test_R_CALL_2_convert_follows_the_row() -> None:

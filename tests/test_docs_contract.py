@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import inspect
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import get_args
 
 import pytest
+from support import mypy_strict
 
 from qnxsim import Kernel, Process
 from qnxsim.addrspace import Mapping
@@ -67,21 +66,16 @@ def test_a_live_process_and_a_zombie_have_the_two_states() -> None:
 
 def test_mypy_rejects_a_misspelt_kind_or_state(tmp_path: Path) -> None:
     pytest.importorskip("mypy")
-    snippet = tmp_path / "use_kinds.py"
-    snippet.write_text(
+    out = mypy_strict(
+        tmp_path,
+        "use_kinds.py",
         "from qnxsim import Process\n"
         "from qnxsim.testing import assert_mapped\n\n\n"
         "def use(p: Process) -> bool:\n"
         '    assert_mapped(p, 0x1000, 4096, kind="shared-anon")\n'
         '    assert_mapped(p, 0x1000, 4096, kind="sahred-anon")\n'
-        '    return p.state == "zombi" or p.mappings()[0].kind == "anno"\n'
+        '    return p.state == "zombi" or p.mappings()[0].kind == "anno"\n',
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
-         f"--cache-dir={tmp_path / 'cache'}", str(snippet)],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
-    out = done.stdout + done.stderr
     assert 'use_kinds.py:7: error: Argument "kind" to "assert_mapped"' in out, out
     assert out.count("use_kinds.py:8: error: Non-overlapping equality check") == 2, out
     assert out.count("error:") == 3, out

@@ -13,33 +13,20 @@ thousand runs to find the failure.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+
+from support import load_script
 
 from qnxsim.strategies import MACHINE_SETTINGS
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "machine_shrink.py"
 
 
-def _load() -> ModuleType:
-    name = "qnxsim_benchmarks_machine_shrink"
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-shrink = _load()
+shrink = load_script("qnxsim_benchmarks_machine_shrink", SCRIPT)
 
 
 def steps_of(log: str) -> list[str]:
