@@ -364,9 +364,10 @@ static struct sigaction qx_user_action(int hostsig) {
 }
 
 /* Bits of the QNX fault signals the program catches: 1 SIGSEGV, 2 SIGBUS. */
+static int qx_bus_caught; /* kept by sigaction below: no system call on each page fault */
+
 static long long qx_caught(void) {
-    struct sigaction bus = qx_user_action(SIGBUS);
-    return (qx_catches(&qx_user_segv) ? 1 : 0) | (qx_catches(&bus) ? 2 : 0);
+    return (qx_catches(&qx_user_segv) ? 1 : 0) | (qx_bus_caught ? 2 : 0);
 }
 
 __attribute__((noreturn)) static void qx_die(int hostsig);
@@ -1236,8 +1237,12 @@ int execl(const char *path, const char *arg, ...) {
 /* SIGSEGV stays the mirror's (its first touches are page faults); the program's action is
  * kept and run for the faults that are really the program's (qx_deliver). */
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
-    if (sig != SIGSEGV)
-        return qx_real_sigaction(sig, act, old);
+    if (sig != SIGSEGV) {
+        int rc = qx_real_sigaction(sig, act, old);
+        if (rc == 0 && sig == SIGBUS && act != NULL)
+            qx_bus_caught = qx_catches(act);
+        return rc;
+    }
     struct sigaction prev = qx_user_segv;
     if (act != NULL)
         qx_user_segv = *act;
