@@ -671,3 +671,85 @@ def test_R_FS_2_a_request_larger_than_the_servers_buffer_goes_through(tmp_path: 
     k = Kernel()
     status, out = run(k, write_c(tmp_path, "bigio", BIG_IO))
     assert (status, out) == (0, "same\n")
+
+
+AFFINITY = r"""
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void show(const char *who) {
+    cpu_set_t s;
+    if (sched_getaffinity(0, sizeof s, &s) != 0) return;
+    printf("%s", who);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &s)) printf(" %d", c);
+    printf("\n");
+    fflush(stdout);
+}
+int main(void) {
+    show("parent");
+    pid_t kid = fork();
+    if (kid == 0) {
+        show("child");
+        return 0;
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    return 0;
+}
+"""
+
+
+def _cpus(out: str, who: str) -> set[int]:
+    line = next(x for x in out.splitlines() if x.startswith(who + " "))
+    return {int(c) for c in line.split()[1:]}
+
+
+def test_a_program_and_its_serving_thread_share_one_cpu(tmp_path: Path) -> None:
+    """Each connection runs on one CPU with the thread serving it (a round trip is then a
+    switch, not a cross-CPU wake-up); connections take the CPUs in turn, so a forked child
+    runs on another CPU than its parent when there is one."""
+    allowed = os.sched_getaffinity(0)
+    status, out = run(Kernel(), write_c(tmp_path, "affinity", AFFINITY))
+    assert status == 0, out
+    parent, child = _cpus(out, "parent"), _cpus(out, "child")
+    assert len(parent) == 1 and len(child) == 1 and parent | child <= allowed
+    assert (parent != child) == (len(allowed) > 1)
+
+
+def test_QNXSIM_PIN_0_leaves_cpu_placement_to_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QNXSIM_PIN", "0")
+    status, out = run(Kernel(), write_c(tmp_path, "affinity", AFFINITY))
+    assert status == 0, out
+    assert _cpus(out, "parent") == _cpus(out, "child") == os.sched_getaffinity(0)
+
+
+def test_colocate_pins_the_host_process_and_only_the_serving_thread() -> None:
+    import subprocess
+    import threading
+
+    from qnxsim.c.server import Client, Server
+
+    k = Kernel()
+    srv = Server(k)
+    host = subprocess.Popen(["sleep", "30"])
+    try:
+        client = Client(srv, k.spawn(), None, host.pid)  # type: ignore[arg-type]
+        seen: list[set[int]] = []
+        t = threading.Thread(
+            target=lambda: (srv._colocate(client, None), seen.append(os.sched_getaffinity(0)))
+        )
+        t.start()
+        t.join()
+        assert client.cpu is not None
+        assert seen == [{client.cpu}]
+        assert os.sched_getaffinity(host.pid) == {client.cpu}
+        assert client.cpus == os.sched_getaffinity(0)  # this thread was left alone
+    finally:
+        host.kill()
+        host.wait()
+        srv.close()

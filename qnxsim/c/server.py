@@ -151,6 +151,8 @@ class Client:
         self.mirror = Mirror()
         self.gone = False  # exited, exec'd or killed: its disconnect is no death
         self.pending: list[tuple[int, int, int, int]] = []  # ranges for the next reply
+        self.cpus: set[int] = set()  # the CPUs its host process may use (``_colocate``)
+        self.cpu: int | None = None  # the one it and its serving thread run on
 
 
 # A request handler: (server, client, args, blob) -> (vals, blob).
@@ -191,6 +193,8 @@ class Server:
         self._local = threading.local()  # .serving: this thread serves a connection
         #: forked pid -> its host process, until that process connects (``_bury_unborn``)
         self._unborn: dict[int, int] = {}
+        self.pin = os.environ.get("QNXSIM_PIN", "1") != "0"  # ``_colocate``
+        self._next_cpu = 0
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -297,6 +301,7 @@ class Server:
             client = Client(self, proc, sock, args[0])
             client.sdsig = args[1]
             self.clients[pid] = client
+            self._colocate(client, old or self.clients.get(proc.ppid))
             sd_tok = secrets.token_hex(16)
             self._sd_tokens[sd_tok] = client
             m = k.machine
@@ -306,6 +311,36 @@ class Server:
         socket.send_fds(sock, [reply[:4]], [ramfd])
         sock.sendall(reply[4:])
         return client
+
+    def _colocate(self, client: Client, family: Client | None) -> None:
+        """Run the connection's host process and the thread serving it on one CPU.
+
+        Every call is a round trip in which one side sleeps while the other runs.  On one
+        CPU each hand-over is a plain switch; on two it wakes the other, often idle, CPU,
+        which costs more than the Python work of a small call (benchmarks/c_bench.py).
+        Connections take the CPUs in turn, so simulated processes still run in parallel
+        with one another.  A process's CPUs are those its host process could use before it
+        was pinned: a forked child or an exec'd image, which inherit a single CPU, take
+        the set of ``family`` (the parent, or the image it replaces).
+        ``QNXSIM_PIN=0`` in the server's environment leaves placement to the host.
+        """
+        if not self.pin:
+            return
+        try:
+            cpus = family.cpus if family is not None and family.cpus else None
+            if cpus is None:
+                cpus = os.sched_getaffinity(client.hostpid)
+            mine = os.sched_getaffinity(0)
+            usable = sorted(cpus & mine)
+            if not usable:
+                return
+            cpu = usable[self._next_cpu % len(usable)]
+            self._next_cpu += 1
+            os.sched_setaffinity(client.hostpid, {cpu})
+            os.sched_setaffinity(0, {cpu})  # Linux: this thread only
+        except OSError:  # not allowed, or the process is gone: placement stays the host's
+            return
+        client.cpus, client.cpu = cpus, cpu
 
     def _attach_shootdown(self, sock: socket.socket, blob: bytes) -> None:
         with self.kernel.lock:
