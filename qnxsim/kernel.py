@@ -317,7 +317,8 @@ class Kernel:
         """Run the C program ``prog`` (built by ``qnxsim.c.build``) as a new process.
 
         Returns a handle with ``.pid``, ``.wait()`` and, when ``capture``, ``.stdout`` and
-        ``.stderr``.  Linux x86_64/aarch64 hosts only, with the host's arch (``qnxsim.c``).
+        ``.stderr``.  Linux x86_64/aarch64 hosts only, with the host's arch, or the other
+        one through the emulator ``QNXSIM_C_EMULATOR_<ARCH>`` names (``qnxsim.c.build``).
         """
         from qnxsim.c.run import exec_c  # the C bridge sits above the kernel
 

@@ -4,6 +4,12 @@
 its own code far above the simulated user range), the generated QNX headers first on the
 include path, and links the client library; results are cached by content under
 ``$QNXSIM_CACHE`` (default ``~/.cache/qnxsim``).
+
+Programs of the other supported arch run through an emulator when one is named for it:
+``QNXSIM_C_EMULATOR_AARCH64=/usr/bin/qemu-aarch64-static`` on an x86_64 host (and
+``QNXSIM_C_EMULATOR_X86_64`` on an aarch64 one).  They are then built by that arch's cross
+compiler (``aarch64-linux-gnu-gcc``) and started under the emulator with the arch's
+libraries (``QEMU_LD_PREFIX``, default ``/usr/aarch64-linux-gnu``).
 """
 
 from __future__ import annotations
@@ -59,17 +65,73 @@ def host_arch() -> str:
     return arch
 
 
+#: The GNU triple of each arch whose programs run as simulated processes (Linux): the
+#: cross compiler's prefix and the directory of the arch's libraries.
+TRIPLES = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
+
+
+def emulator_variable(arch: str) -> str:
+    """The environment variable naming the emulator for ``arch``'s programs."""
+    return f"QNXSIM_C_EMULATOR_{arch.upper()}"
+
+
+def emulator(arch: str) -> str | None:
+    """The emulator that runs ``arch``'s programs on this host (an arch other than the
+    host's, named by ``QNXSIM_C_EMULATOR_<ARCH>``), or None.  ValueError when the
+    variable names no executable."""
+    if arch == host_arch() or arch not in TRIPLES:
+        return None
+    var = emulator_variable(arch)
+    value = os.environ.get(var, "")
+    if not value:
+        return None
+    path = shutil.which(value)
+    if path is None:
+        raise ValueError(f"{var} is {value!r}, which is not an executable program")
+    return path
+
+
+def emulator_env(arch: str) -> dict[str, str]:
+    """What a program of ``arch`` run through its emulator gets in its environment: the
+    client library learns that the host's memory shares its user range (QNXSIM_EMULATED)
+    and qemu-user where the arch's libraries are (QEMU_LD_PREFIX, unless set)."""
+    return {
+        "QNXSIM_EMULATED": "1",
+        "QEMU_LD_PREFIX": os.environ.get("QEMU_LD_PREFIX") or f"/usr/{TRIPLES[arch]}",
+    }
+
+
 def check_arch(arch: str) -> None:
-    """ValueError unless a kernel of ``arch`` can run this host's C programs."""
-    if arch != host_arch():
-        raise ValueError(
-            f"the kernel's arch is {arch!r} but C programs are built for the host, "
-            f"{host_arch()!r}: use Kernel(arch={host_arch()!r})"
-        )
+    """ValueError unless a kernel of ``arch`` can run C programs here: the host's arch,
+    or another one whose emulator ``QNXSIM_C_EMULATOR_<ARCH>`` names."""
+    if arch == host_arch() or emulator(arch) is not None:
+        return
+    hint = (
+        f", or name an emulator for it: {emulator_variable(arch)}=/usr/bin/qemu-{arch}-static"
+        if arch in TRIPLES
+        else ""
+    )
+    raise ValueError(
+        f"the kernel's arch is {arch!r} but C programs are built for the host, "
+        f"{host_arch()!r}: use Kernel(arch={host_arch()!r}){hint}"
+    )
 
 
-def find_cc(cc: str | None = None) -> str | None:
+def find_cc(cc: str | None = None, arch: str | None = None) -> str | None:
+    """The compiler: ``cc`` if given, else for the host's arch ``$CC`` or ``cc``, else the
+    arch's cross compiler (``aarch64-linux-gnu-gcc``)."""
+    if cc is None and arch is not None and arch != host_arch() and arch in TRIPLES:
+        return shutil.which(f"{TRIPLES[arch]}-gcc")
     return shutil.which(cc or os.environ.get("CC", "cc"))
+
+
+def _no_cc(arch: str | None) -> BuildError:
+    if arch is not None and arch != host_arch() and arch in TRIPLES:
+        return BuildError(
+            f"no C compiler for {arch}: {TRIPLES[arch]}-gcc is not on PATH "
+            f"(Debian: apt-get install gcc-{TRIPLES[arch]})"
+        )
+    return BuildError("no C compiler (cc) on PATH")
 
 
 def cache_dir() -> Path:
@@ -132,10 +194,11 @@ def _run_cc(cmd: Sequence[str], what: str) -> None:
 
 
 def client_object(version: str = "8.0", arch: str | None = None, cc: str | None = None) -> Path:
-    """The client library compiled for ``(version, arch)`` with the host's cc (cached)."""
-    compiler = find_cc(cc)
+    """The client library compiled for ``(version, arch)`` with the host's cc, or the
+    arch's cross compiler (cached)."""
+    compiler = find_cc(cc, arch)
     if compiler is None:
-        raise BuildError("no C compiler (cc) on PATH")
+        raise _no_cc(arch)
     inc = include_dir(version, arch)
     src = client_source()
     final = cache_dir() / f"client-{_digest(src, str(inc), compiler, *LIB_CFLAGS)}.o"
@@ -176,11 +239,11 @@ def compile_command(
     cc: str | None = None,
 ) -> list[str]:
     """The host cc command line that builds ``files`` into the program ``output``."""
-    compiler = find_cc(cc)
-    if compiler is None:
-        raise BuildError("no C compiler (cc) on PATH")
     arch = arch or host_arch()
     check_arch(arch)
+    compiler = find_cc(cc, arch)
+    if compiler is None:
+        raise _no_cc(arch)
     inc = include_dir(version, arch)
     lib = client_object(version, arch, cc)
     return [

@@ -2,9 +2,11 @@
 
 ``qnxsim cc [cc options] FILES -o PROG`` runs the host cc with the QNX headers and the
 client library (``--qnx-version V``, ``--arch A`` choose the headers);
-``qnxsim exec [--uid U] [--gid G] [--qnx-version V] [--ram SIZE] [--trace] [--pidin] PROG
-[ARGS]`` runs PROG in a fresh kernel and exits as a shell reports it (128 + signal when
-killed); ``qnxsim serve`` keeps a kernel serving for programs started by hand.
+``qnxsim exec [--uid U] [--gid G] [--qnx-version V] [--arch A] [--ram SIZE] [--trace]
+[--pidin] PROG [ARGS]`` runs PROG in a fresh kernel and exits as a shell reports it (128 +
+signal when killed; ``--arch`` another arch's program through the emulator that
+``QNXSIM_C_EMULATOR_<ARCH>`` names); ``qnxsim serve`` keeps a kernel serving for programs
+started by hand.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def cc(args: list[str]) -> int:
             from qnxsim.c.build import PROG_CFLAGS, find_cc
 
             cmd = [
-                find_cc() or "cc",
+                find_cc(None, arch) or "cc",
                 "-I",
                 str(include_dir(version, arch)),
                 *args,
@@ -99,6 +101,12 @@ def _exec_parser() -> argparse.ArgumentParser:
     p.add_argument("--uid", type=int, default=0)
     p.add_argument("--gid", type=int, default=0)
     p.add_argument("--qnx-version", default="8.0")
+    p.add_argument(
+        "--arch",
+        default=None,
+        help="the kernel's arch (default: the host's; another one runs through the "
+        "emulator QNXSIM_C_EMULATOR_<ARCH> names)",
+    )
     p.add_argument("--ram", default="1G", help="simulated RAM (e.g. 1G, 256M)")
     p.add_argument("--trace", action="store_true", help="print every call and what it did")
     p.add_argument("--pidin", action="store_true", help="print pidin mem at the end")
@@ -117,7 +125,12 @@ def exec_(argv: list[str]) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
     try:
-        k = Kernel(arch=host_arch(), version=a.qnx_version, ram=parse_size(a.ram), trace=a.trace)
+        k = Kernel(
+            arch=a.arch or host_arch(),
+            version=a.qnx_version,
+            ram=parse_size(a.ram),
+            trace=a.trace,
+        )
         run = exec_c(k, a.prog, a.args, uid=a.uid, gid=a.gid, capture=False)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"qnxsim exec: {e}", file=sys.stderr)

@@ -48,6 +48,7 @@ from qnxsim.c.build import (
     build,
     cache_dir,
     find_cc,
+    host_arch,
     include_dir,
 )
 from qnxsim.c.run import _servers_lock, release_server, server_for
@@ -242,6 +243,12 @@ class _Host:
 
     def __init__(self, lib: CLibrary, proc: Process) -> None:
         kernel = proc.kernel
+        if kernel.arch != host_arch():
+            raise ValueError(
+                f"the kernel's arch is {kernel.arch!r}: C functions are called on the "
+                f"host's own arch, {host_arch()!r} (programs of another arch run through an "
+                "emulator with exec_c)"
+            )
         self.proc = proc
         self.server = server_for(kernel)
         with _servers_lock:  # one active run of the server, as exec_c counts them

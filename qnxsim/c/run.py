@@ -13,16 +13,24 @@ import mmap
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Sequence
 
-from qnxsim.c.build import check_arch, unsupported_reason
+from qnxsim.c.build import check_arch, emulator, emulator_env, unsupported_reason
 from qnxsim.c.server import Server
 from qnxsim.kernel import Kernel
 from qnxsim.process import Process
 
+#: Run argv[1:] as a child subreaper (prctl 36: PR_SET_CHILD_SUBREAPER).
+_SUBREAPER = (
+    "import ctypes, os, sys\n"
+    "if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:\n"
+    "    sys.exit('qnxsim: cannot become a child subreaper: ' + os.strerror(ctypes.get_errno()))\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
 _servers: weakref.WeakKeyDictionary[Kernel, Server] = weakref.WeakKeyDictionary()
 _servers_lock = threading.Lock()
 
@@ -164,8 +172,16 @@ def exec_c(
     token = server.token(proc.pid)
     full_env = dict(os.environ if env is None else env)
     full_env.update(QNXSIM_SOCK=server.path, QNXSIM_TOKEN=token, QNXSIM_TOP="1")
+    prefix: list[str] = []
+    emu = emulator(kernel.arch)
+    if emu is not None:  # another arch's program: through its emulator (build.emulator)
+        # qemu-user refuses PR_SET_CHILD_SUBREAPER, so the first host process could not
+        # reap the program's orphans: a native process takes the attribute, which execve
+        # keeps, and becomes the emulator.
+        prefix = [sys.executable, "-I", "-S", "-c", _SUBREAPER, emu]
+        full_env.update(emulator_env(kernel.arch))
     pipe = subprocess.PIPE if capture else None
     popen = subprocess.Popen(
-        [path, *argv], env=full_env, stdout=pipe, stderr=pipe, start_new_session=True
+        [*prefix, path, *argv], env=full_env, stdout=pipe, stderr=pipe, start_new_session=True
     )
     return CRun(kernel, server, proc, popen)

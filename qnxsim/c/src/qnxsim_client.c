@@ -63,6 +63,20 @@ struct posix_typed_mem_info {
 static int qx_sock = -1, qx_sd = -1, qx_ram = -1, qx_sdsig = 0;
 static long long qx_pid = -1;
 static uintptr_t qx_user_start, qx_user_end;
+/* Under an emulator (QNXSIM_EMULATED, set by qnxsim when it starts the program through
+ * one) the host keeps memory of its own inside the simulated user range: qemu-user puts
+ * the program, its stack and its libraries at 0x5500000000 and up, and grows its own
+ * allocations upward from there.  That memory is a hole of the mirror: never mapped over,
+ * and a grant that reaches into it kills the process with words.  The rest of the range
+ * is not reserved there: qemu-user 7.2 keeps ~24 bytes of bookkeeping per guest page it
+ * maps, so reserving 512 GiB would cost ~3 GB per process; unmapped, a first access faults
+ * all the same. */
+#define QX_MAXHOLES 16
+#define QX_HOLE_MERGE (1ull << 30)   /* host mappings closer than this: one hole */
+#define QX_HOST_GROWTH (16ull << 30) /* room above the top hole for the host's allocations */
+static int qx_emulated;
+static int qx_nholes;
+static uintptr_t qx_holes[QX_MAXHOLES][2];
 static int qx_fdmap[QX_MAXFD]; /* host fd -> simulated fd + 1; 0: the host's own */
 static long long qx_kid_sim[QX_MAXKIDS], qx_kid_host[QX_MAXKIDS];
 static volatile sig_atomic_t qx_sd_gen;
@@ -137,13 +151,148 @@ static int qx_high_fd(int fd) {
     return hi;
 }
 
+static void qx_unmirror(uintptr_t lo, uintptr_t hi);
+
 static void qx_reserve(uintptr_t lo, uintptr_t hi) {
     if (hi <= lo)
         return;
+    if (qx_emulated) {
+        qx_unmirror(lo, hi);
+        return;
+    }
     long r = syscall(SYS_mmap, lo, hi - lo, PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     if (r == -1)
         qx_fatal("cannot reset a range of the memory mirror");
+}
+
+/* -- holes: the host's own memory inside the simulated range (under an emulator) ----------- */
+
+/* Calls fn(lo, hi) for each mapping of /proc/self/maps (raw system calls only: it runs in
+ * the fault and shootdown handlers).  Returns -1 when the file cannot be read. */
+static int qx_each_map(void (*fn)(uintptr_t, uintptr_t)) {
+    static char buf[8192];
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    size_t have = 0;
+    for (;;) {
+        long got = qx_sys_read(fd, buf + have, sizeof buf - 1 - have);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            char *end;
+            unsigned long lo = strtoul(line, &end, 16);
+            if (*end == '-')
+                fn((uintptr_t)lo, (uintptr_t)strtoul(end + 1, NULL, 16));
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof buf - 1)
+            have = 0; /* a line longer than the buffer: only its start mattered */
+    }
+    qx_sys_close(fd);
+    return 0;
+}
+
+static void qx_add_hole(uintptr_t lo, uintptr_t hi) {
+    if (hi <= qx_user_start || lo >= qx_user_end)
+        return;
+    for (int i = 0; i < qx_nholes; i++)
+        if (lo < qx_holes[i][1] + QX_HOLE_MERGE && qx_holes[i][0] < hi + QX_HOLE_MERGE) {
+            qx_holes[i][0] = lo < qx_holes[i][0] ? lo : qx_holes[i][0];
+            qx_holes[i][1] = hi > qx_holes[i][1] ? hi : qx_holes[i][1];
+            return;
+        }
+    if (qx_nholes == QX_MAXHOLES)
+        qx_fatal("the host's memory is scattered over the simulated user range");
+    qx_holes[qx_nholes][0] = lo;
+    qx_holes[qx_nholes][1] = hi;
+    qx_nholes++;
+}
+
+/* The host's mappings in the user range at start, merged; the top one gets room for the
+ * emulator's later allocations, which it places upward from the top of its own. */
+static void qx_find_holes(void) {
+    qx_nholes = 0;
+    if (qx_each_map(qx_add_hole) < 0)
+        qx_fatal("cannot read /proc/self/maps to find the host's memory");
+    int top = -1;
+    for (int i = 0; i < qx_nholes; i++)
+        if (top < 0 || qx_holes[i][0] > qx_holes[top][0])
+            top = i;
+    if (top >= 0) {
+        uintptr_t grown = qx_holes[top][1] + (uintptr_t)QX_HOST_GROWTH;
+        qx_holes[top][1] = grown < qx_user_end ? grown : qx_user_end;
+    }
+}
+
+/* The first hole that [lo, hi) overlaps, or -1. */
+static int qx_hole_at(uintptr_t lo, uintptr_t hi) {
+    for (int i = 0; i < qx_nholes; i++)
+        if (lo < qx_holes[i][1] && qx_holes[i][0] < hi)
+            return i;
+    return -1;
+}
+
+/* The simulator gave [lo, hi) to this process; die with words if the host's memory is
+ * there (mapping the RAM over it would corrupt the emulator or the libraries). */
+static void qx_check_holes(uintptr_t lo, uintptr_t hi, const char *what) {
+    int h = qx_hole_at(lo, hi);
+    if (h < 0)
+        return;
+    char msg[600];
+    snprintf(msg, sizeof msg,
+             "%s [%#lx, %#lx) overlaps [%#lx, %#lx), where the host keeps its own memory "
+             "(under an emulator such as qemu-user its stack, the program and its "
+             "libraries lie inside QNX's user range); mapping there would corrupt it, so "
+             "the process stops; run the program on a native host, or keep its mappings "
+             "out of that range",
+             what, (unsigned long)lo, (unsigned long)hi, (unsigned long)qx_holes[h][0],
+             (unsigned long)qx_holes[h][1]);
+    qx_fatal(msg);
+}
+
+/* Under an emulator: unmap what the mirror has in [lo, hi), never the host's memory.  A
+ * large range is taken from /proc/self/maps (unmapping address space that is not mapped
+ * costs the emulator bookkeeping per page). */
+static uintptr_t qx_cut_lo, qx_cut_hi;
+static int qx_cut_found;
+
+static void qx_unmap_clipped(uintptr_t lo, uintptr_t hi) {
+    lo = lo > qx_cut_lo ? lo : qx_cut_lo;
+    hi = hi < qx_cut_hi ? hi : qx_cut_hi;
+    while (lo < hi) {
+        int h = qx_hole_at(lo, hi);
+        uintptr_t stop = h < 0 ? hi : (qx_holes[h][0] > lo ? qx_holes[h][0] : lo);
+        if (stop > lo) {
+            syscall(SYS_munmap, lo, stop - lo);
+            qx_cut_found = 1;
+        }
+        if (h < 0)
+            break;
+        lo = qx_holes[h][1];
+    }
+}
+
+static void qx_unmirror(uintptr_t lo, uintptr_t hi) {
+    qx_cut_lo = lo;
+    qx_cut_hi = hi;
+    if (hi - lo <= (64u << 20)) {
+        qx_unmap_clipped(lo, hi);
+        return;
+    }
+    do { /* the file changes under the walk: again until nothing is left */
+        qx_cut_found = 0;
+        if (qx_each_map(qx_unmap_clipped) < 0)
+            qx_fatal("cannot read /proc/self/maps to reset the memory mirror");
+    } while (qx_cut_found);
 }
 
 /* -- messages ----------------------------------------------------------------------------- */
@@ -248,6 +397,8 @@ static void qx_apply(const struct qx_reply *r) {
             qx_reserve(lo, hi);
             continue;
         }
+        if (qx_nholes)
+            qx_check_holes(lo, hi, "the simulator granted RAM at");
         long m = syscall(SYS_mmap, lo, hi - lo, (int)g[3], MAP_SHARED | MAP_FIXED, qx_ram,
                          (off_t)g[2]);
         if (m == -1)
@@ -312,6 +463,36 @@ static int qx_new_hostfd(long long sim) {
 
 /* -- the memory mirror ---------------------------------------------------------------------- */
 
+#if defined(__aarch64__)
+/* Does the A64 instruction `insn` write memory?  For signal frames without the ESR record
+ * (qemu-user 7.2 has none): the load/store classes of the Arm ARM, C4.1. */
+static int qx_a64_writes(uint32_t insn) {
+    if ((insn & 0xffffffe0u) == 0xd50b7420u) /* DC ZVA (memset zeroes with it) */
+        return 1;
+    if ((insn & 0x0a000000u) != 0x08000000u) /* not a load or store */
+        return 0;
+    unsigned cls = (insn >> 27) & 7, opc = (insn >> 22) & 3, v = (insn >> 26) & 1;
+    int l = (insn >> 22) & 1, b24 = (insn >> 24) & 1, b21 = (insn >> 21) & 1;
+    if (cls == 3) /* 011: literal loads (b24 0); LDAPUR/STLUR (b24 1): opc 00 stores */
+        return b24 && opc == 0;
+    if (cls == 1 && !v && !b24) { /* exclusives, acquire/release, CAS, CASP */
+        int o2 = (insn >> 23) & 1;
+        if (b21 && (o2 || !(insn >> 31)))
+            return 1; /* CAS, CASP: read-modify-write */
+        return !l;
+    }
+    if (cls == 7 && !b24 && b21 && ((insn >> 10) & 3) == 0) /* atomics: read-modify-write */
+        return !(((insn >> 15) & 1) && ((insn >> 12) & 7) == 4); /* but LDAPR reads */
+    if (cls == 7) /* single registers: opc 00 stores; 10 stores a SIMD Q register */
+        return opc == 0 || (v && opc == 2);
+    return !l; /* pairs, SIMD structures: L clear stores */
+}
+
+/* Without the ESR: the page of the last fault taken for a read, so that a second fault
+ * there at once is taken for the write it must be. */
+static uintptr_t qx_last_read_fault = 1;
+#endif
+
 static int qx_is_write(void *ucv, siginfo_t *si) {
     (void)si;
 #if defined(__x86_64__)
@@ -320,12 +501,13 @@ static int qx_is_write(void *ucv, siginfo_t *si) {
 #elif defined(__aarch64__)
     ucontext_t *uc = (ucontext_t *)ucv;
     unsigned char *p = (unsigned char *)uc->uc_mcontext.__reserved;
-    for (;;) {
+    unsigned char *end = p + sizeof uc->uc_mcontext.__reserved;
+    while (p + 8 <= end) {
         uint32_t magic, size;
         memcpy(&magic, p, 4);
         memcpy(&size, p + 4, 4);
-        if (magic == 0 || size == 0)
-            return 0;
+        if (magic == 0 || size < 8)
+            break;
         if (magic == 0x45535201) { /* ESR_MAGIC */
             uint64_t esr;
             memcpy(&esr, p + 8, 8);
@@ -333,6 +515,14 @@ static int qx_is_write(void *ucv, siginfo_t *si) {
         }
         p += size;
     }
+    uintptr_t page = (uintptr_t)si->si_addr & ~(uintptr_t)4095;
+    uint32_t insn;
+    memcpy(&insn, (const void *)(uintptr_t)uc->uc_mcontext.pc, 4);
+    int w = qx_a64_writes(insn);
+    if (!w && page == qx_last_read_fault && si->si_code == SEGV_ACCERR)
+        w = 1; /* mapped readable and faulting again: a write the decoder did not know */
+    qx_last_read_fault = w ? 1 : page;
+    return w;
 #else
 #error "qnxsim runs C programs on Linux x86_64 and aarch64 only"
 #endif
@@ -558,6 +748,13 @@ static void qx_hello(const char *path, const char *token) {
 
 static void qx_reserve_user_range(int fresh) {
     uintptr_t lo = qx_user_start, hi = qx_user_end;
+    if (qx_emulated) { /* holes instead of a reservation (see qx_emulated) */
+        if (fresh)
+            qx_find_holes();
+        else
+            qx_unmirror(lo, hi); /* a forked child drops the mirror it inherited */
+        return;
+    }
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
     flags |= fresh ? MAP_FIXED_NOREPLACE : MAP_FIXED;
     long r = syscall(SYS_mmap, lo, hi - lo, PROT_NONE, flags, -1, 0);
@@ -602,7 +799,11 @@ __attribute__((constructor)) static void qx_init(void) {
     const char *path = getenv("QNXSIM_SOCK"), *tok = getenv("QNXSIM_TOKEN");
     if (path == NULL || tok == NULL)
         qx_fatal("this program was built by `qnxsim cc`; run it with `qnxsim exec PROG`");
-    qx_sdsig = SIGRTMIN + 4;
+    qx_emulated = getenv("QNXSIM_EMULATED") != NULL;
+    /* An emulator may number real-time signals differently from the host (qemu-user
+     * shifts them), and the server signals the host process: under one, a signal that
+     * has one number everywhere. */
+    qx_sdsig = qx_emulated ? SIGURG : SIGRTMIN + 4;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = qx_shootdown;
@@ -660,20 +861,30 @@ static void *qx_ptr_result(struct qx_reply r) {
     return r.err ? MAP_FAILED : (void *)(intptr_t)r.vals[0];
 }
 
+/* A new mapping of this process: under an emulator, not where the host keeps memory (an
+ * access there would not fault, and would read or write the host's bytes). */
+static void *qx_map_result(struct qx_reply r, size_t len) {
+    void *p = qx_ptr_result(r);
+    if (qx_nholes && p != MAP_FAILED)
+        qx_check_holes((uintptr_t)p, (uintptr_t)p + len, "the simulator placed a mapping at");
+    return p;
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     long long a[6] = {A(addr), (long long)len, prot, flags, qx_simfd_or_bad(fd), off};
-    return qx_ptr_result(qx_call("mmap", 6, a));
+    return qx_map_result(qx_call("mmap", 6, a), len);
 }
 
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, __off64_t off) {
     long long a[6] = {A(addr), (long long)len, prot, flags, qx_simfd_or_bad(fd), off};
-    return qx_ptr_result(qx_call("mmap64", 6, a));
+    return qx_map_result(qx_call("mmap64", 6, a), len);
 }
 
 void *mmap_peer(pid_t pid, void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void *mmap_peer(pid_t pid, void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     long long a[7] = {pid, A(addr), (long long)len, prot, flags, qx_simfd_or_bad(fd), off};
-    return qx_ptr_result(qx_call("mmap_peer", 7, a));
+    struct qx_reply r = qx_call("mmap_peer", 7, a);
+    return pid == 0 || pid == qx_pid ? qx_map_result(r, len) : qx_ptr_result(r);
 }
 
 void *mmap64_peer(pid_t pid, void *addr, size_t len, int prot, int flags, int fd,
@@ -681,7 +892,8 @@ void *mmap64_peer(pid_t pid, void *addr, size_t len, int prot, int flags, int fd
 void *mmap64_peer(pid_t pid, void *addr, size_t len, int prot, int flags, int fd,
                   __off64_t off) {
     long long a[7] = {pid, A(addr), (long long)len, prot, flags, qx_simfd_or_bad(fd), off};
-    return qx_ptr_result(qx_call("mmap64_peer", 7, a));
+    struct qx_reply r = qx_call("mmap64_peer", 7, a);
+    return pid == 0 || pid == qx_pid ? qx_map_result(r, len) : qx_ptr_result(r);
 }
 
 int munmap(void *addr, size_t len) {
@@ -768,7 +980,7 @@ int mem_offset(const void *addr, int fd, size_t len, off_t *off, size_t *contig)
 void *mmap_device_memory(void *addr, size_t len, int prot, int flags, uint64_t physical);
 void *mmap_device_memory(void *addr, size_t len, int prot, int flags, uint64_t physical) {
     long long a[5] = {A(addr), (long long)len, prot, flags, (long long)physical};
-    return qx_ptr_result(qx_call("mmap_device_memory", 5, a));
+    return qx_map_result(qx_call("mmap_device_memory", 5, a), len);
 }
 
 int munmap_device_memory(void *addr, size_t len);
