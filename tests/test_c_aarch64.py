@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from c_support import EXAMPLES, cli, needs_c, session_alive, write_c
-from test_c_bridge import MEMORY, PROTECT, SHOOTDOWN
-from test_c_signals import CATCHER
+from test_c_bridge import EVICT, MEMORY, PROTECT, SHOOTDOWN
+from test_c_signals import CATCHER, SIGBUS_HANDLER
 
 from qnxsim import Kernel
 from qnxsim import constants as C
@@ -311,3 +311,57 @@ def test_R_PROC_2_the_first_host_process_reaps_the_programs_orphans() -> None:
     r.popen.wait(timeout=60)
     assert not session_alive(r.popen.pid), "an orphan of the program outlived its reaper"
     assert r.wait() == 128 + signal.SIGSEGV
+
+
+@pytest.mark.parametrize("runs", [4, 300])
+def test_an_emptied_mirror_spares_the_hosts_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: int
+) -> None:
+    """An eviction takes back the whole user range: under an emulator the client unmaps
+    what it mapped there (from /proc/self/maps), never the emulator's holes."""
+    import qnxsim.c.server as server
+
+    monkeypatch.setattr(server, "MAX_MIRROR_RUNS", runs)
+    k = Kernel(arch="aarch64")
+    r = k.exec_c(str(build([str(write_c(tmp_path, "evict", EVICT))], arch="aarch64")))
+    assert r.wait(60) == 0, r.stderr
+    assert r.stdout == f"{3 * sum(i % 64 for i in range(512))}\n".encode()
+    assert r.server.evictions >= 3
+
+
+FORK_PRIVATE = r"""
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    char *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, NOFD, 0);
+    p[0] = 'A';                     /* mirrored in the parent before the fork */
+    pid_t kid = fork();
+    if (kid == 0) {
+        char seen = p[0];
+        p[0] = 'B';                 /* the child's own copy: not the parent's frame */
+        _exit(seen == 'A' ? 0 : 1);
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    printf("%d %c\n", WEXITSTATUS(st), p[0]);
+    return 0;
+}
+"""
+
+
+def test_R_PROC_2_a_forked_child_drops_the_mirror_it_inherited(tmp_path: Path) -> None:
+    k = Kernel(arch="aarch64")
+    status, out, err = run(k, write_c(tmp_path, "forkpriv", FORK_PRIVATE))
+    assert (status, out) == (0, "0 A\n"), err
+
+
+def test_R_FAULT_2_a_shrunk_object_gives_the_programs_handler_bus_objerr(
+    tmp_path: Path,
+) -> None:
+    k = Kernel(arch="aarch64", trace=True)
+    status, _, err = run(k, write_c(tmp_path, "sigbus", SIGBUS_HANDLER))
+    assert status == 7, err
+    (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
+    assert fault.result == C.SIGBUS and "BUS_OBJERR" in fault.reason
