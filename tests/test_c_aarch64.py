@@ -396,3 +396,16 @@ def test_R_FAULT_2_a_shrunk_object_gives_the_programs_handler_bus_objerr(
     assert status == 7, err
     (fault,) = [e for e in k.trace if e.call == "MemoryFault"]
     assert fault.result == C.SIGBUS and "BUS_OBJERR" in fault.reason
+
+
+@pytest.mark.parametrize("page_size", [16384, 65536])
+def test_R_SYS_1_kernels_of_larger_aarch64_pages_run_the_examples(page_size: int) -> None:
+    """aarch64 QNX may use 16 KiB or 64 KiB pages: the mirror maps whole kernel pages."""
+    for example, expect in (("shm_server", 0), ("buggy_port", 128 + signal.SIGSEGV)):
+        k = Kernel(arch="aarch64", page_size=page_size, trace=True)
+        status, out, err = run(k, EXAMPLES / f"{example}.c")
+        assert status == expect, out + err
+        assert k.meminfo().allocated == 0
+        (mapped,) = [e for e in k.trace if e.call == "mmap_peer"]
+        ((_, m),) = mapped.added
+        assert m.size == page_size  # one page of 4096 bytes asked, one kernel page mapped

@@ -282,17 +282,24 @@ static void qx_unmap_clipped(uintptr_t lo, uintptr_t hi) {
 }
 
 static void qx_unmirror(uintptr_t lo, uintptr_t hi) {
+    /* a shootdown waits until this one is done (they share the walk's state) */
+    sigset_t sd, old;
+    sigemptyset(&sd);
+    if (qx_sdsig > 0)
+        sigaddset(&sd, qx_sdsig);
+    sigprocmask(SIG_BLOCK, &sd, &old);
     qx_cut_lo = lo;
     qx_cut_hi = hi;
     if (hi - lo <= (64u << 20)) {
         qx_unmap_clipped(lo, hi);
-        return;
+    } else {
+        do { /* the file changes under the walk: again until nothing is left */
+            qx_cut_found = 0;
+            if (qx_each_map(qx_unmap_clipped) < 0)
+                qx_fatal("cannot read /proc/self/maps to reset the memory mirror");
+        } while (qx_cut_found);
     }
-    do { /* the file changes under the walk: again until nothing is left */
-        qx_cut_found = 0;
-        if (qx_each_map(qx_unmap_clipped) < 0)
-            qx_fatal("cannot read /proc/self/maps to reset the memory mirror");
-    } while (qx_cut_found);
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* -- messages ----------------------------------------------------------------------------- */
