@@ -90,3 +90,16 @@ def test_the_client_library_and_call_host_build_for_every_supported_host_arch(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert host.returncode == 0, host.stderr
+
+
+def test_a_generated_call_that_maps_memory_checks_for_the_hosts_holes() -> None:
+    """Under an emulator a new mapping of the caller must not lie over the host's memory:
+    generated wrappers of such calls go through the same check as mmap."""
+    text = generate.wrappers()
+
+    def body(name: str) -> str:  # the definition follows the prototype
+        start = text.index(f"{name}(", text.index(f"{name}(") + 1)
+        return text[start : text.index("\n}\n", start)]
+
+    assert body("mmap_handle").endswith("return qx_map_result(r, len);")
+    assert "qx_map_result" not in body("mmap_device_io")  # I/O ports, not memory

@@ -75,6 +75,9 @@ def _conv(arg: calls.Arg) -> str:
 
 
 def _ret(row: Call) -> str:
+    lens = [a.name for a in row.args if a.name == "len"]
+    if row.failure == "map_failed" and row.returns == "void *" and lens and row.target is None:
+        return f"qx_map_result(r, {lens[0]})"  # a new mapping: never over the host's holes
     if row.failure == "map_failed":
         cast = "(void *)" if row.returns.endswith("*") else f"({row.returns})"
         return f"r.err ? {cast}MAP_FAILED : {cast}(uintptr_t)r.vals[0]"
