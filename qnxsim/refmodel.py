@@ -15,7 +15,9 @@ profile and arch data, and nothing of how the simulator is built.
   a mapping or a fork needs (R-MMAP-20, R-PROC-2);
 - processes: parents, zombies and waitpid (R-PROC-4), credentials (R-PROC-5), limits
   (SPEC 18, R-MMAP-18), peer permission (R-PEER-1..3), and the plan of an anonymous mmap
-  (``plan_anon_mmap``: SPEC 3 and 4 from R-MMAP-8 on).
+  (``plan_anon_mmap``: SPEC 3 and 4 from R-MMAP-8 on);
+- locks (SPEC 10): mlock, munlock, mlockall, munlockall and MCL_FUTURE by profile
+  (R-LOCK-1..7, R-MMAP-19), what R-LOCK-5 calls backed.
 
 It does not check arguments (R-MMAP-1..7) by itself; the state machines predict those.
 Where it names an errno it returns it; it never raises one.  O(pages) or O(holes)
@@ -41,6 +43,9 @@ ALLOWED = {
     "w": C.PROT_WRITE,
     "x": C.PROT_EXEC,
 }
+
+
+_RW = C.PROT_READ | C.PROT_WRITE
 
 
 def round_up(n: int, page_size: int) -> int:
@@ -380,7 +385,8 @@ class PageModel:
     shows page ``index`` of ``obj`` (a private mapping only until the process writes it,
     R-OBJ-4).  ``lazy``: MAP_LAZY (R-SYS-6: no frame, or no reservation, until touched);
     ``flags``: the MAP_* flags as the memory manager stores them (R-MAP-1); ``data``: the
-    page counts against RLIMIT_DATA (R-MMAP-18).
+    page counts against RLIMIT_DATA (R-MMAP-18); ``locked``: mlock or mlockall locked it
+    (R-LOCK-1, R-LOCK-3; never on a profile without lock state, R-LOCK-7).
     """
 
     prot: int
@@ -392,6 +398,7 @@ class PageModel:
     lazy: bool = False
     flags: int = 0
     data: bool = False
+    locked: bool = False
 
 
 #: SPEC 18: the limits that are not RLIM_INFINITY by default.
@@ -407,11 +414,12 @@ def default_limits(rlim_infinity: int) -> dict[int, tuple[int, int]]:
 
 class ProcessModel:
     """What one process has: pages by page number, private page contents, open fds, its
-    parent, credentials (R-PROC-5) and limits (SPEC 18)."""
+    parent, credentials (R-PROC-5), limits (SPEC 18) and whether mlockall(MCL_FUTURE) is
+    in force (R-LOCK-3)."""
 
     __slots__ = (
-        "copies", "egid", "euid", "fds", "limits", "pages", "pid", "ppid", "rgid", "ruid",
-        "sgid", "suid", "uid",
+        "copies", "egid", "euid", "fds", "limits", "lock_future", "pages", "pid", "ppid",
+        "rgid", "ruid", "sgid", "suid", "uid",
     )  # fmt: skip
 
     def __init__(
@@ -434,6 +442,7 @@ class ProcessModel:
         #: was populated or touched, or a private copy of an object page).
         self.copies: dict[int, bytearray] = {}
         self.fds: dict[int, ObjectModel] = {}
+        self.lock_future = False
 
     def lowest_free_fd(self) -> int:
         fd = 0
@@ -516,9 +525,11 @@ class KernelModel:
     memory: ``fault``, ``read``, ``write``, ``readable_runs``;
     RAM (when ``ram`` is given): ``allocated``, ``reserved``, ``free``, ``map_need``,
     ``reclaimable``, ``fork_need``;
-    processes: ``spawn``, ``fork``, ``exit``, ``waitpid``, ``set_id``, ``setrlimit``,
-    ``peer``;
-    views: ``layout``, ``page_table``, ``page_numbers``.
+    locks (SPEC 10, needs a ``layout``): ``mlock``, ``munlock``, ``mlockall``,
+    ``munlockall``, ``future_lock_errno``, ``backed``, ``locked_bytes``;
+    processes: ``spawn``, ``fork``, ``exec``, ``exit``, ``waitpid``, ``set_id``,
+    ``setrlimit``, ``peer``;
+    views: ``layout``, ``locked_pages``, ``page_table``, ``page_numbers``.
     """
 
     def __init__(
@@ -564,13 +575,13 @@ class KernelModel:
     def fork(self, parent_pid: int, child_pid: int) -> ProcessModel:
         """R-PROC-2: pages without MAP_NOINHERIT at the same addresses; private pages are
         copied, shared ones show the same object; the fd table is duplicated; creds and
-        limits are the parent's."""
+        limits are the parent's; no lock and no MCL_FUTURE is inherited (R-LOCK-4)."""
         parent = self.procs[parent_pid]
         child = self.spawn(child_pid, parent.uid, ppid=parent_pid)
         for vpage, page in parent.pages.items():
             if page.noinherit:
                 continue
-            child.pages[vpage] = attrs.evolve(page)
+            child.pages[vpage] = attrs.evolve(page, locked=False)  # R-LOCK-4
             if vpage in parent.copies:
                 child.copies[vpage] = bytearray(parent.copies[vpage])
         child.fds = dict(parent.fds)
@@ -590,6 +601,16 @@ class KernelModel:
                 other.ppid = 1
         if proc.ppid in self.procs:
             self.zombies[pid] = (proc.ppid, status & 0xFF)
+
+    def exec(self, pid: int) -> None:
+        """R-PROC-3: every mapping goes and the fds close (each shm fd is close-on-exec,
+        R-SHM-3); the new image is left out (a machine unmaps it).  Locks and MCL_FUTURE
+        end (R-LOCK-4)."""
+        proc = self.procs[pid]
+        proc.pages.clear()
+        proc.copies.clear()
+        proc.fds.clear()
+        proc.lock_future = False
 
     def waitpid(self, waiter: int, pid: int, options: int) -> tuple[int | None, tuple[int, int]]:
         """R-PROC-4: ``(errno, (pid, status))`` of ``waitpid(pid, options)`` by ``waiter``
@@ -727,7 +748,9 @@ class KernelModel:
         The lowest ``guard`` bytes are a stack guard (R-MMAP-26: PROT_NONE, no memory);
         the rest shows ``obj`` from page ``first_index`` on, or new private anonymous
         memory (``obj`` None), which has its frames at once unless ``lazy`` (R-SYS-6).
-        ``typed``: typed memory, never counted in RLIMIT_DATA (R-MMAP-18).
+        ``typed``: typed memory, never counted in RLIMIT_DATA (R-MMAP-18).  Under
+        mlockall(MCL_FUTURE) the new pages are locked, but for PROT_NONE and the guard
+        (R-MMAP-19).
         """
         self.unmap(pid, start, start + size)
         proc = self.procs[pid]
@@ -739,8 +762,9 @@ class KernelModel:
                 proc.pages[v] = PageModel(C.PROT_NONE, "stack-guard", None, 0, private,
                                           noinherit, True, flags)  # fmt: skip
                 continue
+            locked = proc.lock_future and prot != C.PROT_NONE  # R-MMAP-19, R-LOCK-3
             proc.pages[v] = PageModel(prot, kind, obj, first_index + body, private, noinherit,
-                                      lazy, flags, data)  # fmt: skip
+                                      lazy, flags, data, locked)  # fmt: skip
             body += 1
             if obj is None and not lazy:
                 proc.copies[v] = bytearray(ps)  # R-OBJ-6: new memory is zero
@@ -782,13 +806,158 @@ class KernelModel:
                 return E.ENOMEM
         return None
 
-    def plan_anon_mmap(self, pid: int, addr: int, length: int, flags: int, off: int) -> MmapPlan:
+    # -- locks (SPEC 10) ----------------------------------------------------------------
+
+    def _lock_profile(self) -> Profile:
+        assert self.config is not None, "the lock calls need the configuration's Layout"
+        return self.config.profile
+
+    def may_lock(self, pid: int) -> bool:
+        """PROCMGR_AID_MEM_LOCK with the default abilities: root's (R-ABLE-3); 6.4, which
+        has no abilities, asks for euid 0 (SPEC 19).  Both: euid 0."""
+        return self.procs[pid].euid == 0
+
+    def locked_bytes(self, pid: int) -> int:
+        """What counts against RLIMIT_MEMLOCK: the process's locked pages."""
+        return self.page_size * sum(1 for p in self.procs[pid].pages.values() if p.locked)
+
+    def backed(self, pid: int, vpage: int) -> bool:
+        """R-LOCK-5 [SIM]: a mapped page is backed unless it is a stack guard, lies wholly
+        past the end of its object (R-MMAP-25), or is lazy and has no frame yet (MAP_LAZY
+        anonymous memory never touched, an untouched page of a lazy object that the
+        process has no private copy of).  PROT_NONE does not matter."""
+        proc = self.procs[pid]
+        page = proc.pages[vpage]
+        if page.kind == "stack-guard" or self._past_end(page):
+            return False
+        if vpage in proc.copies:
+            return True
+        if page.obj is None:
+            return not page.lazy
+        return not page.obj.lazy or page.index in page.obj.touched
+
+    def _lock_range(self, addr: int, length: int) -> range | None:
+        """The pages of a lock call's range (R-UNMAP-1 cut, widened), None for len 0."""
+        assert self.config is not None
+        span = self.config.widen(addr, length)
+        return None if span is None else self.page_numbers(*span)
+
+    def _wholly_mapped(self, pid: int, pages: range) -> bool:
+        """Every page mapped (so below USER_END too)."""
+        mapped = self.procs[pid].pages
+        return all(v in mapped for v in pages)
+
+    def _memlock_limit(self, pid: int) -> int | None:
+        soft = self.procs[pid].limits[C.RLIMIT_MEMLOCK][0]
+        return None if soft == self.rlim_infinity else soft
+
+    def mlock(self, pid: int, addr: int, length: int) -> int | None:
+        """SPEC 10.  With lock state (7.1, 6.4), R-LOCK-1 in its order: ``len`` 0 →
+        ENOMEM; no MEM_LOCK ability → EPERM; a page of the (widened) range unmapped or
+        above USER_END → ENOMEM; a PROT_NONE page → ENOMEM; the locked total (a page
+        counts once) over RLIMIT_MEMLOCK → the profile's errno (ENOMEM, 6.4 EAGAIN); then
+        the pages are locked.  8.0 (R-LOCK-5): ``len`` 0, an unmapped or an unbacked page
+        → ENOMEM, and nothing is recorded (R-LOCK-7).  Returns the errno, or None."""
+        profile = self._lock_profile()
+        pages = self._lock_range(addr, length)
+        if pages is None:
+            return E.ENOMEM
+        if not profile.lock_state:
+            if not self._wholly_mapped(pid, pages):
+                return E.ENOMEM
+            return None if all(self.backed(pid, v) for v in pages) else E.ENOMEM
+        if not self.may_lock(pid):
+            return E.EPERM
+        if not self._wholly_mapped(pid, pages):
+            return E.ENOMEM
+        mapped = self.procs[pid].pages
+        if any(mapped[v].prot == C.PROT_NONE for v in pages):
+            return E.ENOMEM
+        new = sum(1 for v in pages if not mapped[v].locked) * self.page_size
+        limit = self._memlock_limit(pid)
+        if limit is not None and self.locked_bytes(pid) + new > limit:
+            return profile.memlock_errno
+        for v in pages:
+            mapped[v].locked = True
+        return None
+
+    def munlock(self, pid: int, addr: int, length: int) -> int | None:
+        """R-LOCK-2: ``len`` 0 or a range not wholly mapped → ENOMEM; else every page of
+        it is unlocked (locks do not nest).  8.0: always 0 (R-LOCK-6)."""
+        if not self._lock_profile().lock_state:
+            return None
+        pages = self._lock_range(addr, length)
+        if pages is None or not self._wholly_mapped(pid, pages):
+            return E.ENOMEM
+        mapped = self.procs[pid].pages
+        for v in pages:
+            mapped[v].locked = False
+        return None
+
+    def mlockall(self, pid: int, flags: int) -> int | None:
+        """R-LOCK-3: flags 0 or with a bit beside MCL_CURRENT|MCL_FUTURE → EINVAL; no
+        MEM_LOCK ability → EPERM; MCL_CURRENT locks every page but PROT_NONE ones (a stack
+        guard is one), refused with mlock's errno when the total would pass RLIMIT_MEMLOCK
+        [SIM]; MCL_FUTURE locks later mappings (R-MMAP-19).  8.0: nothing, 0."""
+        profile = self._lock_profile()
+        if profile.mlockall_noop:
+            return None
+        if flags == 0 or flags & ~(C.MCL_CURRENT | C.MCL_FUTURE):
+            return E.EINVAL
+        if not self.may_lock(pid):
+            return E.EPERM
+        proc = self.procs[pid]
+        if flags & C.MCL_CURRENT:
+            lockable = [p for p in proc.pages.values() if p.prot != C.PROT_NONE]
+            total = self.page_size * sum(
+                1 for p in proc.pages.values() if p.locked or p.prot != C.PROT_NONE
+            )
+            limit = self._memlock_limit(pid)
+            if limit is not None and total > limit:
+                return profile.memlock_errno
+            for page in lockable:
+                page.locked = True
+        if flags & C.MCL_FUTURE:
+            proc.lock_future = True
+        return None
+
+    def munlockall(self, pid: int) -> None:
+        """R-LOCK-3: every page unlocked and MCL_FUTURE ended (8.0: nothing)."""
+        if self._lock_profile().mlockall_noop:
+            return
+        proc = self.procs[pid]
+        for page in proc.pages.values():
+            page.locked = False
+        proc.lock_future = False
+
+    def future_lock_errno(
+        self, pid: int, start: int, size: int, prot: int, guard: int, *, replace: bool
+    ) -> int | None:
+        """R-MMAP-19: EAGAIN when mlockall(MCL_FUTURE) is in force and the new mapping's
+        lockable pages (not PROT_NONE, not the guard) would take the locked total, less
+        the locked pages it replaces, over RLIMIT_MEMLOCK."""
+        proc = self.procs[pid]
+        limit = self._memlock_limit(pid)
+        if not proc.lock_future or limit is None:
+            return None
+        gone = 0
+        if replace:
+            gone = self.page_size * sum(
+                1 for v in self.page_numbers(start, start + size)
+                if v in proc.pages and proc.pages[v].locked
+            )  # fmt: skip
+        new = 0 if prot == C.PROT_NONE else size - guard
+        return E.EAGAIN if self.locked_bytes(pid) - gone + new > limit else None
+
+    def plan_anon_mmap(
+        self, pid: int, addr: int, length: int, flags: int, off: int, prot: int = _RW
+    ) -> MmapPlan:
         """SPEC 3 and 4 for an anonymous request (fd NOFD, MAP_SHARED or MAP_PRIVATE) whose
         flags and prot pass R-MMAP-1..7 and whose abilities pass R-MMAP-9/10, in the table's
         order from R-MMAP-8: the stack guard (R-MMAP-8, R-MMAP-26), the size (R-MMAP-14),
         MAP_FIXED (R-MMAP-F1, R-MMAP-F2) or placement (R-PLACE-1..4, R-MMAP-16), the limits
-        (R-MMAP-18) and the RAM (R-MMAP-20, counting what a MAP_FIXED replacement frees).
-        Needs a ``layout``."""
+        (R-MMAP-18), mlockall(MCL_FUTURE) (R-MMAP-19, the only reader of ``prot``) and the
+        RAM (R-MMAP-20, counting what a MAP_FIXED replacement frees).  Needs a ``layout``."""
         layout = self.config
         assert layout is not None, "plan_anon_mmap needs the configuration's Layout"
         ps = self.page_size
@@ -828,6 +997,8 @@ class KernelModel:
         data = private and not flags & C.MAP_STACK
         if self.limit_errno(pid, start, size, data=data, replace=replace) is not None:
             return MmapPlan(E.ENOMEM, rule="R-MMAP-18")
+        if self.future_lock_errno(pid, start, size, prot, guard, replace=replace):
+            return MmapPlan(E.EAGAIN, rule="R-MMAP-19")
         if self.ram:
             need = self.map_need(size, guard, anonymous=True, private=private,
                                  lazy=bool(flags & C.MAP_LAZY))  # fmt: skip
@@ -1043,6 +1214,10 @@ class KernelModel:
             yield run[0] * ps, self.read(pid, run[0] * ps, len(run) * ps)
 
     # -- views --------------------------------------------------------------------------
+
+    def locked_pages(self, pid: int) -> set[int]:
+        """The addresses of the process's locked pages (R-MAP-1's ``locked``)."""
+        return {v * self.page_size for v, p in self.procs[pid].pages.items() if p.locked}
 
     def layout(self, pid: int) -> list[tuple[int, int, str]]:
         """``(page address, prot, kind)`` for every mapped page, ascending."""

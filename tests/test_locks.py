@@ -22,6 +22,7 @@ from qnxsim import constants as C
 from qnxsim import errno as qerrno
 from qnxsim.abilities import NONROOT, ROOT, DomainEntry
 from qnxsim.profile import Profile
+from qnxsim.refmodel import KernelModel, Layout, ObjectModel
 
 VERSIONS = ("8.0", "7.1", "6.4")
 LOCKING = ("7.1", "6.4")  # the profiles with lock state (SPEC 19)
@@ -579,22 +580,36 @@ PAGE_KINDS = st.sampled_from(
 
 
 def build(version: str, kinds: list[tuple[int, int] | None], touched: list[bool]) -> tuple[
-    Kernel, Process, int
+    Kernel, Process, int, KernelModel
 ]:  # fmt: skip
-    """A process whose pages ``base + i*PS`` are mapped as ``kinds[i]``; touched pages read."""
+    """A process whose pages ``base + i*PS`` are mapped as ``kinds[i]``; touched pages
+    read; and the reference model in the same state."""
     k = kernel(version)
     p = k.spawn(image=False)
+    model = KernelModel(PS, layout=Layout.of(version, "x86_64"))
+    model.spawn(p.pid, 0)
     base = 0x1000_0000
     for i, kind in enumerate(kinds):
         if kind is None:
             continue
         flags, prot = kind
-        p.mmap(base + i * PS, PS, prot, flags | C.MAP_FIXED, C.NOFD, 0)
+        addr = base + i * PS
+        p.mmap(addr, PS, prot, flags | C.MAP_FIXED, C.NOFD, 0)
+        lazy = bool(flags & C.MAP_LAZY)
+        if flags & C.MAP_TYPE == C.MAP_SHARED:
+            obj = ObjectModel("shared-anon", PS, PS, lazy=lazy)
+            model.map(p.pid, addr, PS, prot, "shared-anon", obj, 0, private=False,
+                      noinherit=False, lazy=lazy)  # fmt: skip
+        else:
+            model.map(p.pid, addr, PS, prot, "anon", None, 0, private=True, noinherit=False,
+                      lazy=lazy)  # fmt: skip
         if touched[i] and prot:
-            p.read_memory(base + i * PS, 1)
-    return k, p, base
+            assert p.read_memory(addr, 1) == model.read(p.pid, addr, 1)
+    return k, p, base, model
 
 
+#: The lock calls of the 7.1 / 6.4 property (mlockall's flags come from the range).
+CALLS = ("mlock", "munlock", "mlock", "mlockall", "munlockall")
 page_runs = st.lists(PAGE_KINDS, min_size=PAGES, max_size=PAGES)
 touches = st.lists(st.booleans(), min_size=PAGES, max_size=PAGES)
 ranges = st.tuples(st.integers(0, PAGES * PS), st.integers(0, 3 * PS))
@@ -604,9 +619,10 @@ ranges = st.tuples(st.integers(0, PAGES * PS), st.integers(0, 3 * PS))
 def test_R_LOCK_5_property_a_range_is_fine_when_each_page_is_and_nothing_changes(
     kinds: list[tuple[int, int] | None], touched: list[bool], rng: tuple[int, int]
 ) -> None:
-    """8.0: mlock of a range succeeds exactly when mlock of each of its pages does; success
-    or failure, neither mlock nor munlock (always 0) changes anything (R-LOCK-6, R-LOCK-7)."""
-    k, p, base = build("8.0", kinds, touched)
+    """8.0: mlock of a range succeeds exactly when the reference model says so, and when
+    mlock of each of its pages does; success or failure, neither mlock nor munlock
+    (always 0) changes anything (R-LOCK-6, R-LOCK-7)."""
+    k, p, base, model = build("8.0", kinds, touched)
     off, length = rng
     addr = base + off
     before = state(k)
@@ -615,6 +631,7 @@ def test_R_LOCK_5_property_a_range_is_fine_when_each_page_is_and_nothing_changes
     except QnxError as err:
         assert err.errno == qerrno.ENOMEM and "R-LOCK-5" in err.reason
         whole = False
+    assert whole == (model.mlock(p.pid, addr, length) is None)
     assert state(k) == before
     assert p.munlock(addr, length) == 0
     first = addr - addr % PS
@@ -628,31 +645,52 @@ def test_R_LOCK_5_property_a_range_is_fine_when_each_page_is_and_nothing_changes
 @pytest.mark.parametrize("version", LOCKING)
 @given(
     kinds=page_runs,
-    calls=st.lists(st.tuples(st.booleans(), ranges), max_size=8),
+    calls=st.lists(st.tuples(st.sampled_from(CALLS), ranges), max_size=8),
     limit=st.integers(0, PAGES),
+    uid=st.sampled_from((0, 0, 1000)),
 )
-def test_R_LOCK_1_R_LOCK_2_property_lock_state_follows_the_calls(
+def test_R_LOCK_1_R_LOCK_2_R_LOCK_3_property_outcomes_are_the_models(
     version: str,
     kinds: list[tuple[int, int] | None],
-    calls: list[tuple[bool, tuple[int, int]]],
+    calls: list[tuple[str, tuple[int, int]]],
     limit: int,
+    uid: int,
 ) -> None:
-    """7.1 / 6.4: a successful mlock adds its pages to the locked set, a successful munlock
-    removes them, a failing call changes nothing (R-CALL-5), and the locked total never
-    exceeds RLIMIT_MEMLOCK."""
-    k, p, base = build(version, kinds, [False] * PAGES)
+    """7.1 / 6.4: every mlock, munlock, mlockall and munlockall gives what the reference
+    model predicts (the errno, or 0), a failing one changes nothing (R-CALL-5), the locked
+    pages are the model's after each, and the locked total never passes RLIMIT_MEMLOCK;
+    then a new mapping under MCL_FUTURE is locked or refused as the model says
+    (R-MMAP-19)."""
+    k, p, base, model = build(version, kinds, [False] * PAGES)
     p.setrlimit(C.RLIMIT_MEMLOCK, limit * PS, limit * PS)
-    locked: set[int] = set()
-    for lock, (off, length) in calls:
+    assert model.setrlimit(p.pid, C.RLIMIT_MEMLOCK, limit * PS, limit * PS) is None
+    if uid:
+        assert p.setuid(uid) == 0 and model.set_id(p.pid, "uid", uid, every=True) is None
+    for name, (off, length) in calls:
         addr = base + off
         before = state(k)
-        fn = p.libc.mlock if lock else p.libc.munlock
-        if fn(addr, length) != 0:
-            assert p.libc.errno in (qerrno.ENOMEM, k.profile.memlock_errno)
+        if name == "mlockall":
+            flags = (off // PS) % 5  # MCL_CURRENT, MCL_FUTURE, both, and 0, 4 (invalid)
+            got, want = p.libc.mlockall(flags), model.mlockall(p.pid, flags)
+        elif name == "munlockall":
+            got, want = p.libc.munlockall(), model.munlockall(p.pid)
+        else:
+            got = getattr(p.libc, name)(addr, length)
+            want = getattr(model, name)(p.pid, addr, length)
+        if want is None:
+            assert got == 0, f"{name}: -1, errno {p.libc.errno}; the model says 0"
+        else:
+            assert (got, p.libc.errno) == (-1, want), f"{name}: {got}; the model says {want}"
             assert state(k) == before
-            continue
-        pages = set(range(addr - addr % PS, addr + length, PS))
-        locked = locked | pages if lock else locked - pages
-        assert locked_pages(p) == locked
-        assert p.space.locked_bytes == len(locked) * PS <= limit * PS
+        assert locked_pages(p) == model.locked_pages(p.pid)
+        assert p.space.locked_bytes == model.locked_bytes(p.pid) <= limit * PS
+    plan = model.plan_anon_mmap(p.pid, 0, 2 * PS, ANON, 0, RW)
+    if plan.errno is None:
+        assert plan.start is not None
+        model.map(p.pid, plan.start, 2 * PS, RW, "anon", None, 0, private=True, noinherit=False)
+        assert p.mmap(0, 2 * PS, RW, ANON, C.NOFD, 0) == plan.start
+    else:
+        assert plan.errno == qerrno.EAGAIN and plan.rule == "R-MMAP-19"
+        expect(qerrno.EAGAIN, "R-MMAP-19", p.mmap, 0, 2 * PS, RW, ANON, C.NOFD, 0)
+    assert locked_pages(p) == model.locked_pages(p.pid)
     k.check_invariants()

@@ -165,3 +165,82 @@ def test_R_MPROT_6_guard_keeps_its_prot() -> None:
     assert m.layout(2) == [(PROGRAM_BASE, C.PROT_NONE, "stack-guard"),
                            (PROGRAM_BASE + PS, C.PROT_READ | C.PROT_WRITE, "anon")]  # fmt: skip
     assert m.allocated() == PS  # the guard has no memory
+
+
+def lock_model(version: str) -> KernelModel:
+    """A model of ``version`` whose pid 2 maps 3 read-write pages at PROGRAM_BASE."""
+    m = KernelModel(PS, layout=Layout.of(version, "x86_64"))
+    m.spawn(2, 0)
+    m.map(2, PROGRAM_BASE, 3 * PS, C.PROT_READ | C.PROT_WRITE, "anon", None, 0,
+          private=True, noinherit=False)  # fmt: skip
+    return m
+
+
+def test_R_LOCK_1_R_LOCK_2_model_checks_in_order() -> None:
+    m = lock_model("7.1")
+    a = PROGRAM_BASE
+    assert m.mlock(2, a, 0) == E.ENOMEM  # len 0 first
+    m.spawn(3, 1000)
+    assert m.mlock(3, a, PS) == E.EPERM  # unmapped there, but the ability comes first
+    assert m.mlock(2, a, 4 * PS) == E.ENOMEM  # not wholly mapped
+    m.protect(2, a + 2 * PS, a + 3 * PS, C.PROT_NONE)
+    assert m.mlock(2, a, 3 * PS) == E.ENOMEM  # a PROT_NONE page
+    m.setrlimit(2, C.RLIMIT_MEMLOCK, PS, PS)
+    assert m.mlock(2, a, 2 * PS) == E.ENOMEM  # over RLIMIT_MEMLOCK: 7.1's errno
+    assert m.locked_pages(2) == set()
+    assert m.mlock(2, a + 1, 1) is None  # widened to the page
+    assert m.mlock(2, a, PS) is None  # a locked page counts once
+    assert m.locked_pages(2) == {a} and m.locked_bytes(2) == PS
+    assert m.munlock(2, a, 4 * PS) == E.ENOMEM and m.munlock(2, a, 0) == E.ENOMEM
+    assert m.munlock(2, a, 3 * PS) is None and m.locked_pages(2) == set()
+    m6 = lock_model("6.4")
+    m6.setrlimit(2, C.RLIMIT_MEMLOCK, 0, 0)
+    assert m6.mlock(2, PROGRAM_BASE, PS) == E.EAGAIN  # 6.4's errno (SPEC 19)
+
+
+def test_R_LOCK_3_R_MMAP_19_model_mlockall_and_mcl_future() -> None:
+    m = lock_model("7.1")
+    a = PROGRAM_BASE
+    assert m.mlockall(2, 0) == E.EINVAL and m.mlockall(2, 4) == E.EINVAL
+    m.protect(2, a, a + PS, C.PROT_NONE)
+    m.setrlimit(2, C.RLIMIT_MEMLOCK, 3 * PS, 3 * PS)
+    assert m.mlockall(2, C.MCL_CURRENT | C.MCL_FUTURE) is None
+    assert m.locked_pages(2) == {a + PS, a + 2 * PS}  # not the PROT_NONE page
+    plan = m.plan_anon_mmap(2, 0, 2 * PS, ANON, 0, C.PROT_READ)
+    assert (plan.errno, plan.rule) == (E.EAGAIN, "R-MMAP-19")  # 4 pages > 3
+    assert m.plan_anon_mmap(2, 0, 2 * PS, ANON, 0, C.PROT_NONE).errno is None
+    assert m.plan_anon_mmap(2, 0, 2 * PS, ANON | C.MAP_STACK, PS, C.PROT_READ).errno is None
+    m.map(2, SHMEM_BASE, PS, C.PROT_READ, "anon", None, 0, private=True, noinherit=False)
+    assert SHMEM_BASE in m.locked_pages(2)
+    m.munlockall(2)
+    assert m.locked_pages(2) == set() and not m.procs[2].lock_future
+
+
+def test_R_LOCK_4_model_fork_and_exec_drop_locks() -> None:
+    m = lock_model("6.4")
+    assert m.mlockall(2, C.MCL_CURRENT | C.MCL_FUTURE) is None
+    child = m.fork(2, 3)
+    assert m.locked_pages(3) == set() and not child.lock_future
+    assert len(m.locked_pages(2)) == 3
+    m.exec(2)
+    assert m.locked_pages(2) == set() and not m.procs[2].lock_future and not m.procs[2].pages
+
+
+def test_R_LOCK_5_to_7_model_on_8_0() -> None:
+    m = lock_model("8.0")
+    a = PROGRAM_BASE
+    m.protect(2, a, a + PS, C.PROT_NONE)
+    assert m.mlock(2, a, 3 * PS) is None  # PROT_NONE is backed (R-LOCK-5)
+    assert m.locked_pages(2) == set()  # R-LOCK-7
+    assert m.mlock(2, a, 0) == E.ENOMEM and m.mlock(2, a, 4 * PS) == E.ENOMEM
+    m.map(2, SHMEM_BASE, 2 * PS, C.PROT_READ | C.PROT_WRITE, "anon", None, 0, private=True,
+          noinherit=False, lazy=True)  # fmt: skip
+    assert m.mlock(2, SHMEM_BASE, PS) == E.ENOMEM  # lazy, never touched
+    m.write(2, SHMEM_BASE, b"x")
+    assert m.mlock(2, SHMEM_BASE, PS) is None and m.mlock(2, SHMEM_BASE, 2 * PS) == E.ENOMEM
+    obj = ObjectModel("shm", PS, PS)
+    m.map(2, SHMEM_BASE + 4 * PS, 2 * PS, C.PROT_READ, "shm", obj, 0, private=False,
+          noinherit=False)  # fmt: skip
+    assert not m.backed(2, (SHMEM_BASE + 5 * PS) // PS)  # wholly past the object's end
+    assert m.munlock(2, 0, 0) is None  # R-LOCK-6
+    assert m.mlockall(2, 0) is None and m.munlockall(2) is None  # R-LOCK-3 on 8.0
