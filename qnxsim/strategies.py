@@ -653,6 +653,8 @@ class KernelMachine(RuleBasedStateMachine):
     memory: ``write_memory``, ``read_memory``;
     shm objects: ``shm_open``, ``ftruncate``, ``pwrite``, ``pread``, ``close``,
     ``shm_unlink``;
+    locks (SPEC 10, by profile): ``mlock`` (and munlock), ``mlockall``, ``munlockall``,
+    ``setrlimit_memlock``;
     typed memory: ``typed_memory_mmap``;
     shm handles: ``shm_create_handle``, ``use_handle``;
     whole images and machines: ``exec_image``, ``snapshot``, ``restore``;
@@ -664,7 +666,8 @@ class KernelMachine(RuleBasedStateMachine):
     returns.
 
     After every step (``after_step``, silent in the step log) it runs
-    ``Kernel.check_invariants()``, compares every process's pages with the model and, with
+    ``Kernel.check_invariants()``, compares every process's pages and locked pages with the
+    model and, with
     ``check_contents_every_step``, reads every readable page back.  Prot and flags print
     by name in the step log.
 
@@ -901,6 +904,9 @@ class KernelMachine(RuleBasedStateMachine):
         if kind.startswith("shm") and obj is None:
             self.expect_failure(E.EBADF, call, what)  # R-MMAP-12
             return None
+        if self._future_lock_fails(target, addr, size, prot, fixed=fixed is not None):
+            self.expect_failure(E.EAGAIN, call, what)  # R-MMAP-19
+            return None
         need = 0 if kind == "shm-shared" else size  # R-MMAP-20: allocate or reserve
         start = self._expect_success(call, what, need)
         if start is None:
@@ -921,6 +927,13 @@ class KernelMachine(RuleBasedStateMachine):
         self.model.map(target.pid, start, size, prot, record, obj, off // ps,
                        private=not shared, noinherit=noinherit)  # fmt: skip
         return start
+
+    def _future_lock_fails(
+        self, target: Process, addr: int, size: int, prot: int, *, fixed: bool = False
+    ) -> bool:
+        """R-MMAP-19: would mlockall(MCL_FUTURE) of ``target`` refuse this new mapping?"""
+        replace = fixed and not self.model.is_free(target.pid, addr, addr + size)
+        return bool(self.model.future_lock_errno(target.pid, addr, size, prot, 0, replace=replace))
 
     def check_munmap(self, caller: Process, target: Process, addr: int, size: int) -> None:
         """munmap or munmap_peer; predicts the outcome and updates the model."""
@@ -1237,6 +1250,53 @@ class KernelMachine(RuleBasedStateMachine):
             assert self._expect_success(call, what) == 0
             del self.model.names[path]
 
+    # -- locks (SPEC 10) ----------------------------------------------------------------
+
+    @rule(proc=procs, where=WHERE, delta=DELTA, pages=st.integers(0, 2), unlock=st.booleans())
+    def mlock(self, proc: Process, where: int, delta: int, pages: int, unlock: bool) -> None:
+        """mlock or munlock of pages near the process's mappings (``pages`` 0: len 0), as
+        the profile has them: R-LOCK-1, R-LOCK-2 with lock state, else R-LOCK-5, R-LOCK-6."""
+        p = proc
+        addr = self._pick_address(p, where, delta)
+        size = pages * self.page_size
+        name = "munlock" if unlock else "mlock"
+        what = f"pid {p.pid} {name}({addr:#x}, {size:#x})"
+        predict = self.model.munlock if unlock else self.model.mlock
+        self._expect(predict(p.pid, addr, size), functools.partial(getattr(p, name), addr, size),
+                     what)  # fmt: skip
+
+    @rule(proc=procs, flags=st.sampled_from((1, 2, 3, 0, 4)))
+    def mlockall(self, proc: Process, flags: int) -> None:
+        """R-LOCK-3 (MCL_CURRENT 1, MCL_FUTURE 2; 0 and 4 are invalid on profiles with lock state);
+        MCL_FUTURE then reaches every later mapping of the process (R-MMAP-19)."""
+        p = proc
+        what = f"pid {p.pid} mlockall({flags:#x})"
+        self._expect(self.model.mlockall(p.pid, flags), functools.partial(p.mlockall, flags),
+                     what)  # fmt: skip
+
+    @rule(proc=procs)
+    def munlockall(self, proc: Process) -> None:
+        self.model.munlockall(proc.pid)
+        assert self._expect_success(proc.munlockall, f"pid {proc.pid} munlockall") == 0
+
+    @rule(proc=procs, pages=st.integers(0, 8))
+    def setrlimit_memlock(self, proc: Process, pages: int) -> None:
+        """SPEC 18: RLIMIT_MEMLOCK (soft and hard) to ``pages`` pages, for R-LOCK-1,
+        R-LOCK-3 and R-MMAP-19 to meet."""
+        p = proc
+        n = pages * self.page_size
+        what = f"pid {p.pid} setrlimit(RLIMIT_MEMLOCK, {n:#x})"
+        call = functools.partial(p.setrlimit, C.RLIMIT_MEMLOCK, n, n)
+        self._expect(self.model.setrlimit(p.pid, C.RLIMIT_MEMLOCK, n, n), call, what)
+
+    def _expect(self, errno: int | None, call: Callable[[], object], what: str) -> None:
+        """The model's answer for a call that returns 0: ``errno`` (and nothing changes),
+        or success."""
+        if errno is not None:
+            self.expect_failure(errno, call, what)
+        else:
+            assert self._expect_success(call, what) == 0, f"{what}: not 0"
+
     # -- typed memory (SPEC 12.1) -------------------------------------------------------
 
     @rule(proc=procs, pages=PAGES, prot=MACHINE_PROT, shared=st.booleans(), contig=st.booleans())
@@ -1263,7 +1323,9 @@ class KernelMachine(RuleBasedStateMachine):
         flags = C.MAP_SHARED if shared else C.MAP_PRIVATE
         call = functools.partial(p.mmap, 0, size, prot, flags, fd, 0)
         what = f"pid {p.pid} mmap of {pages} page(s) of typed memory ({flags:#x})"
-        if size > room:
+        if self._future_lock_fails(p, 0, size, prot):
+            self.expect_failure(E.EAGAIN, call, what)  # R-MMAP-19, before R-MMAP-20
+        elif size > room:
             self.expect_failure(E.ENOMEM, call, what)  # R-MMAP-20: the pool is short
         else:
             start = call()
@@ -1335,6 +1397,9 @@ class KernelMachine(RuleBasedStateMachine):
                 self.expect_failure(E.EINVAL, functools.partial(p.ftruncate, fd, 0),
                                     f"pid {p.pid} ftruncate({fd}) of a read-only fd")  # fmt: skip
                 assert p.close(fd) == 0
+        elif self._future_lock_fails(p, 0, size, prot):
+            self.expect_failure(E.EAGAIN, call, what)  # R-MMAP-19: the handle stays
+            return
         else:
             start = self._expect_success(call, what)
             assert start is not None
@@ -1358,10 +1423,7 @@ class KernelMachine(RuleBasedStateMachine):
             return
         m = self.kernel.machine
         assert p.munmap(m.user_start, m.user_end - m.user_start) == 0
-        pm = self.model.procs[p.pid]
-        pm.pages.clear()
-        pm.copies.clear()
-        pm.fds.clear()
+        self.model.exec(p.pid)
 
     def _moved_since_saved(self) -> bool:
         """A step other than ``snapshot`` and ``restore`` ran since the last of them."""
@@ -1456,6 +1518,14 @@ class KernelMachine(RuleBasedStateMachine):
                 for m in proc.mappings()
                 for page in range(m.start, m.end, ps)
             ]
+            locked = {
+                page for m in proc.mappings() if m.locked for page in range(m.start, m.end, ps)
+            }
+            want = self.model.locked_pages(proc.pid)
+            assert locked == want, (
+                f"pid {proc.pid}: locked pages {sorted(map(hex, locked))}, the model says "
+                f"{sorted(map(hex, want))} (R-LOCK-1..4, R-MMAP-19)"
+            )
             expected = self.model.layout(proc.pid)
             if got != expected:
                 diff = sorted(set(got) ^ set(expected))[:4]
