@@ -851,13 +851,15 @@ class KernelModel:
         soft = self.procs[pid].limits[C.RLIMIT_MEMLOCK][0]
         return None if soft == self.rlim_infinity else soft
 
-    def mlock(self, pid: int, addr: int, length: int) -> int | None:
+    def mlock(self, pid: int, addr: int, length: int, *, allowed: bool | None = None) -> int | None:
         """SPEC 10.  With lock state (7.1, 6.4), R-LOCK-1 in its order: ``len`` 0 →
         ENOMEM; no MEM_LOCK ability → EPERM; a page of the (widened) range unmapped or
         above USER_END → ENOMEM; a PROT_NONE page → ENOMEM; the locked total (a page
         counts once) over RLIMIT_MEMLOCK → the profile's errno (ENOMEM, 6.4 EAGAIN); then
         the pages are locked.  8.0 (R-LOCK-5): ``len`` 0, an unmapped or an unbacked page
-        → ENOMEM, and nothing is recorded (R-LOCK-7).  Returns the errno, or None."""
+        → ENOMEM, and nothing is recorded (R-LOCK-7).  ``allowed``: whether the caller
+        holds MEM_LOCK for the widened range (None: the default abilities, ``may_lock``).
+        Returns the errno, or None."""
         profile = self._lock_profile()
         pages = self._lock_range(addr, length)
         if pages is None:
@@ -866,7 +868,7 @@ class KernelModel:
             if not self._wholly_mapped(pid, pages):
                 return E.ENOMEM
             return None if all(self.backed(pid, v) for v in pages) else E.ENOMEM
-        if not self.may_lock(pid):
+        if not (self.may_lock(pid) if allowed is None else allowed):
             return E.EPERM
         if not self._wholly_mapped(pid, pages):
             return E.ENOMEM
@@ -894,17 +896,18 @@ class KernelModel:
             mapped[v].locked = False
         return None
 
-    def mlockall(self, pid: int, flags: int) -> int | None:
+    def mlockall(self, pid: int, flags: int, *, allowed: bool | None = None) -> int | None:
         """R-LOCK-3: flags 0 or with a bit beside MCL_CURRENT|MCL_FUTURE → EINVAL; no
         MEM_LOCK ability → EPERM; MCL_CURRENT locks every page but PROT_NONE ones (a stack
         guard is one), refused with mlock's errno when the total would pass RLIMIT_MEMLOCK
-        [SIM]; MCL_FUTURE locks later mappings (R-MMAP-19).  8.0: nothing, 0."""
+        [SIM]; MCL_FUTURE locks later mappings (R-MMAP-19).  8.0: nothing, 0.
+        ``allowed``: MEM_LOCK over the whole user range (None: ``may_lock``)."""
         profile = self._lock_profile()
         if profile.mlockall_noop:
             return None
         if flags == 0 or flags & ~(C.MCL_CURRENT | C.MCL_FUTURE):
             return E.EINVAL
-        if not self.may_lock(pid):
+        if not (self.may_lock(pid) if allowed is None else allowed):
             return E.EPERM
         proc = self.procs[pid]
         if flags & C.MCL_CURRENT:

@@ -653,8 +653,8 @@ class KernelMachine(RuleBasedStateMachine):
     memory: ``write_memory``, ``read_memory``;
     shm objects: ``shm_open``, ``ftruncate``, ``pwrite``, ``pread``, ``close``,
     ``shm_unlink``;
-    locks (SPEC 10, by profile): ``mlock`` (and munlock), ``mlockall``, ``munlockall``,
-    ``setrlimit_memlock``;
+    locks (SPEC 10, by profile): ``lock_range`` (mlock, munlock), ``lock_all`` (mlockall),
+    ``unlock_all`` (munlockall), ``set_memlock_limit`` (setrlimit of RLIMIT_MEMLOCK);
     typed memory: ``typed_memory_mmap``;
     shm handles: ``shm_create_handle``, ``use_handle``;
     whole images and machines: ``exec_image``, ``snapshot``, ``restore``;
@@ -847,6 +847,12 @@ class KernelMachine(RuleBasedStateMachine):
         if caller.pid == target.pid or caller.euid == 0:
             return True
         return bool({caller.ruid, caller.euid} & {target.ruid, target.suid})
+
+    def _may_lock(self, proc: Process, lo: int, hi: int) -> bool:
+        """R-LOCK-1, R-LOCK-3: PROCMGR_AID_MEM_LOCK for ``[lo, hi)`` with the default
+        abilities (root only; 6.4: euid 0).  A machine that changes abilities overrides
+        this."""
+        return self.model.may_lock(proc.pid)
 
     def _may_use(self, proc: Process, obj: ObjectModel) -> bool:
         """R-SHM-2, R-SHM-4 for mode 0600 objects: the owner or root."""
@@ -1253,7 +1259,7 @@ class KernelMachine(RuleBasedStateMachine):
     # -- locks (SPEC 10) ----------------------------------------------------------------
 
     @rule(proc=procs, where=WHERE, delta=DELTA, pages=st.integers(0, 2), unlock=st.booleans())
-    def mlock(self, proc: Process, where: int, delta: int, pages: int, unlock: bool) -> None:
+    def lock_range(self, proc: Process, where: int, delta: int, pages: int, unlock: bool) -> None:
         """mlock or munlock of pages near the process's mappings (``pages`` 0: len 0), as
         the profile has them: R-LOCK-1, R-LOCK-2 with lock state, else R-LOCK-5, R-LOCK-6."""
         p = proc
@@ -1261,26 +1267,32 @@ class KernelMachine(RuleBasedStateMachine):
         size = pages * self.page_size
         name = "munlock" if unlock else "mlock"
         what = f"pid {p.pid} {name}({addr:#x}, {size:#x})"
-        predict = self.model.munlock if unlock else self.model.mlock
-        self._expect(predict(p.pid, addr, size), functools.partial(getattr(p, name), addr, size),
-                     what)  # fmt: skip
+        if unlock:
+            errno = self.model.munlock(p.pid, addr, size)
+        else:
+            span = self.model.config.widen(addr, size) if self.model.config else None
+            allowed = self._may_lock(p, *span) if span is not None else True
+            errno = self.model.mlock(p.pid, addr, size, allowed=allowed)
+        self._expect(errno, functools.partial(getattr(p, name), addr, size), what)
 
     @rule(proc=procs, flags=st.sampled_from((1, 2, 3, 0, 4)))
-    def mlockall(self, proc: Process, flags: int) -> None:
+    def lock_all(self, proc: Process, flags: int) -> None:
         """R-LOCK-3 (MCL_CURRENT 1, MCL_FUTURE 2; 0 and 4 are invalid on profiles with lock state);
         MCL_FUTURE then reaches every later mapping of the process (R-MMAP-19)."""
         p = proc
         what = f"pid {p.pid} mlockall({flags:#x})"
-        self._expect(self.model.mlockall(p.pid, flags), functools.partial(p.mlockall, flags),
-                     what)  # fmt: skip
+        m = self.kernel.machine
+        allowed = self._may_lock(p, m.user_start, m.user_end)
+        self._expect(self.model.mlockall(p.pid, flags, allowed=allowed),
+                     functools.partial(p.mlockall, flags), what)  # fmt: skip
 
     @rule(proc=procs)
-    def munlockall(self, proc: Process) -> None:
+    def unlock_all(self, proc: Process) -> None:
         self.model.munlockall(proc.pid)
         assert self._expect_success(proc.munlockall, f"pid {proc.pid} munlockall") == 0
 
     @rule(proc=procs, pages=st.integers(0, 8))
-    def setrlimit_memlock(self, proc: Process, pages: int) -> None:
+    def set_memlock_limit(self, proc: Process, pages: int) -> None:
         """SPEC 18: RLIMIT_MEMLOCK (soft and hard) to ``pages`` pages, for R-LOCK-1,
         R-LOCK-3 and R-MMAP-19 to meet."""
         p = proc

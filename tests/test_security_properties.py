@@ -140,8 +140,10 @@ class SecurityMachine(KernelMachine):
         self.tables[first.pid] = table
         if self.change_credentials and creds == "root-seteuid-1000":
             assert first.seteuid(1000) == 0
+            assert self.model.set_id(first.pid, "uid", 1000, every=False) is None
         elif self.change_credentials and creds == "setuid-1000":
             assert first.setuid(1000) == 0
+            assert self.model.set_id(first.pid, "uid", 1000, every=True) is None
 
     def allows(self, proc: Process, aid: int, lo: int, hi: int) -> bool:
         """The reference model's R-ABLE-1/2 (SPEC 19 per profile) on ``proc``'s table."""
@@ -153,6 +155,10 @@ class SecurityMachine(KernelMachine):
             self.tables[proc.pid] = self.tables.get(forked_from.pid, {})
             if forked_from.pid in self.file_holders:
                 self.file_holders.add(proc.pid)
+
+    def _may_lock(self, proc: Process, lo: int, hi: int) -> bool:
+        """R-LOCK-1, R-LOCK-3: MEM_LOCK over ``[lo, hi)`` by the process's table."""
+        return self.allows(proc, C.PROCMGR_AID_MEM_LOCK, lo, hi - 1)
 
     def _may_map_into(self, caller: Process, target: Process) -> bool:
         """R-PEER-3: MEM_PEER for the target's pid, or the uid rule."""
@@ -320,7 +326,9 @@ class SecurityMachine(KernelMachine):
     @precondition(lambda self: self.profile.version != "8.0")
     @rule(proc=PROCESS, which=st.integers(0, 20), page=st.integers(0, 3), pages=PAGES)
     def mlock(self, proc: int, which: int, page: int, pages: int) -> None:
-        """R-LOCK-1 (7.1, 6.4): MEM_LOCK for the range, then wholly mapped, no PROT_NONE."""
+        """R-LOCK-1 (7.1, 6.4): MEM_LOCK for the range by the table, then wholly mapped, no
+        PROT_NONE, RLIMIT_MEMLOCK (the reference model's answer, with this table's MEM_LOCK);
+        inside one mapping, so that the table decides most outcomes."""
         p = self.process_with_memory(proc)
         mine = p.mappings()
         if not mine:
@@ -330,10 +338,10 @@ class SecurityMachine(KernelMachine):
         end = min(first + pages * self.page_size, rec.end)
         what = f"pid {p.pid} mlock({first:#x}, {end - first:#x})"
         call = functools.partial(p.mlock, first, end - first)
-        if not self.allows(p, MEM_LOCK, first, end - 1):
-            self.expect_refusal(E.EPERM, "R-LOCK-1", call, what)
-        elif rec.prot == C.PROT_NONE:
-            self.expect_refusal(E.ENOMEM, "R-LOCK-1", call, what)
+        allowed = self.allows(p, MEM_LOCK, first, end - 1)
+        errno = self.model.mlock(p.pid, first, end - first, allowed=allowed)
+        if errno is not None:  # EPERM by the table, ENOMEM over PROT_NONE, or the limit
+            self.expect_refusal(errno, "R-LOCK-1", call, what)
         else:
             assert self._expect_success(call, what) == 0
 
