@@ -106,6 +106,11 @@ EXTRA_FLAGS = st.sets(st.integers(0, len(EXTRA_NAMES) - 1), max_size=3)  # index
 PAGE_COUNTS = st.one_of(st.integers(1, 4), st.integers(1, 64), st.sampled_from([256, 512, 20000]))
 
 
+#: Bytes an access moves: mostly a few (inside the page drawn, so that most accesses
+#: reach memory), at times up to three pages (across pages and off a mapping's end).
+ACCESS_SIZES = st.one_of(st.integers(0, 64), st.integers(0, 3 * 4096))
+
+
 class KernelWalk(RuleBasedStateMachine):
     """A Kernel and its reference model, stepped together; ``kernel_options`` choose the
     version and arch."""
@@ -517,7 +522,7 @@ class KernelWalk(RuleBasedStateMachine):
     # -- memory access -----------------------------------------------------------------------
 
     @precondition(lambda self: bool(self.model.procs))
-    @rule(data=st.data(), n=st.integers(0, 3 * 4096), seed=st.integers(0, 2**16))
+    @rule(data=st.data(), n=ACCESS_SIZES, seed=st.integers(0, 2**16))
     def write_memory(self, data: st.DataObject, n: int, seed: int) -> None:
         proc = self.pick(data, "proc")
         addr = self.draw_addr(data, proc.pid, "addr")
@@ -530,7 +535,7 @@ class KernelWalk(RuleBasedStateMachine):
             self.written.update(self.model.page_numbers(addr, addr + n))
 
     @precondition(lambda self: bool(self.model.procs))
-    @rule(data=st.data(), n=st.integers(0, 3 * 4096))
+    @rule(data=st.data(), n=ACCESS_SIZES)
     def read_memory(self, data: st.DataObject, n: int) -> None:
         proc = self.pick(data, "proc")
         addr = self.draw_addr(data, proc.pid, "addr")
@@ -541,7 +546,7 @@ class KernelWalk(RuleBasedStateMachine):
             assert got == self.model.read(proc.pid, addr, n), f"read_memory({addr:#x}, {n})"
 
     @precondition(lambda self: bool(self.model.procs))
-    @rule(data=st.data(), n=st.integers(0, 3 * 4096), access=st.sampled_from("rwx"))
+    @rule(data=st.data(), n=ACCESS_SIZES, access=st.sampled_from("rwx"))
     def check_access(self, data: st.DataObject, n: int, access: str) -> None:
         """check_access faults exactly as the access would, and changes nothing either way."""
         proc = self.pick(data, "proc")
