@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-check clean
+.PHONY: demo test lint typecheck pytest explore bench bench-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
+
+# Random exploration (not part of `make test`, which is deterministic): the whole suite
+# with hypothesis drawing from SEED (default: the time), printed first so that a failure
+# can be run again with `make explore SEED=N`.
+SEED ?= $(shell date +%s)
+explore: $(STAMP)
+	@echo "make explore SEED=$(SEED)"
+	$(BIN)/python -m pytest -q --hypothesis-seed=$(SEED)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
