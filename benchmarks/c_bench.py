@@ -164,7 +164,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5, help="memsets per column (best kept)")
     ap.add_argument("--pairs", type=int, default=2000, help="mmap+munmap pairs")
-    ap.add_argument("--runs", type=int, default=3, help="program runs (median kept)")
+    ap.add_argument("--runs", type=int, default=5, help="program runs (median kept)")
     a = ap.parse_args()
     reason = unsupported_reason()
     if reason is not None:
