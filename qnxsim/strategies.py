@@ -667,9 +667,8 @@ class KernelMachine(RuleBasedStateMachine):
 
     After every step (``after_step``, silent in the step log) it runs
     ``Kernel.check_invariants()``, compares every process's pages and locked pages with the
-    model and, with
-    ``check_contents_every_step``, reads every readable page back.  Prot and flags print
-    by name in the step log.
+    model and, with ``check_contents_every_step``, reads every readable page back.  Prot
+    and flags print by name in the step log.
 
     Run it under pytest with ``TestKernel = MACHINE_SETTINGS(KernelMachine).TestCase``, or
     with ``hypothesis.stateful.run_state_machine_as_test(KernelMachine,
