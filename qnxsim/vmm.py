@@ -948,15 +948,15 @@ def _set_locked(locked: bool) -> Callable[[Entry], Entry]:
 
 
 def _lock_pieces(
-    space: AddressSpace, addr: int, length: int, rule: str, call: str
-) -> tuple[int, int, list[tuple[int, int, Entry]]]:
-    """R-LOCK-1 / R-LOCK-2 / R-LOCK-5: cut ``len`` (R-UNMAP-1), refuse 0 (ENOMEM), widen to
-    pages; the range must lie below USER_END and be wholly mapped (ENOMEM)."""
-    start, end = widen(space, addr, length, (E.ENOMEM, rule), call)
+    space: AddressSpace, start: int, end: int, rule: str, call: str
+) -> list[tuple[int, int, Entry]]:
+    """R-LOCK-1 / R-LOCK-2 / R-LOCK-5: the records over ``[start, end)`` (a range that
+    ``widen`` made, ``len`` 0 refused there with ENOMEM); it must lie below USER_END and
+    be wholly mapped (ENOMEM)."""
     pieces = space.map.covering(start, end) if end <= space.m.user_end else None
     if pieces is None:
         raise fail(E.ENOMEM, f"{rule}: [{start:#x}, {end:#x}) is not wholly mapped", call)
-    return start, end, pieces
+    return pieces
 
 
 def first_unbacked(space: AddressSpace, s: int, entry: Entry, lo: int, hi: int) -> int | None:
@@ -998,7 +998,8 @@ def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length
     call = "mlock"
     profile = caller.profile
     if not profile.lock_state:  # R-LOCK-5: mapped and backed, nothing recorded (R-LOCK-7)
-        start, end, pieces = _lock_pieces(space, addr, length, "R-LOCK-5", call)
+        start, end = widen(space, addr, length, (E.ENOMEM, "R-LOCK-5"), call)
+        pieces = _lock_pieces(space, start, end, "R-LOCK-5", call)
         for s, e, entry in pieces:
             bad = first_unbacked(space, s, entry, max(s, start), min(e, end))
             if bad is not None:
@@ -1011,7 +1012,7 @@ def mlock(space: AddressSpace, caller: Caller, limits: Limits, addr: int, length
     if not caller.able(C.PROCMGR_AID_MEM_LOCK, start, end - 1):
         raise fail(E.EPERM, f"R-LOCK-1: mlock needs PROCMGR_AID_MEM_LOCK for [{start:#x}, "
                    f"{end - 1:#x}]", call)  # fmt: skip
-    start, end, pieces = _lock_pieces(space, addr, length, "R-LOCK-1", call)
+    pieces = _lock_pieces(space, start, end, "R-LOCK-1", call)
     total = space.locked_bytes
     for s, e, entry in pieces:
         if entry.prot == C.PROT_NONE:
@@ -1031,7 +1032,8 @@ def munlock(space: AddressSpace, profile: Profile, addr: int, length: int) -> in
     number of mlocks.  8.0: always 0, nothing changes (R-LOCK-6)."""
     if not profile.lock_state:
         return 0  # R-LOCK-6
-    start, end, _ = _lock_pieces(space, addr, length, "R-LOCK-2", "munlock")
+    start, end = widen(space, addr, length, (E.ENOMEM, "R-LOCK-2"), "munlock")
+    _lock_pieces(space, start, end, "R-LOCK-2", "munlock")
     space.replace_entries(start, end, _set_locked(False))
     return 0
 
