@@ -20,6 +20,7 @@ lives on).
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import secrets
@@ -509,11 +510,12 @@ class Server:
         pieces = target.mirror.drop(lo, hi)
         self._send_back(caller, target, pieces)
 
-    def take_back_stale(self, caller: Client) -> None:
-        """Unmirror every page of every process that no longer maps as mirrored."""
+    def take_back_stale(self, caller: Client | None) -> None:
+        """Unmirror every page of every live process that no longer maps as mirrored
+        (``caller``: the C process whose call this is, None for a Python-API call)."""
         ps = self.kernel.page_size
         for target in list(self.clients.values()):
-            if target.proc.alive:
+            if target.proc.alive and not target.gone:
                 self._send_back(caller, target, target.mirror.stale(target.proc.space, ps))
 
     def _after_change(self) -> None:
@@ -522,16 +524,12 @@ class Server:
         process that the call ended loses its host process (SIGKILL).  O(mirrored pages)."""
         if getattr(self._local, "serving", False):
             return  # a C process's call: its handler takes back what it made stale
-        ps = self.kernel.page_size
         for target in list(self.clients.values()):
-            if target.gone:
-                continue
-            if not target.proc.alive:
+            if not target.gone and not target.proc.alive:
                 target.gone = True
                 with contextlib.suppress(OSError):
                     os.kill(target.hostpid, signal.SIGKILL)
-                continue
-            self._send_back(None, target, target.mirror.stale(target.proc.space, ps))
+        self.take_back_stale(None)
 
     def _send_back(
         self, caller: Client | None, target: Client, pieces: list[tuple[int, int]]
@@ -639,14 +637,16 @@ def _parse(buf: bytearray, size: int) -> tuple[str, list[int], bytes]:
     return name, args, bytes(buf[pos : pos + bl]) if bl else b""
 
 
-_ARGS: dict[int, struct.Struct] = {}
-
-
+@functools.cache
 def _args_struct(n: int) -> struct.Struct:
-    s = _ARGS.get(n)
-    if s is None:
-        s = _ARGS[n] = struct.Struct(f"={n}q")
-    return s
+    """The layout of ``n`` request arguments."""
+    return struct.Struct(f"={n}q")
+
+
+@functools.cache
+def _reply_struct(nv: int) -> struct.Struct:
+    """The layout of a reply of ``nv`` values, no ranges and no blob (the common one)."""
+    return struct.Struct(f"=IiHHI{nv}q")
 
 
 def _s64(v: int) -> int:
@@ -659,11 +659,8 @@ def _pack_reply(
 ) -> bytes:
     nv, nr = len(vals), len(ranges)
     if nr == 0 and not blob:  # the common reply: a result and nothing to map
-        fmt = _REPLIES.get(nv)
-        if fmt is None:
-            fmt = _REPLIES[nv] = struct.Struct(f"=IiHHI{nv}q")
         try:
-            return fmt.pack(12 + 8 * nv, err, nv, 0, 0, *vals)
+            return _reply_struct(nv).pack(12 + 8 * nv, err, nv, 0, 0, *vals)
         except struct.error:  # an unsigned word above 2**63: sent as its bit pattern
             pass
     body = _HDR.pack(err, nv, nr, len(blob))
@@ -671,9 +668,6 @@ def _pack_reply(
     body += b"".join(struct.pack("=4q", *r) for r in ranges)
     body += blob
     return _U32.pack(len(body)) + body
-
-
-_REPLIES: dict[int, struct.Struct] = {}
 
 
 # -- the calls -----------------------------------------------------------------------------
