@@ -383,12 +383,8 @@ class _Host:
     def _forked(self) -> list[Process]:
         """The simulated processes of the host processes that the C code forked (they
         stay in the host's process group)."""
-        found = []
-        for client in list(self.server.clients.values()):
-            with contextlib.suppress(OSError):
-                if client.proc is not self.proc and os.getpgid(client.hostpid) == self.popen.pid:
-                    found.append(client.proc)
-        return found
+        clients = self.server.clients_in_group(self.popen.pid)
+        return [c.proc for c in clients if c.proc is not self.proc]
 
     def _settle(self, forked: Sequence[Process] = ()) -> None:
         """Wait (5 s at most) until the server has seen the host, and ``forked``, go."""

@@ -105,10 +105,9 @@ class CRun:
         """Kill the program and all its host processes.  The processes of the program die
         first, so that its first host process reaps them and ends by itself; then the
         whole session goes (SIGKILL), and this returns when none of it is left."""
-        for c in list(self.server.clients.values()):
+        for c in self.server.clients_in_group(self.popen.pid):
             with contextlib.suppress(OSError):
-                if os.getpgid(c.hostpid) == self.popen.pid:
-                    os.kill(c.hostpid, signal.SIGKILL)
+                os.kill(c.hostpid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.communicate(timeout=5)
         self._kill_group()

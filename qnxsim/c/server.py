@@ -240,6 +240,16 @@ class Server:
             self._tokens[tok] = pid
         return tok
 
+    def clients_in_group(self, pgid: int) -> list[Client]:
+        """The connected clients whose host process is in process group ``pgid`` (a
+        program's session, or a call host and what its C code forked)."""
+        found = []
+        for client in list(self.clients.values()):
+            with contextlib.suppress(OSError):  # a host process that is gone
+                if os.getpgid(client.hostpid) == pgid:
+                    found.append(client)
+        return found
+
     def _tokens_for(self, pid: int) -> str:
         return self.token(pid)
 
