@@ -160,3 +160,65 @@ def test_R_FAULT_1_signal_installs_a_handler_too(tmp_path: Path) -> None:
     k = Kernel()
     status, _ = run(k, write_c(tmp_path, "signal", SIGNAL_FN))
     assert status == 5
+
+
+BUS_RESETHAND = r"""
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+static volatile int calls;
+static void once(int sig) { (void)sig; calls++; printf("handled %d\n", calls); fflush(stdout); }
+int main(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = once;
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGBUS, &sa, NULL);
+    int fd = shm_open("/short", O_RDWR | O_CREAT, 0600);
+    ftruncate(fd, 8192);
+    volatile char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    p[4096] = 1;
+    ftruncate(fd, 4096);
+    return p[4096];    /* handled once, then the load runs again: death by SIGBUS */
+}
+"""
+
+
+def test_R_FAULT_2_a_one_shot_sigbus_handler_is_gone_after_it_ran(tmp_path: Path) -> None:
+    """SA_RESETHAND on SIGBUS: the second fault is no longer the program's to handle, so
+    the simulator kills the process by SIGBUS instead of delivering it again."""
+    k = Kernel(trace=True)
+    status, out = run(k, write_c(tmp_path, "busreset", BUS_RESETHAND))
+    assert (status, out) == (128 + signal.SIGBUS, "handled 1\n")
+    faults = [e for e in k.trace if e.call == "MemoryFault"]
+    assert len(faults) == 2 and "handler" in faults[0].reason
+    assert "handler" not in faults[1].reason and faults[1].result == C.SIGBUS
+
+
+SHOOTDOWN_SIGNAL = r"""
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    int rc = sigaction(SIGRTMIN + 4, &sa, NULL);
+    printf("sigaction %d %s\n", rc, errno == EINVAL ? "EINVAL" : "other");
+    printf("signal %s\n", signal(SIGRTMIN + 4, SIG_IGN) == SIG_ERR ? "SIG_ERR" : "taken");
+    rc = sigaction(SIGRTMIN + 4, NULL, &old);
+    printf("query %d %s\n", rc, old.sa_handler == SIG_DFL ? "default" : "the client's");
+    return 0;
+}
+"""
+
+
+def test_the_shootdown_signal_stays_the_clients(tmp_path: Path) -> None:
+    """A program cannot take the mirror's shootdown signal (it would lose its shootdowns
+    and be killed for not acknowledging them): setting an action is EINVAL, asking works."""
+    status, out = run(Kernel(), write_c(tmp_path, "sdsig", SHOOTDOWN_SIGNAL))
+    assert status == 0
+    assert out.splitlines() == ["sigaction -1 EINVAL", "signal SIG_ERR", "query 0 the client's"]

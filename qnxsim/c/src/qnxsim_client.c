@@ -576,14 +576,11 @@ static void qx_deliver(int hostsig, int code, uintptr_t addr, void *uc) {
     struct sigaction act = qx_user_action(hostsig);
     if (!qx_catches(&act))
         qx_die(hostsig);
-    if (act.sa_flags & SA_RESETHAND) {
+    if (act.sa_flags & SA_RESETHAND) { /* through the wrapper: it keeps what was caught */
         struct sigaction dfl;
         memset(&dfl, 0, sizeof dfl);
         dfl.sa_handler = SIG_DFL;
-        if (hostsig == SIGSEGV)
-            qx_user_segv = dfl;
-        else
-            qx_real_sigaction(hostsig, &dfl, NULL);
+        sigaction(hostsig, &dfl, NULL);
     }
     siginfo_t si;
     memset(&si, 0, sizeof si);
@@ -823,8 +820,7 @@ __attribute__((constructor)) static void qx_init(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = qx_segv;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
-    qx_real_sigaction(SIGSEGV, &sa, NULL);
-    qx_user_segv.sa_handler = SIG_DFL;
+    qx_real_sigaction(SIGSEGV, &sa, NULL); /* qx_user_segv starts as SIG_DFL (zero) */
     atexit(qx_atexit);
 }
 
@@ -1454,8 +1450,15 @@ int execl(const char *path, const char *arg, ...) {
 /* -- signals -------------------------------------------------------------------------------------- */
 
 /* SIGSEGV stays the mirror's (its first touches are page faults); the program's action is
- * kept and run for the faults that are really the program's (qx_deliver). */
+ * kept and run for the faults that are really the program's (qx_deliver).  The shootdown
+ * signal (qx_sdsig) stays the client's: a program that sets an action for it is refused
+ * with EINVAL, as a signal the host reserves would be, instead of losing its shootdowns
+ * and then being killed for not acknowledging them. */
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (sig == qx_sdsig && act != NULL && qx_sdsig > 0) {
+        errno = EINVAL;
+        return -1;
+    }
     if (sig != SIGSEGV) {
         int rc = qx_real_sigaction(sig, act, old);
         if (rc == 0 && sig == SIGBUS && act != NULL)
