@@ -754,3 +754,33 @@ def test_colocate_pins_the_host_process_and_only_the_serving_thread() -> None:
         host.kill()
         host.wait()
         srv.close()
+
+
+def test_cli_cc_c_for_another_arch_needs_its_cross_compiler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``qnxsim cc -c --arch A`` never falls back to the host's cc (it would build a host
+    object against A's headers)."""
+    import sys
+
+    from qnxsim.c import cli as c_cli
+
+    c_build = sys.modules["qnxsim.c.build"]  # the module (qnxsim.c.build is also a function)
+
+    other = "aarch64" if c_build.host_arch() == "x86_64" else "x86_64"
+    monkeypatch.setattr(c_build, "find_cc", lambda cc=None, arch=None: None)
+    src = write_c(tmp_path, "part", "int part(void) { return 1; }\n")
+    obj = tmp_path / "part.o"
+    assert c_cli.cc(["-c", str(src), "--arch", other, "-o", str(obj)]) == 2
+    assert f"no C compiler for {other}" in capsys.readouterr().err
+    assert not obj.exists()
+
+
+def test_the_emulators_library_prefix_comes_from_the_programs_environment() -> None:
+    from qnxsim.c.build import emulator_env
+
+    assert emulator_env("aarch64", {}) == {
+        "QNXSIM_EMULATED": "1",
+        "QEMU_LD_PREFIX": "/usr/aarch64-linux-gnu",
+    }
+    assert emulator_env("aarch64", {"QEMU_LD_PREFIX": "/opt/arm"})["QEMU_LD_PREFIX"] == "/opt/arm"

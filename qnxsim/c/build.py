@@ -20,7 +20,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -91,13 +91,14 @@ def emulator(arch: str) -> str | None:
     return path
 
 
-def emulator_env(arch: str) -> dict[str, str]:
-    """What a program of ``arch`` run through its emulator gets in its environment: the
-    client library learns that the host's memory shares its user range (QNXSIM_EMULATED)
-    and qemu-user where the arch's libraries are (QEMU_LD_PREFIX, unless set)."""
+def emulator_env(arch: str, env: Mapping[str, str]) -> dict[str, str]:
+    """What a program of ``arch`` run through its emulator gets added to its environment
+    ``env``: the client library learns that the host's memory shares its user range
+    (QNXSIM_EMULATED) and qemu-user where the arch's libraries are (QEMU_LD_PREFIX, unless
+    ``env`` sets it)."""
     return {
         "QNXSIM_EMULATED": "1",
-        "QEMU_LD_PREFIX": os.environ.get("QEMU_LD_PREFIX") or f"/usr/{TRIPLES[arch]}",
+        "QEMU_LD_PREFIX": env.get("QEMU_LD_PREFIX") or f"/usr/{TRIPLES[arch]}",
     }
 
 
@@ -125,7 +126,8 @@ def find_cc(cc: str | None = None, arch: str | None = None) -> str | None:
     return shutil.which(cc or os.environ.get("CC", "cc"))
 
 
-def _no_cc(arch: str | None) -> BuildError:
+def no_cc(arch: str | None) -> BuildError:
+    """The error when no compiler for ``arch`` (None: the host's) is on PATH."""
     if arch is not None and arch != host_arch() and arch in TRIPLES:
         return BuildError(
             f"no C compiler for {arch}: {TRIPLES[arch]}-gcc is not on PATH "
@@ -198,7 +200,7 @@ def client_object(version: str = "8.0", arch: str | None = None, cc: str | None 
     arch's cross compiler (cached)."""
     compiler = find_cc(cc, arch)
     if compiler is None:
-        raise _no_cc(arch)
+        raise no_cc(arch)
     inc = include_dir(version, arch)
     src = client_source()
     final = cache_dir() / f"client-{_digest(src, str(inc), compiler, *LIB_CFLAGS)}.o"
@@ -245,7 +247,7 @@ def compile_command(
         check_arch(arch)
     compiler = find_cc(cc, arch)
     if compiler is None:
-        raise _no_cc(arch)
+        raise no_cc(arch)
     inc = include_dir(version, arch)
     lib = client_object(version, arch, cc)
     return [

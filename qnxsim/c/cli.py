@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Sequence
 
 COMMANDS = ("cc", "exec", "serve")
@@ -73,10 +73,13 @@ def cc(args: list[str]) -> int:
     output = _take(args, "-o") or "a.out"
     try:
         if "-c" in args or "-E" in args or "-S" in args:
-            from qnxsim.c.build import PROG_CFLAGS, find_cc
+            from qnxsim.c.build import PROG_CFLAGS, find_cc, no_cc
 
+            compiler = find_cc(None, arch)
+            if compiler is None:  # never the host's cc for another arch's headers
+                raise no_cc(arch)
             cmd = [
-                find_cc(None, arch) or "cc",
+                compiler,
                 "-I",
                 str(include_dir(version, arch)),
                 *args,
@@ -177,14 +180,20 @@ def serve(argv: list[str]) -> int:
     for _ in range(a.processes):
         proc = k.spawn(uid=a.uid, gid=a.uid)
         print(f"QNXSIM_TOKEN={server.token(proc.pid)}  # pid {proc.pid}")
-    stop = threading.Event()
+    stopped: list[int] = []
     # Ctrl-C and SIGTERM stop the server, also when the shell that started it ignores
-    # SIGINT (a background job of a non-interactive shell inherits SIG_IGN for it).
-    for signo in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signo, lambda *_: stop.set())
+    # SIGINT (a background job of a non-interactive shell inherits SIG_IGN for it).  The
+    # handler only notes the signal: setting a threading.Event from a signal handler can
+    # deadlock on the lock the interrupted Event.wait holds.
+    previous = {s: signal.signal(s, lambda signo, _: stopped.append(signo))
+                for s in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
     print("serving; Ctrl-C stops", flush=True)
-    while not stop.wait(0.5):
-        pass
+    try:
+        while not stopped:
+            time.sleep(0.5)
+    finally:
+        for signo, handler in previous.items():
+            signal.signal(signo, handler)
     server.close()
     print(k.trace.explain())
     os.environ.pop("QNXSIM_SOCK", None)

@@ -178,7 +178,7 @@ def exec_c(
         # reap the program's orphans: a native process takes the attribute, which execve
         # keeps, and becomes the emulator.
         prefix = [sys.executable, "-I", "-S", "-c", _SUBREAPER, emu]
-        full_env.update(emulator_env(kernel.arch))
+        full_env.update(emulator_env(kernel.arch, full_env))
     pipe = subprocess.PIPE if capture else None
     popen = subprocess.Popen(
         [*prefix, path, *argv], env=full_env, stdout=pipe, stderr=pipe, start_new_session=True
