@@ -70,6 +70,12 @@ def host_arch() -> str:
 TRIPLES = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
 
 
+def cross(arch: str | None) -> bool:
+    """Is ``arch`` the other supported arch, not the host's (built by a cross compiler,
+    run through an emulator)?"""
+    return arch is not None and arch != host_arch() and arch in TRIPLES
+
+
 def emulator_variable(arch: str) -> str:
     """The environment variable naming the emulator for ``arch``'s programs."""
     return f"QNXSIM_C_EMULATOR_{arch.upper()}"
@@ -79,7 +85,7 @@ def emulator(arch: str) -> str | None:
     """The emulator that runs ``arch``'s programs on this host (an arch other than the
     host's, named by ``QNXSIM_C_EMULATOR_<ARCH>``), or None.  ValueError when the
     variable names no executable."""
-    if arch == host_arch() or arch not in TRIPLES:
+    if not cross(arch):
         return None
     var = emulator_variable(arch)
     value = os.environ.get(var, "")
@@ -121,14 +127,16 @@ def check_arch(arch: str) -> None:
 def find_cc(cc: str | None = None, arch: str | None = None) -> str | None:
     """The compiler: ``cc`` if given, else for the host's arch ``$CC`` or ``cc``, else the
     arch's cross compiler (``aarch64-linux-gnu-gcc``)."""
-    if cc is None and arch is not None and arch != host_arch() and arch in TRIPLES:
+    if cc is None and cross(arch):
+        assert arch is not None
         return shutil.which(f"{TRIPLES[arch]}-gcc")
     return shutil.which(cc or os.environ.get("CC", "cc"))
 
 
 def no_cc(arch: str | None) -> BuildError:
     """The error when no compiler for ``arch`` (None: the host's) is on PATH."""
-    if arch is not None and arch != host_arch() and arch in TRIPLES:
+    if cross(arch):
+        assert arch is not None
         return BuildError(
             f"no C compiler for {arch}: {TRIPLES[arch]}-gcc is not on PATH "
             f"(Debian: apt-get install gcc-{TRIPLES[arch]})"

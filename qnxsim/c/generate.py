@@ -19,11 +19,11 @@ HAND_WRITTEN = frozenset({
     "mmap", "mmap64", "mmap_peer", "mmap64_peer", "munmap", "munmap_flags", "munmap_peer",
     "mprotect", "msync", "mlock", "munlock", "mlockall", "munlockall", "posix_madvise",
     "mem_offset", "mem_offset64", "mmap_device_memory", "munmap_device_memory",
-    "posix_mem_offset", "shm_open", "shm_unlink", "shm_ctl", "posix_typed_mem_open",
-    "posix_typed_mem_get_info", "open", "close", "dup", "dup2", "read", "pread", "write",
-    "pwrite", "lseek", "fstat", "ftruncate", "procmgr_ability", "fork", "exec", "waitpid",
-    "exit", "setuid", "seteuid", "setgid", "setegid", "getrlimit", "setrlimit",
-    "shm_create_handle",
+    "posix_mem_offset", "posix_mem_offset64", "shm_open", "shm_unlink", "shm_ctl",
+    "posix_typed_mem_open", "posix_typed_mem_get_info", "open", "close", "dup", "dup2",
+    "read", "pread", "write", "pwrite", "lseek", "fstat", "ftruncate", "procmgr_ability",
+    "fork", "exec", "waitpid", "exit", "setuid", "seteuid", "setgid", "setegid", "getrlimit",
+    "setrlimit", "shm_create_handle",
 })  # fmt: skip
 #: QNX's handle type, for the header and the client library alike.
 SHM_HANDLE_T = """\
