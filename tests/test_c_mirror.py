@@ -4,6 +4,7 @@ bridge's memory model: the host mapping is only a cache of the simulated one).""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,19 @@ RW = C.PROT_READ | C.PROT_WRITE
 
 
 @pytest.fixture(scope="module")
-def lib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     src = tmp_path_factory.mktemp("c") / "mirror.c"
     src.write_text(SOURCE)
     lib = load([Path(src)], cdef=CDEF)
     yield lib
     lib.close()
+
+
+@pytest.fixture
+def lib(loaded: Any) -> Iterator[Any]:
+    """The module's library; its call hosts end with each test, even one that fails."""
+    yield loaded
+    loaded.close()
 
 
 def test_R_FAULT_1_python_munmap_of_a_c_process_page_faults_its_next_access(lib: Any) -> None:
@@ -96,7 +104,7 @@ def test_R_PROC_4_python_exit_of_a_c_process_ends_its_host_process(lib: Any) -> 
     lib.poke.as_process(p, a, 3)
     host = lib._hosts[id(p)]
     p.exit(0)
-    assert host.popen.wait(10) is not None  # killed: its mirror maps freed frames
+    assert host.popen.wait(10) == -signal.SIGKILL  # killed: its mirror maps freed frames
     assert k.meminfo().allocated == 0
     with pytest.raises(ProcessLookupError, match="has ended"):
         lib.peek.as_process(p, a)

@@ -27,7 +27,7 @@ def test_SPEC_18_map_device_failed_is_map_failed() -> None:
 
 
 @pytest.mark.parametrize("arch", PORT_IO)
-def test_R_DEVIO_1_port_io_returns_io_and_maps_nothing(arch: str) -> None:
+def test_R_DEVIO_1_R_DEVIO_2_port_io_returns_io_and_maps_nothing(arch: str) -> None:
     """The real-code pair: ``mmap_device_io(1, 0x60)`` then ``munmap_device_io(0x60, 1)``."""
     k = kernel(arch)
     user = k.spawn(uid=1000, image=False)  # no ability is checked

@@ -481,7 +481,9 @@ def test_R_TYMEM_4_property_frames_stay_in_the_pool_and_free_memory_adds_up(
     tflag: int, calls: list[tuple[bool, int, bool]]
 ) -> None:
     """Whatever is mapped and unmapped, every frame of typed memory lies in its pool, the
-    pool's free length falls by what is mapped, and a refused mapping changes nothing."""
+    pool's free length falls by what is mapped, a mapping is refused exactly when the
+    fd's own posix_typed_mem_get_info says it does not fit (R-TYMEM-3: the free length,
+    or for _CONTIG the largest free run), and a refused mapping changes nothing."""
     k = kernel()
     p = k.spawn(image=False)
     fd = p.posix_typed_mem_open("/pool", C.O_RDWR, tflag)
@@ -494,8 +496,10 @@ def test_R_TYMEM_4_property_frames_stay_in_the_pool_and_free_memory_adds_up(
             continue
         flags = C.MAP_SHARED if shared else C.MAP_PRIVATE
         free = p.posix_typed_mem_get_info(alloc)
+        room = p.posix_typed_mem_get_info(fd)
         before = (p.mappings(), k.meminfo())
         got = p.libc.mmap(0, pages * PS, RW, flags, fd, 0)
+        assert (got == C.MAP_FAILED) == (room < pages * PS), (pages, room, p.libc.errno)
         if got == C.MAP_FAILED:
             assert p.libc.errno == E.ENOMEM and (p.mappings(), k.meminfo()) == before
             continue
