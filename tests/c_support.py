@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,28 @@ def build(source: Path | str, tmp: Path | None = None) -> Path:
     from qnxsim.c import build as c_build
 
     return c_build([str(source)])
+
+
+def run_full(
+    k: Any, source: Path, *argv: str, uid: int = 0, arch: str | None = None, timeout: float = 30
+) -> tuple[int, str, str]:
+    """Build ``source`` (for ``arch``, by default the host's), run it as a new process of
+    kernel ``k`` and wait: ``(exit status as a shell reports it, stdout, stderr)``.
+    Asserts that no host process of the run is left and that the kernel is consistent."""
+    from qnxsim.c import build as c_build
+
+    r = k.exec_c(str(c_build([str(source)], arch=arch)), list(argv), uid=uid)
+    status = r.wait(timeout)
+    assert not session_alive(r.popen.pid), "a host process of the run is left"
+    k.check_invariants()
+    assert r.stdout is not None and r.stderr is not None
+    return status, r.stdout.decode(), r.stderr.decode()
+
+
+def run(k: Any, source: Path, *argv: str, uid: int = 0, timeout: float = 30) -> tuple[int, str]:
+    """``run_full`` on the host's arch, without stderr: ``(status, stdout)``."""
+    status, out, _ = run_full(k, source, *argv, uid=uid, timeout=timeout)
+    return status, out
 
 
 def write_c(tmp: Path, name: str, text: str) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from c_support import EXAMPLES, cli, needs_c, session_alive, write_c
+from c_support import EXAMPLES, cli, needs_c, run_full, session_alive, write_c
 from test_c_bridge import EVICT, MEMORY, PROTECT, SHOOTDOWN
 from test_c_signals import CATCHER, SIGBUS_HANDLER
 
@@ -58,12 +58,7 @@ def _emulator(monkeypatch: pytest.MonkeyPatch) -> None:
 def run(
     k: Kernel, source: Path, *argv: str, arch: str = "aarch64", timeout: float = 60
 ) -> tuple[int, str, str]:
-    r = k.exec_c(str(build([str(source)], arch=arch)), list(argv))
-    status = r.wait(timeout)
-    assert not session_alive(r.popen.pid), "a host process of the run is left"
-    k.check_invariants()
-    assert r.stdout is not None and r.stderr is not None
-    return status, r.stdout.decode(), r.stderr.decode()
+    return run_full(k, source, *argv, arch=arch, timeout=timeout)
 
 
 def _ranges(pairs: Any) -> list[tuple[int, int, int, int, str]]:

@@ -9,22 +9,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from c_support import EXAMPLES, build, cli, needs_c, session_alive, write_c
+from c_support import EXAMPLES, build, cli, needs_c, run, write_c
 
 from qnxsim import Kernel
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
 pytestmark = needs_c
-
-
-def run(k: Kernel, source: Path, *argv: str, uid: int = 0, timeout: float = 30) -> tuple[int, str]:
-    r = k.exec_c(str(build(source)), list(argv), uid=uid)
-    status = r.wait(timeout)
-    assert not session_alive(r.popen.pid), "a host process of the run is left"
-    k.check_invariants()
-    assert r.stdout is not None
-    return status, r.stdout.decode()
 
 
 def test_example_peer_page_maps_into_parent_and_back() -> None:

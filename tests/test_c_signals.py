@@ -7,21 +7,12 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from c_support import build, needs_c, session_alive, write_c
+from c_support import needs_c, run, write_c
 
 from qnxsim import Kernel
 from qnxsim import constants as C
 
 pytestmark = needs_c
-
-
-def run(k: Kernel, source: Path, timeout: float = 30) -> tuple[int, str]:
-    r = k.exec_c(str(build(source)), [])
-    status = r.wait(timeout)
-    assert not session_alive(r.popen.pid), "a host process of the run is left"
-    k.check_invariants()
-    assert r.stdout is not None
-    return status, r.stdout.decode()
 
 
 CATCHER = r"""
