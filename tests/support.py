@@ -23,6 +23,7 @@ RW = C.PROT_READ | C.PROT_WRITE
 RX = C.PROT_READ | C.PROT_EXEC
 ANON = C.MAP_PRIVATE | C.MAP_ANON
 SHARED_ANON = C.MAP_SHARED | C.MAP_ANON
+LAZY_ANON = ANON | C.MAP_LAZY
 PROGRAM_BASE = 0x0000_0000_0800_0000  # R-SYS-4, 64-bit arches
 SHMEM_BASE = 0x0000_0010_0000_0000  # R-SYS-4, 64-bit arches
 SO_BASE = 0x0000_0070_0000_0000  # R-SYS-4, 64-bit arches
@@ -98,3 +99,8 @@ def mypy_strict(tmp_path: Path, name: str, source: str) -> str:
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     return done.stdout + done.stderr
+
+
+def anon(p: Process, pages: int, prot: int = RW, flags: int = ANON) -> int:
+    """``pages`` pages of new anonymous memory in ``p``, placed by the kernel."""
+    return p.mmap(0, pages * PS, prot, flags, C.NOFD, 0)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from support import ANON, PS, RW, SHARED_ANON
+from support import LAZY_ANON, PS, RW, SHARED_ANON, anon
 from support import expect_error as expect
 
-from qnxsim import Kernel, Process
+from qnxsim import Kernel
 from qnxsim import constants as C
 from qnxsim import errno as qerrno
 
-LAZY_ANON = ANON | C.MAP_LAZY
 USER_END = 0x7F_FFFF_F000  # R-SYS-3, x86_64 with 4 KiB pages
 
 VALID_MS = (
@@ -51,10 +50,6 @@ def state(k: Kernel) -> tuple[object, ...]:
         tuple((p.pid, p.mappings(), p.space.lock_future) for p in k.processes()),
         k.meminfo(),
     )
-
-
-def anon(p: Process, pages: int, prot: int = RW, flags: int = ANON) -> int:
-    return p.mmap(0, pages * PS, prot, flags, C.NOFD, 0)
 
 
 # == msync (SPEC 9) ==========================================================================

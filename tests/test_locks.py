@@ -14,7 +14,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import ANON, PS, RW, SHARED_ANON
+from support import ANON, LAZY_ANON, PS, RW, SHARED_ANON, anon
 from support import expect_error as expect
 
 from qnxsim import Kernel, Process, QnxError
@@ -26,7 +26,6 @@ from qnxsim.refmodel import KernelModel, Layout, ObjectModel
 
 VERSIONS = ("8.0", "7.1", "6.4")
 LOCKING = ("7.1", "6.4")  # the profiles with lock state (SPEC 19)
-LAZY_ANON = ANON | C.MAP_LAZY
 
 
 def kernel(version: str = "8.0") -> Kernel:
@@ -41,10 +40,6 @@ def state(k: Kernel) -> tuple[object, ...]:
         for p in k.processes()
     )  # fmt: skip
     return procs, k.meminfo()
-
-
-def anon(p: Process, pages: int, prot: int = RW, flags: int = ANON) -> int:
-    return p.mmap(0, pages * PS, prot, flags, C.NOFD, 0)
 
 
 def one_process(version: str, pages: int, uid: int = 0) -> tuple[Kernel, Process, int]:
