@@ -503,8 +503,8 @@ class MmapPlan:
     ``errno`` set: it fails so.  Else it succeeds with the mapping at ``start`` (page
     aligned, ``size`` bytes, the lowest ``guard`` bytes a stack guard, R-MMAP-26) and
     returns ``start + pg_off`` (MAP_FIXED: ``addr``).  ``start`` None with no errno: SPEC
-    does not place the request (a hint outside the user range): any free range, or ENOMEM
-    when nothing fits or RAM is short.
+    does not place the request (a hint outside the user range), which passed the limits
+    and the RAM check: any free range, or ENOMEM when no hole anywhere fits.
     """
 
     errno: int | None
@@ -975,6 +975,7 @@ class KernelModel:
         size = round_up(length + pg_off, ps)
         if size >= 1 << layout.bits:
             return MmapPlan(E.ENOMEM, rule="R-MMAP-14")
+        start: int | None
         if fixed:
             start = addr - addr % ps
             err = layout.fixed_errno(start, size)
@@ -989,23 +990,22 @@ class KernelModel:
                     return MmapPlan(E.ENOMEM, rule="R-MMAP-F1")
         else:
             hint, downward = layout.hint(addr, flags, "anon" if private else "shared-anon")
-            if hint is None:
-                return MmapPlan(None, None, size, guard, pg_off)
-            placed = self.place(pid, hint, size, downward=downward)
-            if placed is None:
+            placed = None if hint is None else self.place(pid, hint, size, downward=downward)
+            if hint is not None and placed is None:
                 return MmapPlan(E.ENOMEM, rule="R-MMAP-16")
-            start = placed
-        end = start + size
-        replace = fixed and not self.is_free(pid, start, end)
+            start = placed  # None: SPEC does not place it; the checks below need no start
+        at = start if start is not None else 0
+        end = at + size
+        replace = fixed and not self.is_free(pid, at, end)
         data = private and not flags & C.MAP_STACK
-        if self.limit_errno(pid, start, size, data=data, replace=replace) is not None:
+        if self.limit_errno(pid, at, size, data=data, replace=replace) is not None:
             return MmapPlan(E.ENOMEM, rule="R-MMAP-18")
-        if self.future_lock_errno(pid, start, size, prot, guard, replace=replace):
+        if self.future_lock_errno(pid, at, size, prot, guard, replace=replace):
             return MmapPlan(E.EAGAIN, rule="R-MMAP-19")
         if self.ram:
             need = self.map_need(size, guard, anonymous=True, private=private,
                                  lazy=bool(flags & C.MAP_LAZY))  # fmt: skip
-            available = self.free() + (self.reclaimable(pid, start, end) if replace else 0)
+            available = self.free() + (self.reclaimable(pid, at, end) if replace else 0)
             if need > available:
                 return MmapPlan(E.ENOMEM, rule="R-MMAP-20")
         return MmapPlan(None, start, size, guard, pg_off)

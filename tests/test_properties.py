@@ -374,8 +374,9 @@ class KernelWalk(RuleBasedStateMachine):
             rule_id = "R-PEER" if plan is None else plan.rule
             assert err is not None and err.errno == errno, f"{what}: {err!r}, {rule_id} expected"
             return
-        if plan.start is None and err is not None:
-            assert err.errno == E.ENOMEM, f"{what}: {err!r}"  # no place, or RAM short
+        if plan.start is None and err is not None:  # unplaced by SPEC: only no room at all
+            nowhere = self.model.place(target, self.layout.user_start, plan.size) is None
+            assert err.errno == E.ENOMEM and nowhere, f"{what}: {err!r}, {plan}"
             return
         assert err is None, f"{what}: {err!r}, the model expects success: {plan}"
         assert target is not None
