@@ -978,16 +978,17 @@ class KernelModel:
         start: int | None
         if fixed:
             start = addr - addr % ps
+            congruent = addr % ps == off % ps
+            if not congruent and private:
+                # R-MMAP-F2: the result is exactly addr, off's sub-page part is ignored, so
+                # the range R-MMAP-F1 judges is [start, roundup(addr + len))
+                pg_off = addr % ps
+                size = round_up(length + pg_off, ps)
             err = layout.fixed_errno(start, size)
             if err is not None:
                 return MmapPlan(err, rule="R-MMAP-F1")
-            if addr % ps != off % ps:
-                if not private:
-                    return MmapPlan(E.EINVAL, rule="R-MMAP-F2")
-                pg_off = addr % ps  # private anonymous: the result is exactly addr
-                size = round_up(length + pg_off, ps)
-                if start + size > layout.user_end:
-                    return MmapPlan(E.ENOMEM, rule="R-MMAP-F1")
+            if not congruent and not private:
+                return MmapPlan(E.EINVAL, rule="R-MMAP-F2")
         else:
             hint, downward = layout.hint(addr, flags, "anon" if private else "shared-anon")
             placed = None if hint is None else self.place(pid, hint, size, downward=downward)

@@ -65,6 +65,12 @@ def test_R_MMAP_F2_congruence() -> None:
     assert m.plan_anon_mmap(2, PS + 1, PS, C.MAP_SHARED | C.MAP_FIXED, 0).errno == E.EINVAL
     plan = m.plan_anon_mmap(2, PS + 1, PS, ANON | C.MAP_FIXED, 0)
     assert (plan.start, plan.size, plan.pg_off) == (PS, 2 * PS, 1)
+    # off's sub-page part is ignored before R-MMAP-F1 judges the range: the last page
+    # of the user range fits, though len + off % PS would run past USER_END
+    last = LAYOUT.user_end - PS
+    plan = m.plan_anon_mmap(2, last, PS, ANON | C.MAP_FIXED, 1)
+    assert (plan.errno, plan.start, plan.size, plan.pg_off) == (None, last, PS, 0)
+    assert m.plan_anon_mmap(2, last, PS, C.MAP_SHARED | C.MAP_FIXED, 1).errno == E.ENOMEM
 
 
 def test_R_MMAP_18_rlimits() -> None:
